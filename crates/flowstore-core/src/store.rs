@@ -1,0 +1,228 @@
+//! The [`Store`] trait and what a store declares about itself.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::key::Key;
+use crate::namespace::Namespace;
+use crate::ttl::Ttl;
+
+/// `Send` on native targets; nothing on `wasm32`, where browser futures are not `Send`.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSend: Send {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + ?Sized> MaybeSend for T {}
+
+/// `Send` on native targets; nothing on `wasm32`, where browser futures are not `Send`.
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSend for T {}
+
+/// `Sync` on native targets; nothing on `wasm32`.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSync: Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Sync + ?Sized> MaybeSync for T {}
+
+/// `Sync` on native targets; nothing on `wasm32`.
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSync {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSync for T {}
+
+/// What a store can do. The conformance suite tests every capability a store
+/// claims, and checks that a capability it lacks fails with
+/// [`Unsupported`](crate::ErrorKind::Unsupported) instead of silently doing nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// `set` accepts a TTL and the entry expires.
+    pub ttl: bool,
+    /// `clear` removes every key of the store's namespace (and nothing else).
+    pub clear: bool,
+}
+
+impl Capabilities {
+    /// Every capability.
+    pub const fn all() -> Capabilities {
+        Capabilities {
+            ttl: true,
+            clear: true,
+        }
+    }
+
+    /// The same, with `ttl` set to `ttl`.
+    pub const fn with_ttl(mut self, ttl: bool) -> Capabilities {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The same, with `clear` set to `clear`.
+    pub const fn with_clear(mut self, clear: bool) -> Capabilities {
+        self.clear = clear;
+        self
+    }
+
+    /// What both `self` and `other` can do (for wrappers over several stores).
+    pub const fn intersect(self, other: Capabilities) -> Capabilities {
+        Capabilities {
+            ttl: self.ttl && other.ttl,
+            clear: self.clear && other.clear,
+        }
+    }
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities::all()
+    }
+}
+
+/// A place to save and load small pieces of state.
+///
+/// Every backend and every wrapper implements this trait; application code holds an
+/// `Arc<dyn Store>` (or a concrete type) and never learns which backend it is.
+///
+/// The contract, in short (the shared conformance suite checks each rule):
+///
+/// - [`get`](Store::get) returns `Ok(Some(bytes))` for a present, unexpired entry,
+///   `Ok(None)` for an absent or expired one, and `Err` whenever the answer is
+///   unknown. **A failure is never reported as `Ok(None)`.**
+/// - [`set`](Store::set) inserts or replaces. Once it returns `Ok`, every later
+///   `get` sees the value. A plain `set` (no TTL) removes an earlier TTL. A value
+///   over [`max_value_size`](Store::max_value_size) is `ValueTooLarge` and nothing
+///   is written.
+/// - [`delete`](Store::delete) is idempotent.
+/// - [`clear`](Store::clear) removes every key of this store's namespace and
+///   nothing else.
+/// - A write whose future is dropped or times out has an unknown outcome: it may or
+///   may not have been applied.
+///
+/// Keys and TTLs arrive already validated ([`Key`], [`Ttl`]). An implementation
+/// must call [`check_value_size`](crate::check_value_size) before writing.
+///
+/// # Implementing a store
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use flowstore_core::{async_trait, check_value_size, Capabilities, Error, Key, Namespace, Result, Store, Ttl};
+///
+/// /// A store that keeps entries in a map and does not support TTL.
+/// #[derive(Debug, Default)]
+/// struct MapStore {
+///     namespace: Namespace,
+///     entries: Mutex<HashMap<Key, Vec<u8>>>,
+/// }
+///
+/// #[async_trait]
+/// impl Store for MapStore {
+///     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+///         Ok(self.entries.lock().unwrap().get(key).cloned())
+///     }
+///
+///     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
+///         if ttl.is_some() {
+///             return Err(Error::unsupported("MapStore does not support TTL"));
+///         }
+///         check_value_size(value, self.max_value_size())?;
+///         self.entries.lock().unwrap().insert(key.clone(), value.to_vec());
+///         Ok(())
+///     }
+///
+///     async fn delete(&self, key: &Key) -> Result<()> {
+///         self.entries.lock().unwrap().remove(key);
+///         Ok(())
+///     }
+///
+///     async fn clear(&self) -> Result<()> {
+///         self.entries.lock().unwrap().clear();
+///         Ok(())
+///     }
+///
+///     fn namespace(&self) -> &Namespace {
+///         &self.namespace
+///     }
+///
+///     fn capabilities(&self) -> Capabilities {
+///         Capabilities::all().with_ttl(false)
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(MapStore::default());
+/// let key = Key::new("signup/step")?;
+/// store.set(&key, b"2", None).await?;
+/// assert_eq!(store.get(&key).await?, Some(b"2".to_vec()));
+/// # Ok::<(), Error>(())
+/// # }).unwrap();
+/// ```
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait Store: MaybeSend + MaybeSync + Debug {
+    /// The value stored under `key`, `None` if absent or expired, `Err` if unknown.
+    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>>;
+
+    /// Stores `value` under `key`, replacing any earlier value and TTL. With a
+    /// `ttl`, the entry expires after it.
+    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()>;
+
+    /// Removes `key`. Removing an absent key is `Ok`.
+    async fn delete(&self, key: &Key) -> Result<()>;
+
+    /// Removes every key of this store's namespace, and nothing else.
+    async fn clear(&self) -> Result<()>;
+
+    /// The namespace this store reads and writes.
+    fn namespace(&self) -> &Namespace;
+
+    /// The largest value `set` accepts, in bytes.
+    fn max_value_size(&self) -> usize {
+        crate::limits::DEFAULT_MAX_VALUE_SIZE
+    }
+
+    /// What this store can do.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
+}
+
+macro_rules! forward_store {
+    ($($pointer:ty),*) => {$(
+        #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+        #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+        impl<S: Store + ?Sized> Store for $pointer {
+            async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+                (**self).get(key).await
+            }
+
+            async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
+                (**self).set(key, value, ttl).await
+            }
+
+            async fn delete(&self, key: &Key) -> Result<()> {
+                (**self).delete(key).await
+            }
+
+            async fn clear(&self) -> Result<()> {
+                (**self).clear().await
+            }
+
+            fn namespace(&self) -> &Namespace {
+                (**self).namespace()
+            }
+
+            fn max_value_size(&self) -> usize {
+                (**self).max_value_size()
+            }
+
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+        }
+    )*};
+}
+
+forward_store!(Arc<S>, Box<S>, &S);

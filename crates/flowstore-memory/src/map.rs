@@ -1,0 +1,134 @@
+//! The map behind every handle: namespace → key → entry, with an expiry queue.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+use flowstore_core::{Key, Namespace};
+
+#[derive(Debug)]
+struct Entry {
+    value: Vec<u8>,
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn is_live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    namespaces: HashMap<Namespace, HashMap<Key, Entry>>,
+    /// Entries with a TTL, soonest first. An item may be stale (the entry was
+    /// rewritten or deleted since): sweeping checks it still matches.
+    expiries: BinaryHeap<Reverse<(Instant, Namespace, Key)>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SharedMap {
+    inner: RwLock<Inner>,
+}
+
+impl SharedMap {
+    // A panic while holding the lock cannot leave an entry half-written (every
+    // change is one map operation), so a poisoned lock is still consistent.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn get(&self, namespace: &Namespace, key: &Key, now: Instant) -> Option<Vec<u8>> {
+        let inner = self.read();
+        let entry = inner.namespaces.get(namespace)?.get(key)?;
+        entry.is_live(now).then(|| entry.value.clone())
+    }
+
+    pub(crate) fn set(
+        &self,
+        namespace: &Namespace,
+        key: &Key,
+        value: &[u8],
+        expires_at: Option<Instant>,
+        now: Instant,
+    ) {
+        let mut inner = self.write();
+        inner.sweep(now);
+        if let Some(at) = expires_at {
+            inner
+                .expiries
+                .push(Reverse((at, namespace.clone(), key.clone())));
+        }
+        let entry = Entry {
+            value: value.to_vec(),
+            expires_at,
+        };
+        inner
+            .namespaces
+            .entry(namespace.clone())
+            .or_default()
+            .insert(key.clone(), entry);
+    }
+
+    pub(crate) fn delete(&self, namespace: &Namespace, key: &Key) {
+        let mut inner = self.write();
+        if let Some(entries) = inner.namespaces.get_mut(namespace) {
+            entries.remove(key);
+        }
+    }
+
+    pub(crate) fn clear(&self, namespace: &Namespace) {
+        self.write().namespaces.remove(namespace);
+    }
+}
+
+impl Inner {
+    /// Removes entries whose TTL has passed. Amortised O(log n) per write.
+    fn sweep(&mut self, now: Instant) {
+        while let Some(Reverse((at, _, _))) = self.expiries.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, namespace, key))) = self.expiries.pop() else {
+                break;
+            };
+            if let Some(entries) = self.namespaces.get_mut(&namespace) {
+                // Only if the entry is the one this expiry was queued for.
+                if entries.get(&key).is_some_and(|entry| entry.expires_at == Some(at)) {
+                    entries.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sweep_removes_expired_entries_but_not_rewritten_ones() {
+        let map = SharedMap::default();
+        let ns = Namespace::default();
+        let start = Instant::now();
+        let gone = Key::new("gone").unwrap();
+        let rewritten = Key::new("rewritten").unwrap();
+        map.set(&ns, &gone, b"x", Some(start + Duration::from_secs(1)), start);
+        map.set(&ns, &rewritten, b"x", Some(start + Duration::from_secs(1)), start);
+        map.set(&ns, &rewritten, b"y", None, start);
+
+        let later = start + Duration::from_secs(2);
+        map.set(&ns, &Key::new("trigger").unwrap(), b"z", None, later);
+        let inner = map.read();
+        let entries = &inner.namespaces[&ns];
+        assert!(!entries.contains_key(&gone), "expired entry was not swept");
+        assert_eq!(entries[&rewritten].value, b"y");
+        assert!(inner.expiries.is_empty());
+    }
+}
