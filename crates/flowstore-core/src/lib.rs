@@ -9,6 +9,7 @@ mod limits;
 mod namespace;
 mod store;
 mod ttl;
+pub mod url;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

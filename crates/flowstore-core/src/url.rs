@@ -1,0 +1,202 @@
+//! Splitting flowstore's own query parameters off a store URL.
+//!
+//! A store URL mixes parameters for flowstore (`namespace`, `table`, …) with
+//! parameters for the client library (`sslmode`, …). Each backend takes its own
+//! out with [`StoreUrl::take`] and hands [`StoreUrl::to_client_url`] — the rest —
+//! to its client library, so no client ever sees, or chokes on, ours.
+
+use crate::error::{Error, Result};
+
+/// A store URL split into the part before `?` and its decoded query parameters.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl {
+    base: String,
+    params: Vec<(String, String)>,
+}
+
+impl StoreUrl {
+    /// Splits `url` at the first `?` and percent-decodes each `name=value` pair.
+    pub fn parse(url: &str) -> Result<StoreUrl> {
+        let (base, query) = match url.split_once('?') {
+            Some((base, query)) => (base, query),
+            None => (url, ""),
+        };
+        let mut params = Vec::new();
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            params.push((percent_decode(name)?, percent_decode(value)?));
+        }
+        Ok(StoreUrl {
+            base: base.to_string(),
+            params,
+        })
+    }
+
+    /// The part before `?` (scheme, authority, path), as written.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The scheme (before `://`), lower-cased, if any.
+    pub fn scheme(&self) -> Option<String> {
+        self.base
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase())
+    }
+
+    /// Everything after `scheme://` and before `?`.
+    pub fn rest(&self) -> &str {
+        self.base
+            .split_once("://")
+            .map_or(self.base.as_str(), |(_, rest)| rest)
+    }
+
+    /// Removes parameter `name` and returns its value. Given twice is a `Config` error.
+    pub fn take(&mut self, name: &str) -> Result<Option<String>> {
+        let mut found = None;
+        let mut duplicate = false;
+        self.params.retain(|(param, value)| {
+            if param != name {
+                return true;
+            }
+            duplicate |= found.is_some();
+            found = Some(value.clone());
+            false
+        });
+        if duplicate {
+            return Err(Error::config(format!(
+                "URL parameter `{name}` is given more than once"
+            )));
+        }
+        Ok(found)
+    }
+
+    /// Removes parameter `name` and parses it with `parse`; a bad value is a
+    /// `Config` error naming the parameter.
+    pub fn take_parsed<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Option<T>> {
+        match self.take(name)? {
+            None => Ok(None),
+            Some(value) => parse(&value).map(Some).ok_or_else(|| {
+                Error::config(format!("URL parameter `{name}` has an invalid value"))
+            }),
+        }
+    }
+
+    /// Names of the parameters not taken yet.
+    pub fn remaining(&self) -> impl Iterator<Item = &str> {
+        self.params.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// A `Config` error if any parameter is left: for backends whose client takes none.
+    pub fn expect_no_more(&self) -> Result<()> {
+        match self.params.first() {
+            None => Ok(()),
+            Some((name, _)) => Err(Error::config(format!("unknown URL parameter `{name}`"))),
+        }
+    }
+
+    /// The URL for the client library: the base and the parameters not taken,
+    /// re-encoded.
+    pub fn to_client_url(&self) -> String {
+        if self.params.is_empty() {
+            return self.base.clone();
+        }
+        let query: Vec<String> = self
+            .params
+            .iter()
+            .map(|(name, value)| format!("{}={}", percent_encode(name), percent_encode(value)))
+            .collect();
+        format!("{}?{}", self.base, query.join("&"))
+    }
+}
+
+impl std::fmt::Debug for StoreUrl {
+    /// Never prints the URL: it may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreUrl")
+            .field("scheme", &self.scheme())
+            .field("params", &self.remaining().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decodes `%XX` escapes and `+` (as a space, as in form-encoded queries).
+pub fn percent_decode(text: &str) -> Result<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|hex| std::str::from_utf8(hex).ok())
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                    .ok_or_else(|| Error::config("URL has a malformed %-escape"))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| Error::config("URL %-escapes are not valid UTF-8"))
+}
+
+/// Encodes every byte but unreserved characters (`A-Z a-z 0-9 - . _ ~`) as `%XX`.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_our_parameters_and_keeps_the_rest() {
+        let mut url =
+            StoreUrl::parse("postgres://u:p@h/db?namespace=a%2Ab&sslmode=require&table=t").unwrap();
+        assert_eq!(url.scheme().as_deref(), Some("postgres"));
+        assert_eq!(url.take("namespace").unwrap().as_deref(), Some("a*b"));
+        assert_eq!(url.take("table").unwrap().as_deref(), Some("t"));
+        assert_eq!(url.take("table").unwrap(), None);
+        assert_eq!(url.to_client_url(), "postgres://u:p@h/db?sslmode=require");
+    }
+
+    #[test]
+    fn duplicates_and_bad_escapes_are_config_errors() {
+        let mut url = StoreUrl::parse("x://h?namespace=a&namespace=b").unwrap();
+        assert!(url.take("namespace").is_err());
+        assert!(StoreUrl::parse("x://h?a=%zz").is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_url() {
+        let url = StoreUrl::parse("redis://:hunter2@h:6379").unwrap();
+        assert!(!format!("{url:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn encode_then_decode_round_trips() {
+        let text = "a b/c?d=e&f%g😀";
+        assert_eq!(percent_decode(&percent_encode(text)).unwrap(), text);
+    }
+}

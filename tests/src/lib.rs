@@ -1,0 +1,1 @@
+//! Cross-crate tests of flowstore live in `tests/`; this library holds their shared helpers.

@@ -1,0 +1,5 @@
+//! flowstore's CI and maintenance tasks. Run `cargo xtask help`.
+
+fn main() {
+    println!("xtask: not yet");
+}
