@@ -170,7 +170,8 @@ impl<S: Store> ScriptedStore<S> {
     }
 }
 
-#[async_trait::async_trait]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl<S: Store> Store for ScriptedStore<S> {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         self.run(Op::Get, self.inner.get(key)).await

@@ -3,33 +3,32 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::{Namespace, Result, Store};
+use crate::{MaybeSend, MaybeSync, Namespace, Result, Store};
 
 /// Opens a store of the backend under test for a namespace. Stores opened by one
 /// factory must share the same backend (database file, server), so that the
 /// namespace cases test isolation for real.
 ///
 /// Implemented for every `Fn(Namespace) -> impl Future<Output = Result<impl Store>>`.
-pub trait StoreFactory: Send + Sync {
+pub trait StoreFactory: MaybeSend + MaybeSync {
     /// The store type it opens.
     type Store: Store + 'static;
 
     /// Opens a store for `namespace`. A backend that refuses this namespace (for
     /// example one containing its separator) returns a `Config` error.
-    fn open(&self, namespace: Namespace) -> impl Future<Output = Result<Self::Store>> + Send;
+    fn open(&self, namespace: Namespace) -> impl Future<Output = Result<Self::Store>> + MaybeSend;
 }
 
 impl<F, Fut, S> StoreFactory for F
 where
-    F: Fn(Namespace) -> Fut + Send + Sync,
-    Fut: Future<Output = Result<S>> + Send,
+    F: Fn(Namespace) -> Fut + MaybeSend + MaybeSync,
+    Fut: Future<Output = Result<S>> + MaybeSend,
     S: Store + 'static,
 {
     type Store = S;
 
-    fn open(&self, namespace: Namespace) -> impl Future<Output = Result<S>> + Send {
+    fn open(&self, namespace: Namespace) -> impl Future<Output = Result<S>> + MaybeSend {
         self(namespace)
     }
 }
@@ -53,11 +52,26 @@ impl<F: StoreFactory> StoreFactory for DynFactory<F> {
 /// works in namespaces of its own.
 pub fn unique_namespace(label: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("t{:x}-{n}-{label}", run_id())
+}
+
+/// Different for every test process (natively) or page load (in a browser).
+#[cfg(not(target_arch = "wasm32"))]
+fn run_id() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_nanos() as u64)
         .unwrap_or_default();
-    let run = (u64::from(std::process::id()) << 40) ^ nanos;
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("t{run:x}-{n}-{label}")
+    (u64::from(std::process::id()) << 40) ^ nanos
+}
+
+/// Different for every test process (natively) or page load (in a browser).
+#[cfg(target_arch = "wasm32")]
+fn run_id() -> u64 {
+    // std's clock panics on wasm32-unknown-unknown; ask JavaScript.
+    let millis = js_sys::Date::now() as u64;
+    let random = (js_sys::Math::random() * f64::from(u32::MAX)) as u64;
+    (random << 32) ^ millis
 }

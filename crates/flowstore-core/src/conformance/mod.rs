@@ -114,17 +114,29 @@ macro_rules! __conformance_cases {
     };
 }
 
-/// Implementation detail of [`conformance_tests!`]: one test.
+/// Implementation detail of [`conformance_tests!`]: one test. Natively a plain
+/// `#[test]` on its own tokio runtime; on `wasm32` an async `#[wasm_bindgen_test]`
+/// (the crate running the suite then needs `wasm-bindgen-test` as a dev-dependency).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_case {
     ([$(#[$meta:meta])*] [$factory:expr] $case:ident (|$f:ident| $wrap:expr)) => {
+        #[cfg(not(target_arch = "wasm32"))]
         #[test]
         $(#[$meta])*
         fn $case() {
             let $f = $factory;
             let factory = $wrap;
             $crate::conformance::rt::block_on($crate::conformance::cases::$case(&factory));
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        #[wasm_bindgen_test::wasm_bindgen_test]
+        $(#[$meta])*
+        async fn $case() {
+            let $f = $factory;
+            let factory = $wrap;
+            $crate::conformance::cases::$case(&factory).await;
         }
     };
 }

@@ -1,10 +1,14 @@
 //! The little runtime the suite needs: run a case, sleep, run tasks concurrently.
+//!
+//! Natively the suite runs on tokio; in a browser (`wasm32`) on the page's event
+//! loop, where futures are not `Send` and there are no threads.
 
 use std::future::Future;
 use std::time::Duration;
 
 /// Runs one case to completion on a fresh two-thread runtime, so that concurrent
 /// tasks really run in parallel.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -15,11 +19,19 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 /// Sleeps for `duration`.
+#[cfg(not(target_arch = "wasm32"))]
 pub async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await;
 }
 
+/// Sleeps for `duration`.
+#[cfg(target_arch = "wasm32")]
+pub async fn sleep(duration: Duration) {
+    gloo_timers::future::sleep(duration).await;
+}
+
 /// Runs every future as its own task and waits for all of them, in order.
+#[cfg(not(target_arch = "wasm32"))]
 pub async fn run_concurrently<F, T>(futures: Vec<F>) -> Vec<T>
 where
     F: Future<Output = T> + Send + 'static,
@@ -31,4 +43,15 @@ where
         outputs.push(handle.await.expect("a concurrent task panicked"));
     }
     outputs
+}
+
+/// Runs every future concurrently on the page's event loop and waits for all of
+/// them, in order.
+#[cfg(target_arch = "wasm32")]
+pub async fn run_concurrently<F, T>(futures: Vec<F>) -> Vec<T>
+where
+    F: Future<Output = T> + 'static,
+    T: 'static,
+{
+    futures::future::join_all(futures).await
 }
