@@ -30,9 +30,9 @@ pub trait StoreExt: Store {
     async fn get_string(&self, key: &Key) -> Result<Option<String>> {
         match self.get(key).await? {
             None => Ok(None),
-            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|err| {
-                Error::corrupt("stored value is not valid UTF-8").with_source(err)
-            }),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|err| Error::corrupt("stored value is not valid UTF-8").with_source(err)),
         }
     }
 

@@ -36,8 +36,8 @@ impl Key {
     /// Checks raw bytes (from a CLI argument, a URL path, a browser API) against
     /// the key rules, including that they are UTF-8.
     pub fn from_bytes(bytes: &[u8]) -> Result<Key> {
-        let key = std::str::from_utf8(bytes)
-            .map_err(|_| Error::invalid_key("key is not valid UTF-8"))?;
+        let key =
+            std::str::from_utf8(bytes).map_err(|_| Error::invalid_key("key is not valid UTF-8"))?;
         Key::new(key)
     }
 
@@ -147,7 +147,15 @@ mod tests {
 
     #[test]
     fn odd_but_legal_keys_are_kept_verbatim() {
-        for raw in ["..", "/", "a b", "%2e%2e", "*?[", "line\nbreak", " trailing "] {
+        for raw in [
+            "..",
+            "/",
+            "a b",
+            "%2e%2e",
+            "*?[",
+            "line\nbreak",
+            " trailing ",
+        ] {
             assert_eq!(Key::new(raw).unwrap().as_str(), raw);
         }
     }

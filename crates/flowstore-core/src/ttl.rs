@@ -59,7 +59,7 @@ impl Ttl {
     /// shortens the TTL. Always at least 1.
     pub fn as_millis_ceil(self) -> u64 {
         let millis = self.0.as_millis() as u64;
-        if self.0.subsec_nanos() % 1_000_000 == 0 {
+        if self.0.subsec_nanos().is_multiple_of(1_000_000) {
             millis
         } else {
             millis + 1
@@ -97,9 +97,7 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
             "invalid duration {text:?}: expected a whole number and a unit (ms, s, m, h, d), e.g. 500ms, 30s, 7d"
         ))
     };
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(bad)?;
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     if number.is_empty() {
         return Err(bad());
@@ -129,7 +127,7 @@ impl fmt::Display for Ttl {
         let millis = self.as_millis_ceil();
         let (name, size) = UNITS
             .iter()
-            .find(|(_, size)| millis % size == 0)
+            .find(|(_, size)| millis.is_multiple_of(*size))
             .copied()
             .unwrap_or(("ms", 1));
         write!(f, "{}{}", millis / size, name)
@@ -147,12 +145,25 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
     }
 
     #[test]
     fn grammar_rejects_everything_else() {
-        for text in ["", "s", "10", "1.5s", "-1s", "10 s", "10sec", "1w", "99999999999999999999d"] {
+        for text in [
+            "",
+            "s",
+            "10",
+            "1.5s",
+            "-1s",
+            "10 s",
+            "10sec",
+            "1w",
+            "99999999999999999999d",
+        ] {
             let err = parse_duration(text).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{text}");
         }

@@ -36,11 +36,15 @@ impl SharedMap {
     // A panic while holding the lock cannot leave an entry half-written (every
     // change is one map operation), so a poisoned lock is still consistent.
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn get(&self, namespace: &Namespace, key: &Key, now: Instant) -> Option<Vec<u8>> {
@@ -99,7 +103,10 @@ impl Inner {
             };
             if let Some(entries) = self.namespaces.get_mut(&namespace) {
                 // Only if the entry is the one this expiry was queued for.
-                if entries.get(&key).is_some_and(|entry| entry.expires_at == Some(at)) {
+                if entries
+                    .get(&key)
+                    .is_some_and(|entry| entry.expires_at == Some(at))
+                {
                     entries.remove(&key);
                 }
             }
@@ -119,8 +126,20 @@ mod tests {
         let start = Instant::now();
         let gone = Key::new("gone").unwrap();
         let rewritten = Key::new("rewritten").unwrap();
-        map.set(&ns, &gone, b"x", Some(start + Duration::from_secs(1)), start);
-        map.set(&ns, &rewritten, b"x", Some(start + Duration::from_secs(1)), start);
+        map.set(
+            &ns,
+            &gone,
+            b"x",
+            Some(start + Duration::from_secs(1)),
+            start,
+        );
+        map.set(
+            &ns,
+            &rewritten,
+            b"x",
+            Some(start + Duration::from_secs(1)),
+            start,
+        );
         map.set(&ns, &rewritten, b"y", None, start);
 
         let later = start + Duration::from_secs(2);

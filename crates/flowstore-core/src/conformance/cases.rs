@@ -66,8 +66,16 @@ async fn set_with_ttl<S: Store + ?Sized>(store: &S, k: &Key, value: &[u8], ttl: 
         must(result, &format!("set {k:?} with TTL {ttl}"));
         true
     } else {
-        assert_kind(result, ErrorKind::Unsupported, "set with TTL on a store without TTL");
-        assert_eq!(get(store, k).await, None, "a refused TTL write must write nothing");
+        assert_kind(
+            result,
+            ErrorKind::Unsupported,
+            "set with TTL on a store without TTL",
+        );
+        assert_eq!(
+            get(store, k).await,
+            None,
+            "a refused TTL write must write nothing"
+        );
         false
     }
 }
@@ -80,7 +88,11 @@ async fn clear<S: Store + ?Sized>(store: &S) -> bool {
         must(result, "clear");
         true
     } else {
-        assert_kind(result, ErrorKind::Unsupported, "clear on a store without clear");
+        assert_kind(
+            result,
+            ErrorKind::Unsupported,
+            "clear on a store without clear",
+        );
         false
     }
 }
@@ -95,14 +107,76 @@ async fn tidy<S: Store + ?Sized>(store: &S) {
 /// Keys the contract says must round-trip exactly.
 pub fn odd_keys() -> Vec<String> {
     let mut keys: Vec<String> = [
-        "/", "//", "/leading", "trailing/", "a/b/c", ".", "..", "../etc/passwd", "a/../b",
-        "./a", "%", "%2e%2e", "%2F", "%00", "%%", "100%", "*", "?", "[", "]", "[a-z]", "{a,b}",
-        "a*b?c[d]", "\\", "\\*", ":", "a:b", "a::b", "::", "'", "\"", "`", "'quoted'",
-        "\"double\"", " ", "  ", " leading space", "trailing space ", "tab\there", "line\nbreak",
-        "\r\n", "\u{1}", "\u{7f}", "😀", "ключ", "日本語のキー", "e\u{301}", "é",
-        "Robert'); DROP TABLE students;--", "x' OR '1'='1", "_", "a_b", "a%b", "#fragment",
-        "?query=1&b=2", "~user", "+plus", "=", "@", "$HOME", "${x}", "&amp;", "<tag>", "null",
-        "undefined", "NaN", "0", "-", "--", "-dash",
+        "/",
+        "//",
+        "/leading",
+        "trailing/",
+        "a/b/c",
+        ".",
+        "..",
+        "../etc/passwd",
+        "a/../b",
+        "./a",
+        "%",
+        "%2e%2e",
+        "%2F",
+        "%00",
+        "%%",
+        "100%",
+        "*",
+        "?",
+        "[",
+        "]",
+        "[a-z]",
+        "{a,b}",
+        "a*b?c[d]",
+        "\\",
+        "\\*",
+        ":",
+        "a:b",
+        "a::b",
+        "::",
+        "'",
+        "\"",
+        "`",
+        "'quoted'",
+        "\"double\"",
+        " ",
+        "  ",
+        " leading space",
+        "trailing space ",
+        "tab\there",
+        "line\nbreak",
+        "\r\n",
+        "\u{1}",
+        "\u{7f}",
+        "😀",
+        "ключ",
+        "日本語のキー",
+        "e\u{301}",
+        "é",
+        "Robert'); DROP TABLE students;--",
+        "x' OR '1'='1",
+        "_",
+        "a_b",
+        "a%b",
+        "#fragment",
+        "?query=1&b=2",
+        "~user",
+        "+plus",
+        "=",
+        "@",
+        "$HOME",
+        "${x}",
+        "&amp;",
+        "<tag>",
+        "null",
+        "undefined",
+        "NaN",
+        "0",
+        "-",
+        "--",
+        "-dash",
     ]
     .iter()
     .map(|k| k.to_string())
@@ -125,7 +199,10 @@ pub async fn set_then_get_round_trips<F: StoreFactory>(factory: &F) {
     let store = open(factory, "roundtrip").await;
     let k = key("user:42/checkout");
     set(&store, &k, br#"{"step":2}"#).await;
-    assert_eq!(get(&store, &k).await.as_deref(), Some(&br#"{"step":2}"#[..]));
+    assert_eq!(
+        get(&store, &k).await.as_deref(),
+        Some(&br#"{"step":2}"#[..])
+    );
     tidy(&store).await;
 }
 
@@ -172,7 +249,11 @@ pub async fn odd_keys_round_trip<F: StoreFactory>(factory: &F) {
     }
     for text in &keys {
         must(store.delete(&key(text)).await, "delete odd key");
-        assert_eq!(get(&store, &key(text)).await, None, "key {text:?} not deleted");
+        assert_eq!(
+            get(&store, &key(text)).await,
+            None,
+            "key {text:?} not deleted"
+        );
     }
 }
 
@@ -181,14 +262,32 @@ pub async fn odd_keys_round_trip<F: StoreFactory>(factory: &F) {
 pub async fn similar_keys_do_not_collide<F: StoreFactory>(factory: &F) {
     let store = open(factory, "similar").await;
     let keys = [
-        "key", "Key", "KEY", "key ", " key", "kéy", "ke\u{301}y", "k%65y", "k_y", "k?y", "k*",
-        "k.y", "k/y", "k:y", "k\\y", "k%2Fy",
+        "key",
+        "Key",
+        "KEY",
+        "key ",
+        " key",
+        "kéy",
+        "ke\u{301}y",
+        "k%65y",
+        "k_y",
+        "k?y",
+        "k*",
+        "k.y",
+        "k/y",
+        "k:y",
+        "k\\y",
+        "k%2Fy",
     ];
     for (i, text) in keys.iter().enumerate() {
         set(&store, &key(text), &[i as u8]).await;
     }
     for (i, text) in keys.iter().enumerate() {
-        assert_eq!(get(&store, &key(text)).await, Some(vec![i as u8]), "key {text:?}");
+        assert_eq!(
+            get(&store, &key(text)).await,
+            Some(vec![i as u8]),
+            "key {text:?}"
+        );
     }
     tidy(&store).await;
 }
@@ -226,7 +325,11 @@ pub async fn empty_value_is_not_absent<F: StoreFactory>(factory: &F) {
     let store = open(factory, "empty").await;
     let k = key("empty");
     set(&store, &k, b"").await;
-    assert_eq!(get(&store, &k).await, Some(Vec::new()), "empty value read as absent");
+    assert_eq!(
+        get(&store, &k).await,
+        Some(Vec::new()),
+        "empty value read as absent"
+    );
     tidy(&store).await;
 }
 
@@ -260,7 +363,10 @@ pub async fn max_size_value_round_trips<F: StoreFactory>(factory: &F) {
     let value = patterned(store.max_value_size(), 2);
     let k = key("max");
     set(&store, &k, &value).await;
-    assert!(get(&store, &k).await == Some(value), "max-size value changed");
+    assert!(
+        get(&store, &k).await == Some(value),
+        "max-size value changed"
+    );
     tidy(&store).await;
 }
 
@@ -437,20 +543,40 @@ async fn assert_isolated<F: StoreFactory>(factory: &F, first: &str, second: &str
     let k = key("same-key");
     set(&a, &k, b"from-a").await;
     set(&b, &k, b"from-b").await;
-    assert_eq!(get(&a, &k).await.as_deref(), Some(&b"from-a"[..]), "{first:?} saw {second:?}");
-    assert_eq!(get(&b, &k).await.as_deref(), Some(&b"from-b"[..]), "{second:?} saw {first:?}");
+    assert_eq!(
+        get(&a, &k).await.as_deref(),
+        Some(&b"from-a"[..]),
+        "{first:?} saw {second:?}"
+    );
+    assert_eq!(
+        get(&b, &k).await.as_deref(),
+        Some(&b"from-b"[..]),
+        "{second:?} saw {first:?}"
+    );
     let only_b = key("only-in-b");
     set(&b, &only_b, b"x").await;
-    assert_eq!(get(&a, &only_b).await, None, "{first:?} saw a key of {second:?}");
+    assert_eq!(
+        get(&a, &only_b).await,
+        None,
+        "{first:?} saw a key of {second:?}"
+    );
 
     // Clearing either one leaves the other intact.
     if clear(&a).await {
         assert_eq!(get(&a, &k).await, None);
-        assert_eq!(get(&b, &k).await.as_deref(), Some(&b"from-b"[..]), "clear of {first:?} reached {second:?}");
+        assert_eq!(
+            get(&b, &k).await.as_deref(),
+            Some(&b"from-b"[..]),
+            "clear of {first:?} reached {second:?}"
+        );
         set(&a, &k, b"from-a").await;
         clear(&b).await;
         assert_eq!(get(&b, &k).await, None);
-        assert_eq!(get(&a, &k).await.as_deref(), Some(&b"from-a"[..]), "clear of {second:?} reached {first:?}");
+        assert_eq!(
+            get(&a, &k).await.as_deref(),
+            Some(&b"from-a"[..]),
+            "clear of {second:?} reached {first:?}"
+        );
     } else {
         must(b.delete(&k).await, "delete");
         assert_eq!(get(&a, &k).await.as_deref(), Some(&b"from-a"[..]));
@@ -498,16 +624,28 @@ pub async fn separator_cannot_be_ambiguous<F: StoreFactory>(factory: &F) {
         let inner = match factory.open(ns(&joined)).await {
             Ok(store) => store,
             Err(err) if err.kind() == ErrorKind::Config => continue,
-            Err(err) => panic!("opening namespace {joined:?}: expected a store or a Config error, got {err:?}"),
+            Err(err) => panic!(
+                "opening namespace {joined:?}: expected a store or a Config error, got {err:?}"
+            ),
         };
         let outer_key = key(&format!("b{separator}c"));
         let inner_key = key("c");
         set(&outer, &outer_key, b"outer").await;
-        assert_eq!(get(&inner, &inner_key).await, None, "separator {separator:?} is ambiguous");
+        assert_eq!(
+            get(&inner, &inner_key).await,
+            None,
+            "separator {separator:?} is ambiguous"
+        );
         set(&inner, &inner_key, b"inner").await;
-        assert_eq!(get(&outer, &outer_key).await.as_deref(), Some(&b"outer"[..]));
+        assert_eq!(
+            get(&outer, &outer_key).await.as_deref(),
+            Some(&b"outer"[..])
+        );
         tidy(&inner).await;
-        assert_eq!(get(&outer, &outer_key).await.as_deref(), Some(&b"outer"[..]));
+        assert_eq!(
+            get(&outer, &outer_key).await.as_deref(),
+            Some(&b"outer"[..])
+        );
         tidy(&outer).await;
     }
 }
@@ -616,7 +754,10 @@ pub async fn concurrent_tasks_on_one_key<F: StoreFactory>(factory: &F) {
         })
         .collect();
     let seen = rt::run_concurrently(tasks).await;
-    assert!(seen.iter().all(|present| *present), "a reader saw the key absent");
+    assert!(
+        seen.iter().all(|present| *present),
+        "a reader saw the key absent"
+    );
     let last = get(&*store, &k).await.expect("contended key is absent");
     assert!(
         (0..TASKS).any(|i| value_of(i) == last),
@@ -650,7 +791,10 @@ pub async fn text_and_json_helpers_round_trip<F: StoreFactory>(factory: &F) {
     must(store.set_json(&k, &doc, None).await, "set_json");
     let back: Option<serde_json::Value> = must(store.get_json(&k).await, "get_json");
     assert_eq!(back, Some(doc));
-    must(store.set_string(&k, "ünïcödé text", None).await, "set_string");
+    must(
+        store.set_string(&k, "ünïcödé text", None).await,
+        "set_string",
+    );
     assert_eq!(
         must(store.get_string(&k).await, "get_string").as_deref(),
         Some("ünïcödé text")
@@ -665,7 +809,11 @@ pub async fn non_utf8_text_is_corrupt_not_absent<F: StoreFactory>(factory: &F) {
     let store = open(factory, "badtext").await;
     let k = key("bytes");
     set(&store, &k, &[0xff, 0xfe]).await;
-    assert_kind(store.get_string(&k).await, ErrorKind::Corrupt, "get_string of non-UTF-8");
+    assert_kind(
+        store.get_string(&k).await,
+        ErrorKind::Corrupt,
+        "get_string of non-UTF-8",
+    );
     let json: Result<Option<serde_json::Value>> = store.get_json(&k).await;
     assert_kind(json, ErrorKind::Corrupt, "get_json of non-JSON");
     tidy(&store).await;

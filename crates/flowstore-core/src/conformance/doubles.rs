@@ -95,7 +95,9 @@ impl<S: Store> ScriptedStore<S> {
     }
 
     fn script(&self) -> std::sync::MutexGuard<'_, Script> {
-        self.script.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.script
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Queues `step` for the next call of `op` not already scripted.
@@ -149,7 +151,11 @@ impl<S: Store> ScriptedStore<S> {
         script.otherwise.get(&op).cloned().unwrap_or(Step::Pass)
     }
 
-    async fn run<T>(&self, op: Op, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    async fn run<T>(
+        &self,
+        op: Op,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         let scripted = |kind: ErrorKind| Error::new(kind, format!("scripted {op:?} failure"));
         match self.next_step(op) {
             Step::Pass => call.await,
