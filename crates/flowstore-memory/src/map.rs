@@ -27,9 +27,21 @@ struct Inner {
     expiries: BinaryHeap<Reverse<(Instant, Namespace, Key)>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct SharedMap {
     inner: RwLock<Inner>,
+}
+
+impl std::fmt::Debug for SharedMap {
+    /// Counts only: keys and values are application data and stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.read();
+        let entries: usize = inner.namespaces.values().map(HashMap::len).sum();
+        f.debug_struct("SharedMap")
+            .field("namespaces", &inner.namespaces.len())
+            .field("entries", &entries)
+            .finish()
+    }
 }
 
 impl SharedMap {
@@ -118,6 +130,16 @@ impl Inner {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn debug_shows_no_keys_or_values() {
+        let map = SharedMap::default();
+        let ns = Namespace::default();
+        map.set(&ns, &Key::new("secret-key").unwrap(), b"secret-value", None, Instant::now());
+        let debug = format!("{map:?}");
+        assert!(!debug.contains("secret"), "{debug}");
+        assert!(debug.contains("entries: 1"), "{debug}");
+    }
 
     #[test]
     fn sweep_removes_expired_entries_but_not_rewritten_ones() {
