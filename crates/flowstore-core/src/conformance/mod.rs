@@ -44,9 +44,14 @@ pub use factory::{DynFactory, StoreFactory, unique_namespace};
 /// returning `Result<impl Store>`. Leading `#[…]` attributes are applied to every test.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($(#[$meta:meta])* $factory:expr) => {
+    // Attributes are peeled off one at a time: `#[…] expr` would otherwise parse as
+    // an expression with an attribute.
+    (@attrs [$($attrs:tt)*] #[$meta:meta] $($rest:tt)+) => {
+        $crate::conformance_tests!(@attrs [$($attrs)* #[$meta]] $($rest)+);
+    };
+    (@attrs [$($attrs:tt)*] $factory:expr) => {
         $crate::__conformance_cases!(
-            [$(#[$meta])*] [$factory]
+            [$($attrs)*] [$factory]
             absent_key_is_none
             set_then_get_round_trips
             overwrite_replaces_value
@@ -86,6 +91,9 @@ macro_rules! conformance_tests {
             text_and_json_helpers_round_trip
             non_utf8_text_is_corrupt_not_absent
         );
+    };
+    ($($input:tt)+) => {
+        $crate::conformance_tests!(@attrs [] $($input)+);
     };
 }
 
