@@ -1,0 +1,120 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod envelope;
+
+use flowstore_core::{Capabilities, Key, Namespace, Result, Store, Ttl, check_value_size};
+
+pub use envelope::OVERHEAD;
+
+/// Values shorter than this many bytes are stored raw unless configured otherwise
+/// ([`CompressedStore::min_size`]): below it lz4 rarely saves anything.
+pub const DEFAULT_MIN_SIZE: usize = 64;
+
+/// A store that lz4-compresses values before handing them to the inner store.
+///
+/// See the [crate documentation](crate) for what it guarantees.
+#[derive(Debug)]
+pub struct CompressedStore<S> {
+    inner: S,
+    min_size: usize,
+    read_legacy: bool,
+}
+
+impl<S: Store> CompressedStore<S> {
+    /// Wraps `inner` with the default threshold ([`DEFAULT_MIN_SIZE`]) and legacy
+    /// reading off.
+    pub fn new(inner: S) -> Self {
+        CompressedStore {
+            inner,
+            min_size: DEFAULT_MIN_SIZE,
+            read_legacy: false,
+        }
+    }
+
+    /// Values shorter than `min_size` bytes are stored raw, without trying to
+    /// compress them. Values that do not get smaller are stored raw whatever
+    /// their size.
+    pub fn min_size(mut self, min_size: usize) -> Self {
+        self.min_size = min_size;
+        self
+    }
+
+    /// Reads values written before compression was added (off by default).
+    ///
+    /// When on, a stored value that does not start with the envelope magic
+    /// (`FF 66 73 7A`) is returned as it is; the next `set` of that key writes an
+    /// envelope. A value that does start with the magic is decoded strictly (an
+    /// invalid one is `Corrupt`). When off, a value without the magic is `Corrupt`.
+    ///
+    /// The one ambiguity: an old value that happens to start with the four magic
+    /// bytes is read as an envelope. Text and JSON cannot (`0xFF` never occurs in
+    /// UTF-8); a binary value can, and then it reads as `Corrupt` — or, only if its
+    /// next bytes are `01 00` (a raw envelope) or `01 01` followed by a valid lz4
+    /// block of exactly the declared length, as the bytes after the header. If your
+    /// old values are arbitrary binary, check that none starts with `FF 66 73 7A`
+    /// before turning this on.
+    pub fn read_legacy(mut self, read_legacy: bool) -> Self {
+        self.read_legacy = read_legacy;
+        self
+    }
+
+    /// The wrapped store.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped store, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner store.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), flowstore_core::async_trait)]
+#[cfg_attr(target_arch = "wasm32", flowstore_core::async_trait(?Send))]
+impl<S: Store> Store for CompressedStore<S> {
+    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        let Some(stored) = self.inner.get(key).await? else {
+            return Ok(None);
+        };
+        if self.read_legacy && !envelope::looks_like_envelope(&stored) {
+            return Ok(Some(stored));
+        }
+        envelope::decode(stored, self.max_value_size()).map(Some)
+    }
+
+    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
+        check_value_size(value, self.max_value_size())?;
+        let stored = envelope::encode(value, self.min_size);
+        self.inner.set(key, &stored, ttl).await
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        self.inner.delete(key).await
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.inner.clear().await
+    }
+
+    fn namespace(&self) -> &Namespace {
+        self.inner.namespace()
+    }
+
+    /// The inner store's limit minus [`OVERHEAD`] (6 bytes, the envelope of a value
+    /// kept raw), so that a value of exactly this size always fits in the inner
+    /// store, compressible or not.
+    fn max_value_size(&self) -> usize {
+        self.inner.max_value_size().saturating_sub(OVERHEAD)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+}

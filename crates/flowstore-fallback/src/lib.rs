@@ -1,0 +1,458 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod clock;
+mod envelope;
+mod policy;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flowstore_core::{
+    Capabilities, Error, ErrorKind, Key, Namespace, Result, Store, Ttl, check_value_size,
+};
+use futures::future::join_all;
+
+use clock::Hlc;
+use envelope::{Decoded, HEADER_LEN, Header, Kind, Version};
+
+pub use policy::{MissingPolicy, WritePolicy};
+
+/// Bytes the envelope adds to every value (the fallback store's
+/// `max_value_size` is the smallest inner limit minus this).
+pub const ENVELOPE_OVERHEAD: usize = HEADER_LEN;
+
+/// An ordered list of stores that reads past failures and keeps working while
+/// some of them are down. See the [crate docs](crate) for the rules.
+pub struct FallbackStore {
+    stores: Vec<Arc<dyn Store>>,
+    write_policy: WritePolicy,
+    missing_policy: MissingPolicy,
+    read_repair: bool,
+    tombstone_ttl: Ttl,
+    clock: Hlc,
+    writer: u64,
+    max_value_size: usize,
+    capabilities: Capabilities,
+}
+
+impl fmt::Debug for FallbackStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FallbackStore")
+            .field("stores", &self.stores)
+            .field("write_policy", &self.write_policy)
+            .field("missing_policy", &self.missing_policy)
+            .field("read_repair", &self.read_repair)
+            .field("tombstone_ttl", &self.tombstone_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`FallbackStore`].
+#[derive(Debug)]
+pub struct FallbackBuilder {
+    stores: Vec<Arc<dyn Store>>,
+    write_policy: WritePolicy,
+    missing_policy: MissingPolicy,
+    read_repair: bool,
+    tombstone_ttl: Ttl,
+    max_clock_skew: Duration,
+    clock_offset: i64,
+}
+
+impl Default for FallbackBuilder {
+    fn default() -> Self {
+        FallbackBuilder {
+            stores: Vec::new(),
+            write_policy: WritePolicy::default(),
+            missing_policy: MissingPolicy::default(),
+            read_repair: true,
+            tombstone_ttl: Ttl::new(FallbackBuilder::DEFAULT_TOMBSTONE_TTL)
+                .expect("7 days is a valid TTL"),
+            max_clock_skew: FallbackBuilder::DEFAULT_MAX_CLOCK_SKEW,
+            clock_offset: 0,
+        }
+    }
+}
+
+impl FallbackBuilder {
+    /// How long tombstones (and expired values) are kept by default: 7 days.
+    pub const DEFAULT_TOMBSTONE_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+    /// The default bound on clock skew between processes: 5 minutes.
+    pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+    /// Adds a store after the ones added so far (the first one is the primary).
+    pub fn store(mut self, store: impl Store + 'static) -> Self {
+        self.stores.push(Arc::new(store));
+        self
+    }
+
+    /// Adds an already shared store after the ones added so far.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.stores.push(store);
+        self
+    }
+
+    /// Which acknowledgements a write needs (default [`WritePolicy::AtLeastOne`]).
+    pub fn write_policy(mut self, policy: WritePolicy) -> Self {
+        self.write_policy = policy;
+        self
+    }
+
+    /// What a read returns when nothing was found but a store failed (default
+    /// [`MissingPolicy::Error`]).
+    pub fn missing_policy(mut self, policy: MissingPolicy) -> Self {
+        self.missing_policy = policy;
+        self
+    }
+
+    /// Whether a read copies the newest record to the stores that answered with
+    /// an older one or without the value (default on).
+    pub fn read_repair(mut self, enabled: bool) -> Self {
+        self.read_repair = enabled;
+        self
+    }
+
+    /// How long a delete's tombstone — and an expired value — stays in the
+    /// stores, outranking older values there (default 7 days). A store that
+    /// missed a delete or a newer write must be repaired (by a read or a write of
+    /// that key) within this time, or its old value comes back.
+    pub fn tombstone_ttl(mut self, ttl: Ttl) -> Self {
+        self.tombstone_ttl = ttl;
+        self
+    }
+
+    /// The assumed bound on clock differences between processes sharing the
+    /// stores (default 5 minutes). A stamp read from a store more than this far
+    /// ahead of the local clock is not adopted by the local clock.
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = skew;
+        self
+    }
+
+    /// Shifts this store's clock (for tests that model clock skew between
+    /// processes). Not a stable API.
+    #[doc(hidden)]
+    pub fn clock_offset_for_tests(mut self, offset: Duration, ahead: bool) -> Self {
+        let micros = i64::try_from(offset.as_micros()).unwrap_or(i64::MAX);
+        self.clock_offset = if ahead { micros } else { -micros };
+        self
+    }
+
+    /// Builds the store. `Config` error without any store, or when a store's
+    /// value limit is smaller than the envelope.
+    pub fn build(self) -> Result<FallbackStore> {
+        let Some(first) = self.stores.first() else {
+            return Err(Error::config("a fallback store needs at least one store"));
+        };
+        let smallest = self
+            .stores
+            .iter()
+            .map(|store| store.max_value_size())
+            .min()
+            .unwrap_or_default();
+        let Some(max_value_size) = smallest.checked_sub(HEADER_LEN) else {
+            return Err(Error::config(format!(
+                "a store of the fallback accepts only {smallest} bytes, less than the {HEADER_LEN}-byte envelope"
+            )));
+        };
+        let capabilities = self
+            .stores
+            .iter()
+            .fold(first.capabilities(), |caps, store| {
+                caps.intersect(store.capabilities())
+            });
+        Ok(FallbackStore {
+            write_policy: self.write_policy,
+            missing_policy: self.missing_policy,
+            read_repair: self.read_repair,
+            tombstone_ttl: self.tombstone_ttl,
+            clock: Hlc::new(self.max_clock_skew, self.clock_offset),
+            writer: writer_id(),
+            max_value_size,
+            capabilities,
+            stores: self.stores,
+        })
+    }
+}
+
+/// A random id for this store instance: the tie-breaker between two writes with
+/// the same stamp.
+fn writer_id() -> u64 {
+    let nanos = web_time::SystemTime::now()
+        .duration_since(web_time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or_default();
+    #[cfg(not(target_arch = "wasm32"))]
+    let process = u64::from(std::process::id()) << 32;
+    #[cfg(target_arch = "wasm32")]
+    let process = 0;
+    let id = fastrand::u64(..) ^ u64::from(nanos) ^ process;
+    // 0 is the version of plain values; keep clear of it.
+    id.max(1)
+}
+
+/// What one store answered to a read.
+enum Answer {
+    Absent,
+    Found(Version),
+    Failed,
+}
+
+impl FallbackStore {
+    /// A builder with the default policies.
+    pub fn builder() -> FallbackBuilder {
+        FallbackBuilder::default()
+    }
+
+    /// A fallback over `stores` (the first is the primary) with the default
+    /// policies.
+    pub fn new(stores: Vec<Arc<dyn Store>>) -> Result<FallbackStore> {
+        FallbackBuilder {
+            stores,
+            ..FallbackBuilder::default()
+        }
+        .build()
+    }
+
+    /// The stores, in order.
+    pub fn stores(&self) -> &[Arc<dyn Store>] {
+        &self.stores
+    }
+
+    /// The write policy.
+    pub fn write_policy(&self) -> WritePolicy {
+        self.write_policy
+    }
+
+    /// The missing policy.
+    pub fn missing_policy(&self) -> MissingPolicy {
+        self.missing_policy
+    }
+
+    fn micros(ttl: Ttl) -> u64 {
+        u64::try_from(ttl.as_duration().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// How long a record should stay in a store, from `now`: `None` for a value
+    /// without expiry, `Some(None)` when it need not be kept any more.
+    fn keep_for(&self, header: &Header, now: u64) -> Option<Option<Ttl>> {
+        let grace = Self::micros(self.tombstone_ttl);
+        let until = match header.kind {
+            Kind::Value if header.expires_at == 0 => return None,
+            Kind::Value => header.expires_at.saturating_add(grace),
+            Kind::Tombstone => header.version.stamp.saturating_add(grace),
+        };
+        let remaining = until.saturating_sub(now);
+        if remaining == 0 {
+            return Some(None);
+        }
+        let remaining = Duration::from_micros(remaining).clamp(Ttl::MIN, Ttl::MAX);
+        Some(Ttl::new(remaining).ok())
+    }
+
+    /// Writes `bytes` to every store and applies the write policy.
+    async fn write_all(&self, key: &Key, bytes: &[u8], ttl: Option<Ttl>) -> Result<()> {
+        let writes = self.stores.iter().map(|store| {
+            // A store without TTL keeps tombstones for good rather than refusing.
+            let ttl = ttl.filter(|_| store.capabilities().ttl);
+            store.set(key, bytes, ttl)
+        });
+        let results = join_all(writes).await;
+        let acked = |result: &Result<()>| result.is_ok();
+        let done = match self.write_policy {
+            WritePolicy::AtLeastOne => results.iter().any(acked),
+            WritePolicy::Primary => results.first().is_some_and(acked),
+            WritePolicy::All => results.iter().all(acked),
+        };
+        if done {
+            return Ok(());
+        }
+        Err(results
+            .into_iter()
+            .find_map(Result::err)
+            .unwrap_or_else(|| Error::backend("fallback write failed")))
+    }
+
+    /// Copies the newest record to the stores that answered with an older one
+    /// (or, for a value, without it). Best effort: failures are ignored.
+    async fn repair(
+        &self,
+        key: &Key,
+        newest: Version,
+        header: &Header,
+        bytes: &[u8],
+        answers: &[Answer],
+    ) {
+        let now = self.clock.wall();
+        let ttl = match self.keep_for(header, now) {
+            None => None,
+            Some(None) => return,
+            Some(Some(ttl)) => Some(ttl),
+        };
+        let repairs = self
+            .stores
+            .iter()
+            .zip(answers)
+            .filter(|(_, answer)| match answer {
+                Answer::Found(version) => *version < newest,
+                // Nothing there to come back: only a value is worth copying.
+                Answer::Absent => header.kind == Kind::Value && !self.is_expired(header, now),
+                Answer::Failed => false,
+            })
+            .map(|(store, _)| {
+                let ttl = ttl.filter(|_| store.capabilities().ttl);
+                store.set(key, bytes, ttl)
+            });
+        let _ = join_all(repairs).await;
+    }
+
+    fn is_expired(&self, header: &Header, now: u64) -> bool {
+        header.expires_at != 0 && now >= header.expires_at
+    }
+}
+
+fn is_outage(error: &Error) -> bool {
+    matches!(error.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), flowstore_core::async_trait)]
+#[cfg_attr(target_arch = "wasm32", flowstore_core::async_trait(?Send))]
+impl Store for FallbackStore {
+    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        let results = join_all(self.stores.iter().map(|store| store.get(key))).await;
+        let mut answers = Vec::with_capacity(results.len());
+        let mut errors = Vec::new();
+        let mut newest: Option<Decoded> = None;
+        for result in results {
+            let decoded = match result.and_then(|found| found.map(envelope::decode).transpose()) {
+                Ok(None) => {
+                    answers.push(Answer::Absent);
+                    continue;
+                }
+                Ok(Some(decoded)) => decoded,
+                Err(error) => {
+                    answers.push(Answer::Failed);
+                    errors.push(error);
+                    continue;
+                }
+            };
+            let version = decoded.version();
+            answers.push(Answer::Found(version));
+            // Strictly newer only: on a tie the earlier store wins.
+            if newest.as_ref().is_none_or(|best| version > best.version()) {
+                newest = Some(decoded);
+            }
+        }
+
+        match newest {
+            Some(Decoded::Plain(value)) => Ok(Some(value)),
+            Some(Decoded::Record(header, bytes)) => {
+                self.clock.observe(header.version.stamp);
+                if self.read_repair {
+                    self.repair(key, header.version, &header, &bytes, &answers)
+                        .await;
+                }
+                let visible =
+                    header.kind == Kind::Value && !self.is_expired(&header, self.clock.wall());
+                if visible {
+                    let mut bytes = bytes;
+                    bytes.drain(..HEADER_LEN);
+                    Ok(Some(bytes))
+                } else {
+                    Ok(None)
+                }
+            }
+            None => {
+                if errors.is_empty() {
+                    return Ok(None);
+                }
+                let some_answered = answers
+                    .iter()
+                    .any(|answer| matches!(answer, Answer::Absent));
+                match self.missing_policy {
+                    MissingPolicy::Absent if some_answered && errors.iter().all(is_outage) => {
+                        Ok(None)
+                    }
+                    MissingPolicy::Absent if some_answered => {
+                        let position = errors.iter().position(|error| !is_outage(error));
+                        Err(errors.swap_remove(position.unwrap_or(0)))
+                    }
+                    _ => Err(errors.swap_remove(0)),
+                }
+            }
+        }
+    }
+
+    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
+        check_value_size(value, self.max_value_size)?;
+        if ttl.is_some() && !self.capabilities.ttl {
+            return Err(Error::unsupported(
+                "a store of this fallback does not support TTL",
+            ));
+        }
+        let stamp = self.clock.next();
+        let expires_at = ttl.map_or(0, |ttl| {
+            self.clock.wall().saturating_add(Self::micros(ttl)).max(1)
+        });
+        let header = Header {
+            kind: Kind::Value,
+            version: Version {
+                stamp,
+                writer: self.writer,
+            },
+            expires_at,
+        };
+        let bytes = envelope::encode(&header, value);
+        // Expired values stay behind as tombstones for `tombstone_ttl`.
+        let stored_ttl = ttl.map(|ttl| {
+            let grace = ttl
+                .as_duration()
+                .saturating_add(self.tombstone_ttl.as_duration())
+                .min(Ttl::MAX);
+            Ttl::new(grace).unwrap_or(ttl)
+        });
+        self.write_all(key, &bytes, stored_ttl).await
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        let header = Header {
+            kind: Kind::Tombstone,
+            version: Version {
+                stamp: self.clock.next(),
+                writer: self.writer,
+            },
+            expires_at: 0,
+        };
+        let bytes = envelope::encode(&header, &[]);
+        self.write_all(key, &bytes, Some(self.tombstone_ttl)).await
+    }
+
+    async fn clear(&self) -> Result<()> {
+        if !self.capabilities.clear {
+            return Err(Error::unsupported(
+                "a store of this fallback does not support clear",
+            ));
+        }
+        let results = join_all(self.stores.iter().map(|store| store.clear())).await;
+        match results.into_iter().find_map(Result::err) {
+            None => Ok(()),
+            Some(error) => Err(error),
+        }
+    }
+
+    fn namespace(&self) -> &Namespace {
+        self.stores[0].namespace()
+    }
+
+    fn max_value_size(&self) -> usize {
+        self.max_value_size
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+}

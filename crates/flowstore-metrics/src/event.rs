@@ -1,0 +1,127 @@
+//! What the wrapper reports about each operation.
+
+use std::fmt;
+use std::time::Duration;
+
+use flowstore_core::{ErrorKind, Key, MaybeSend, MaybeSync, Namespace};
+
+/// A store operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// `get`
+    Get,
+    /// `set` (with or without TTL)
+    Set,
+    /// `delete`
+    Delete,
+    /// `clear`
+    Clear,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 4] = [
+        Operation::Get,
+        Operation::Set,
+        Operation::Delete,
+        Operation::Clear,
+    ];
+
+    /// The value of the `op` label: `get`, `set`, `delete`, `clear`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Operation::Get => "get",
+            Operation::Set => "set",
+            Operation::Delete => "delete",
+            Operation::Clear => "clear",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// It succeeded (for `get`, whether or not the key was found).
+    Ok,
+    /// It failed with an error of this kind.
+    Error(ErrorKind),
+}
+
+impl Outcome {
+    /// The value of the `outcome` label: `ok`, or the error kind's stable name
+    /// ([`ErrorKind::as_str`]: `unavailable`, `timeout`, `corrupt`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error(kind) => kind.as_str(),
+        }
+    }
+
+    /// Whether the operation succeeded.
+    pub const fn is_ok(self) -> bool {
+        matches!(self, Outcome::Ok)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One finished operation, as passed to the callback.
+///
+/// It never holds the value itself, only its size. `Debug` leaves the key out
+/// (keys often contain user ids); the callback can read it from
+/// [`key`](OpEvent::key).
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub struct OpEvent<'a> {
+    /// Which operation.
+    pub op: Operation,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long it took, from the call to the inner store until its answer.
+    pub duration: Duration,
+    /// For a successful `set`, the bytes written (the caller's value); for a
+    /// successful `get` that found the key, the bytes returned; otherwise `None`.
+    pub value_bytes: Option<usize>,
+    /// For a successful `get`, whether the key was found; otherwise `None`.
+    pub found: Option<bool>,
+    /// The key, for `get`, `set` and `delete` (`None` for `clear`).
+    pub key: Option<&'a Key>,
+    /// The namespace of the wrapped store.
+    pub namespace: &'a Namespace,
+    /// The constant store label, if one was given.
+    pub store: Option<&'a str>,
+}
+
+impl fmt::Debug for OpEvent<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpEvent")
+            .field("op", &self.op)
+            .field("outcome", &self.outcome)
+            .field("duration", &self.duration)
+            .field("value_bytes", &self.value_bytes)
+            .field("found", &self.found)
+            .field("namespace", &self.namespace)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A callback that receives every [`OpEvent`]: any `Fn(&OpEvent)` (`Send + Sync`
+/// on native targets).
+///
+/// It runs inline, after the operation and before the caller gets the result,
+/// so it should be quick (count, push to a channel) and must not panic.
+pub trait EventCallback: Fn(&OpEvent<'_>) + MaybeSend + MaybeSync {}
+
+impl<F: Fn(&OpEvent<'_>) + MaybeSend + MaybeSync> EventCallback for F {}

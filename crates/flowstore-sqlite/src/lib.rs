@@ -1,0 +1,222 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod config;
+mod error;
+mod queue;
+pub mod raw;
+mod reader;
+mod writer;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flowstore_core::{
+    Capabilities, Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
+};
+use tokio::sync::oneshot;
+
+pub use config::{DEFAULT_BUSY_TIMEOUT, DEFAULT_SWEEP_INTERVAL, SqliteBuilder, Synchronous};
+/// The SQLite bindings this crate is built on, re-exported so users get a
+/// matching version.
+pub use rusqlite;
+
+use queue::Queue;
+use reader::ReadRequest;
+use writer::{WriteOp, WriteRequest};
+
+/// A store in one SQLite file.
+///
+/// Cloning, and [`with_namespace`](SqliteStore::with_namespace), give more handles
+/// on the same writer thread, reader threads and file. The threads stop when the
+/// last handle is dropped (after finishing what was queued).
+#[derive(Clone)]
+pub struct SqliteStore {
+    namespace: Arc<Namespace>,
+    shared: Arc<Shared>,
+}
+
+/// What every handle of a store family shares.
+struct Shared {
+    path: PathBuf,
+    synchronous: Synchronous,
+    max_value_size: usize,
+    writes: Arc<Queue<WriteRequest>>,
+    reads: Arc<Queue<ReadRequest>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The threads finish what is queued, then exit and close their connections.
+        self.writes.close();
+        self.reads.close();
+    }
+}
+
+impl SqliteStore {
+    /// Options for a store on the file at `path` (created if missing; a relative
+    /// path is resolved against the working directory when the store opens).
+    pub fn builder(path: impl Into<PathBuf>) -> SqliteBuilder {
+        SqliteBuilder::new(path.into())
+    }
+
+    /// Opens the file at `path` with the default options: namespace `flow`,
+    /// `synchronous=FULL`, a 5 s busy timeout, a 16 MiB value limit.
+    pub async fn open(path: impl Into<PathBuf>) -> Result<SqliteStore> {
+        SqliteStore::builder(path).open().await
+    }
+
+    /// A handle on the same file, threads and connections, in `namespace`.
+    pub fn with_namespace(&self, namespace: Namespace) -> SqliteStore {
+        SqliteStore {
+            namespace: Arc::new(namespace),
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The database file (absolute).
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The durability mode.
+    pub fn synchronous(&self) -> Synchronous {
+        self.shared.synchronous
+    }
+
+    pub(crate) async fn open_with(builder: SqliteBuilder) -> Result<SqliteStore> {
+        if builder.path.as_os_str() == ":memory:" || builder.path.as_os_str().is_empty() {
+            return Err(Error::config(
+                "an SQLite store needs a file: an in-memory database cannot be shared by its connections",
+            ));
+        }
+        let path = if builder.path.is_absolute() {
+            builder.path.clone()
+        } else {
+            std::env::current_dir()
+                .map_err(|err| {
+                    Error::config("cannot resolve a relative SQLite path: no working directory")
+                        .with_source(err)
+                })?
+                .join(&builder.path)
+        };
+        // Built first, so that an early return closes the queues and stops the
+        // threads already started.
+        let shared = Arc::new(Shared {
+            path: path.clone(),
+            synchronous: builder.synchronous,
+            max_value_size: builder.max_value_size,
+            writes: Arc::new(Queue::new()),
+            reads: Arc::new(Queue::new()),
+        });
+        let thread_error =
+            |err: std::io::Error| Error::backend("cannot start an SQLite thread").with_source(err);
+
+        // The writer creates the file and the schema before any reader opens it.
+        let (ready, writer_ready) = oneshot::channel();
+        writer::spawn(
+            writer::WriterConfig {
+                path: path.clone(),
+                synchronous: builder.synchronous,
+                busy_timeout: builder.busy_timeout,
+                sweep_interval: builder.sweep_interval,
+            },
+            shared.writes.clone(),
+            ready,
+        )
+        .map_err(thread_error)?;
+        writer_ready.await.map_err(|_| stopped())??;
+
+        let readers = reader::spawn(
+            path,
+            builder.busy_timeout,
+            builder.readers,
+            shared.reads.clone(),
+        )
+        .map_err(thread_error)?;
+        for ready in readers {
+            ready.await.map_err(|_| stopped())??;
+        }
+        Ok(SqliteStore {
+            namespace: Arc::new(builder.namespace),
+            shared,
+        })
+    }
+
+    async fn write(&self, op: WriteOp) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let request = WriteRequest {
+            namespace: self.namespace.clone(),
+            op,
+            reply,
+        };
+        self.shared.writes.push(request).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// The threads are gone (a panic, or a failed start).
+fn stopped() -> Error {
+    Error::unavailable("the SQLite store's threads have stopped").with_temporary(false)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        let (reply, answer) = oneshot::channel();
+        let request = ReadRequest {
+            namespace: self.namespace.clone(),
+            key: key.clone(),
+            reply,
+        };
+        self.shared.reads.push(request).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
+        check_value_size(value, self.shared.max_value_size)?;
+        let expires_at = ttl.map(|ttl| {
+            writer::now_millis()
+                .saturating_add(i64::try_from(ttl.as_millis_ceil()).unwrap_or(i64::MAX))
+        });
+        self.write(WriteOp::Set {
+            key: key.clone(),
+            value: value.to_vec(),
+            expires_at,
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        self.write(WriteOp::Delete { key: key.clone() }).await
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.write(WriteOp::Clear).await
+    }
+
+    fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    fn max_value_size(&self) -> usize {
+        self.shared.max_value_size
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.shared.path)
+            .field("namespace", &self.namespace)
+            .field("synchronous", &self.shared.synchronous)
+            .field("max_value_size", &self.shared.max_value_size)
+            .finish()
+    }
+}

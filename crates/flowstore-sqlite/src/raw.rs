@@ -1,0 +1,199 @@
+//! The file setup, pragmas, schema and statements the store uses, for tools that
+//! need to talk to the same file with plain `rusqlite` (the CLI's benchmark
+//! baseline, inspection, tests).
+//!
+//! Not needed to use the store. The table layout is versioned (see
+//! [`SCHEMA_VERSION`]); write to it only through [`UPSERT`] or the store.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::config::{DEFAULT_BUSY_TIMEOUT, Synchronous};
+use crate::error::is_busy;
+
+/// The schema version this release writes and understands. It is stored in the
+/// `flowstore_meta` table under `schema_version`; a file with a newer version is
+/// refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Inserts or replaces one entry. Parameters: namespace (text), key (text), value
+/// (blob), expires_at (integer milliseconds since the Unix epoch, or NULL for
+/// "never").
+pub const UPSERT: &str = "INSERT INTO flowstore_entries (namespace, key, value, expires_at) \
+     VALUES (?1, ?2, ?3, ?4) \
+     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
+
+/// Reads one unexpired entry. Parameters: namespace, key, now (milliseconds since
+/// the Unix epoch). Returns the value blob, or no row.
+pub const SELECT: &str = "SELECT value FROM flowstore_entries \
+     WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
+
+/// Removes one entry. Parameters: namespace, key.
+pub const DELETE: &str = "DELETE FROM flowstore_entries WHERE namespace = ?1 AND key = ?2";
+
+/// Removes every entry of a namespace. Parameter: namespace. (Exact comparison:
+/// no `LIKE`, no `GLOB`, so no namespace can match another.)
+pub const CLEAR: &str = "DELETE FROM flowstore_entries WHERE namespace = ?1";
+
+/// Whether anything has expired. Parameter: now. Used by the sweep to avoid a
+/// write transaction when there is nothing to delete.
+pub(crate) const ANY_EXPIRED: &str =
+    "SELECT 1 FROM flowstore_entries WHERE expires_at <= ?1 LIMIT 1";
+
+/// Deletes up to ?2 entries that expired at or before ?1, via the expiry index.
+pub(crate) const SWEEP: &str = "DELETE FROM flowstore_entries WHERE id IN \
+     (SELECT id FROM flowstore_entries WHERE expires_at <= ?1 LIMIT ?2)";
+
+const META_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowstore_meta (\
+     name TEXT PRIMARY KEY NOT NULL, \
+     value ANY NOT NULL\
+     ) STRICT, WITHOUT ROWID";
+
+/// Version 1 of the schema. A rowid table (values of a few KiB stay on the
+/// row's page), a unique index for lookups, and a partial index over the entries
+/// that have an expiry, for the sweep.
+const SCHEMA_V1: &str = "\
+     CREATE TABLE IF NOT EXISTS flowstore_entries (\
+         id INTEGER PRIMARY KEY, \
+         namespace TEXT NOT NULL, \
+         key TEXT NOT NULL, \
+         value BLOB NOT NULL, \
+         expires_at INTEGER, \
+         UNIQUE (namespace, key)\
+     ) STRICT; \
+     CREATE INDEX IF NOT EXISTS flowstore_entries_expiry \
+         ON flowstore_entries (expires_at) WHERE expires_at IS NOT NULL;";
+
+/// Why a file could not be prepared.
+#[derive(Debug)]
+pub(crate) enum SetupError {
+    Sqlite(rusqlite::Error),
+    /// The file's schema is newer than this release understands.
+    NewerSchema(i64),
+    /// The schema version is not a positive integer.
+    BadSchemaVersion,
+    /// SQLite would not switch the file to WAL (e.g. `:memory:`).
+    NotWal(String),
+}
+
+impl From<rusqlite::Error> for SetupError {
+    fn from(err: rusqlite::Error) -> Self {
+        SetupError::Sqlite(err)
+    }
+}
+
+impl SetupError {
+    fn into_rusqlite(self) -> rusqlite::Error {
+        match self {
+            SetupError::Sqlite(err) => err,
+            other => rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+                Some(other.describe()),
+            ),
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            SetupError::Sqlite(err) => err.to_string(),
+            SetupError::NewerSchema(version) => format!(
+                "the database has flowstore schema version {version}, this release understands up to {SCHEMA_VERSION}; upgrade flowstore"
+            ),
+            SetupError::BadSchemaVersion => {
+                "the database's flowstore_meta.schema_version is not a positive integer".to_string()
+            }
+            SetupError::NotWal(mode) => format!(
+                "SQLite would not switch the database to WAL mode (journal mode is {mode:?}); use a file on a local disk"
+            ),
+        }
+    }
+}
+
+/// Opens a connection on `path` (creating the file) with the store's open flags
+/// (no URI interpretation, no SQLite-level mutex) and busy timeout.
+pub(crate) fn open_plain(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(busy_timeout)?;
+    Ok(conn)
+}
+
+/// Switches the file to WAL (waiting up to `busy_timeout` for other processes),
+/// sets `synchronous`, and creates or checks the schema in one `BEGIN IMMEDIATE`
+/// transaction, so several processes opening a new file at once agree.
+pub(crate) fn prepare(
+    conn: &Connection,
+    synchronous: Synchronous,
+    busy_timeout: Duration,
+) -> Result<(), SetupError> {
+    // Changing the journal mode can report "busy" without calling the busy
+    // handler while another process is setting the file up: retry until the
+    // busy timeout.
+    let deadline = Instant::now() + busy_timeout;
+    loop {
+        match conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+        {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => break,
+            Ok(mode) => return Err(SetupError::NotWal(mode)),
+            Err(err) if is_busy(&err) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    conn.pragma_update(None, "synchronous", synchronous.as_str())?;
+
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = create_or_check_schema(conn);
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(_) => {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+    result
+}
+
+fn create_or_check_schema(conn: &Connection) -> Result<(), SetupError> {
+    conn.execute_batch(META_TABLE)?;
+    let version: Option<rusqlite::types::Value> = conn
+        .query_row(
+            "SELECT value FROM flowstore_meta WHERE name = 'schema_version'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match version {
+        None => {
+            conn.execute_batch(SCHEMA_V1)?;
+            conn.execute(
+                "INSERT INTO flowstore_meta (name, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION],
+            )?;
+            Ok(())
+        }
+        Some(rusqlite::types::Value::Integer(version)) if version > SCHEMA_VERSION => {
+            Err(SetupError::NewerSchema(version))
+        }
+        Some(rusqlite::types::Value::Integer(version)) if version >= 1 => {
+            // Version 1 is the only one so far; later releases migrate here.
+            conn.execute_batch(SCHEMA_V1)?;
+            Ok(())
+        }
+        Some(_) => Err(SetupError::BadSchemaVersion),
+    }
+}
+
+/// Opens `path` exactly as the store's writer does: the same open flags, WAL,
+/// `synchronous`, the default busy timeout (5 s), and the schema created or
+/// checked. A file whose schema is newer than this release is an error.
+pub fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
+    let conn = open_plain(path, DEFAULT_BUSY_TIMEOUT)?;
+    prepare(&conn, synchronous, DEFAULT_BUSY_TIMEOUT).map_err(SetupError::into_rusqlite)?;
+    Ok(conn)
+}

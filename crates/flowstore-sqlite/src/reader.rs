@@ -1,0 +1,116 @@
+//! Reader threads: each owns a read connection and serves `get` from a shared
+//! queue. In WAL mode a reader sees the last commit and never waits for the
+//! writer (nor the writer for it).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use flowstore_core::{Key, Namespace, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::error::map_error;
+use crate::queue::{Popped, Queue};
+use crate::raw;
+use crate::writer::now_millis;
+
+/// The most reads one thread takes from the queue at once (the rest are left for
+/// the other readers).
+const MAX_BATCH: usize = 16;
+
+/// One read and where to send its outcome.
+#[derive(Debug)]
+pub(crate) struct ReadRequest {
+    pub(crate) namespace: Arc<Namespace>,
+    pub(crate) key: Key,
+    pub(crate) reply: oneshot::Sender<Result<Option<Vec<u8>>>>,
+}
+
+/// Closes the queue when the last reader thread ends, so callers never wait for
+/// an answer that cannot come.
+struct LastOneCloses {
+    queue: Arc<Queue<ReadRequest>>,
+    alive: Arc<AtomicUsize>,
+}
+
+impl Drop for LastOneCloses {
+    fn drop(&mut self) {
+        if self.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.queue.close_and_discard();
+        }
+    }
+}
+
+/// Starts `count` reader threads on `path`; each reports on its `ready` sender
+/// whether it could open its connection.
+pub(crate) fn spawn(
+    path: PathBuf,
+    busy_timeout: Duration,
+    count: usize,
+    queue: Arc<Queue<ReadRequest>>,
+) -> std::io::Result<Vec<oneshot::Receiver<Result<()>>>> {
+    let alive = Arc::new(AtomicUsize::new(count));
+    let mut ready = Vec::with_capacity(count);
+    for i in 0..count {
+        let (tx, rx) = oneshot::channel();
+        let guard = LastOneCloses {
+            queue: queue.clone(),
+            alive: alive.clone(),
+        };
+        let path = path.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("flowstore-sqlite-reader-{i}"))
+            .spawn(move || {
+                let guard = guard;
+                let conn = match open(&path, busy_timeout) {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        let _ = tx.send(Err(err));
+                        return;
+                    }
+                };
+                if tx.send(Ok(())).is_ok() {
+                    serve(&conn, &guard.queue);
+                }
+            });
+        match spawned {
+            Ok(_) => ready.push(rx),
+            Err(err) => {
+                // The threads already started stop when the store's queues close.
+                return Err(err);
+            }
+        }
+    }
+    Ok(ready)
+}
+
+fn open(path: &std::path::Path, busy_timeout: Duration) -> Result<Connection> {
+    let conn = raw::open_plain(path, busy_timeout)
+        .map_err(|err| map_error(&err, "cannot open a read connection"))?;
+    conn.pragma_update(None, "query_only", true)
+        .map_err(|err| map_error(&err, "cannot open a read connection"))?;
+    Ok(conn)
+}
+
+fn serve(conn: &Connection, queue: &Queue<ReadRequest>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.pop_batch(&mut batch, MAX_BATCH, 1, None) == Popped::Items {
+        let now = now_millis();
+        for request in batch.drain(..) {
+            let result = read(conn, &request, now).map_err(|err| map_error(&err, "cannot read"));
+            // A caller that went away (its future was dropped) just misses the answer.
+            let _ = request.reply.send(result);
+        }
+    }
+}
+
+fn read(conn: &Connection, request: &ReadRequest, now: i64) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached(raw::SELECT)?
+        .query_row(
+            params![request.namespace.as_str(), request.key.as_str(), now],
+            |row| row.get::<_, Vec<u8>>(0),
+        )
+        .optional()
+}

@@ -1,0 +1,327 @@
+//! The writer thread: one connection, group commit, the TTL sweep.
+//!
+//! Every write of a store family (a store and its `with_namespace` handles) goes
+//! through one queue to one thread. The thread blocks for the first request,
+//! takes everything else queued (up to [`MAX_BATCH`]), applies it all in one
+//! `BEGIN IMMEDIATE` transaction, commits (one fsync under `synchronous=FULL`),
+//! and only then answers each caller. While it commits, new requests queue up
+//! and form the next batch, so under load many writes share one fsync.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowstore_core::{Error, Key, Namespace, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::Synchronous;
+use crate::error::map_error;
+use crate::queue::{Popped, Queue};
+use crate::raw;
+
+/// The most writes committed in one transaction. Large enough that a batch is
+/// bounded by the number of concurrent callers in practice, small enough that a
+/// burst cannot hold the write lock for long.
+pub(crate) const MAX_BATCH: usize = 512;
+
+/// The most expired entries one sweep deletes, so a sweep never holds the write
+/// lock for long.
+const SWEEP_BATCH: i64 = 256;
+
+/// The longest [`Writer::fill_batch`] waits for more requests.
+const MAX_FILL_WAIT: Duration = Duration::from_millis(2);
+
+/// One write.
+#[derive(Debug)]
+pub(crate) enum WriteOp {
+    Set {
+        key: Key,
+        value: Vec<u8>,
+        /// Milliseconds since the Unix epoch; `None` never expires.
+        expires_at: Option<i64>,
+    },
+    Delete {
+        key: Key,
+    },
+    Clear,
+}
+
+/// One write and where to send its outcome.
+#[derive(Debug)]
+pub(crate) struct WriteRequest {
+    pub(crate) namespace: Arc<Namespace>,
+    pub(crate) op: WriteOp,
+    pub(crate) reply: oneshot::Sender<Result<()>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct WriterConfig {
+    pub(crate) path: PathBuf,
+    pub(crate) synchronous: Synchronous,
+    pub(crate) busy_timeout: Duration,
+    pub(crate) sweep_interval: Duration,
+}
+
+/// Milliseconds since the Unix epoch by the local clock.
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Closes a queue (and drops what is left in it) when its thread ends, however
+/// it ends, so callers never wait for an answer that cannot come.
+pub(crate) struct CloseOnExit<T>(pub(crate) Arc<Queue<T>>);
+
+impl<T> Drop for CloseOnExit<T> {
+    fn drop(&mut self) {
+        self.0.close_and_discard();
+    }
+}
+
+/// Starts the writer thread. It opens and prepares the file, reports the outcome
+/// on `ready`, then serves `queue` until it is closed.
+pub(crate) fn spawn(
+    config: WriterConfig,
+    queue: Arc<Queue<WriteRequest>>,
+    ready: oneshot::Sender<Result<()>>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("flowstore-sqlite-writer".into())
+        .spawn(move || {
+            let _close = CloseOnExit(queue.clone());
+            let conn = match open(&config) {
+                Ok(conn) => conn,
+                Err(err) => {
+                    let _ = ready.send(Err(err));
+                    return;
+                }
+            };
+            if ready.send(Ok(())).is_err() {
+                return;
+            }
+            Writer {
+                conn,
+                queue,
+                sweep_interval: config.sweep_interval,
+                next_sweep: Instant::now() + config.sweep_interval,
+                batch: Vec::with_capacity(MAX_BATCH),
+                outcomes: Vec::with_capacity(MAX_BATCH),
+                expected: 1,
+                last_commit: Duration::ZERO,
+            }
+            .run();
+        })
+        .map(drop)
+}
+
+fn open(config: &WriterConfig) -> Result<Connection> {
+    let conn = raw::open_plain(&config.path, config.busy_timeout)
+        .map_err(|err| map_error(&err, "cannot open the database"))?;
+    raw::prepare(&conn, config.synchronous, config.busy_timeout).map_err(|err| match err {
+        raw::SetupError::Sqlite(err) => map_error(&err, "cannot set up the database"),
+        other => Error::config(format!("SQLite: {}", other.describe())),
+    })?;
+    Ok(conn)
+}
+
+struct Writer {
+    conn: Connection,
+    queue: Arc<Queue<WriteRequest>>,
+    sweep_interval: Duration,
+    next_sweep: Instant,
+    batch: Vec<WriteRequest>,
+    /// The outcome of each request of the batch, by position: `None` is success.
+    outcomes: Vec<Option<Error>>,
+    /// How many requests were in flight when the last batch committed.
+    expected: usize,
+    /// How long the last batch took, from `BEGIN` to the end of `COMMIT`.
+    last_commit: Duration,
+}
+
+impl Writer {
+    fn run(mut self) {
+        loop {
+            match self
+                .queue
+                .pop_batch(&mut self.batch, MAX_BATCH, 1, Some(self.next_sweep))
+            {
+                Popped::Items => {
+                    self.fill_batch();
+                    let started = Instant::now();
+                    self.commit_batch();
+                    self.last_commit = started.elapsed();
+                }
+                Popped::TimedOut => {
+                    self.expected = 1;
+                    self.sweep_while_idle();
+                }
+                Popped::Closed => return,
+            }
+        }
+    }
+
+    /// Waits a little for the callers of the last batch to come back, so that
+    /// a batch is not cut in two just because its first requests arrived while
+    /// the previous batch was being answered. It waits until as many requests
+    /// are queued as were in flight when the last batch committed, for at most
+    /// half of that commit's time (so the wait costs less than the extra commit
+    /// it saves) and never more than [`MAX_FILL_WAIT`]. With one caller (one
+    /// request in flight) it never waits.
+    fn fill_batch(&mut self) {
+        let target = self.expected.min(MAX_BATCH);
+        if self.batch.len() >= target {
+            return;
+        }
+        let wait = (self.last_commit / 2).min(MAX_FILL_WAIT);
+        if wait.is_zero() {
+            return;
+        }
+        let missing = target - self.batch.len();
+        let room = MAX_BATCH - self.batch.len();
+        self.queue
+            .pop_batch(&mut self.batch, room, missing, Some(Instant::now() + wait));
+    }
+
+    /// Applies the whole batch in one transaction, commits, answers everyone.
+    fn commit_batch(&mut self) {
+        self.outcomes.clear();
+        if let Err(err) = self
+            .conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut begin| begin.execute([]))
+        {
+            self.fail_all(&err, "cannot start a write transaction");
+            return;
+        }
+        let now = Instant::now();
+        let mut rolled_back = None;
+        for request in &self.batch {
+            match apply(&self.conn, request) {
+                Ok(()) => self.outcomes.push(None),
+                Err(err) if self.conn.is_autocommit() => {
+                    // SQLite rolled the whole transaction back (disk full, I/O
+                    // error): nothing of this batch was written.
+                    rolled_back = Some(err);
+                    break;
+                }
+                // Only this statement failed; the rest of the batch goes on.
+                Err(err) => self.outcomes.push(Some(map_error(&err, "cannot write"))),
+            }
+        }
+        if let Some(err) = rolled_back {
+            self.fail_all(&err, "cannot write");
+            return;
+        }
+        if now >= self.next_sweep {
+            // Under steady load the writer is never idle: sweep a little here.
+            match sweep(&self.conn) {
+                Err(err) if self.conn.is_autocommit() => {
+                    self.fail_all(&err, "cannot write");
+                    return;
+                }
+                swept => self.schedule_sweep(swept.ok()),
+            }
+        }
+        if let Err(err) = self
+            .conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut commit| commit.execute([]))
+        {
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            self.fail_all(&err, "cannot commit");
+            return;
+        }
+        // Every caller in flight right now: the next batch waits for this many.
+        self.expected = self.batch.len() + self.queue.len();
+        for (request, outcome) in self.batch.drain(..).zip(self.outcomes.drain(..)) {
+            // A caller that went away (its future was dropped) just misses the answer.
+            let _ = request.reply.send(match outcome {
+                None => Ok(()),
+                Some(err) => Err(err),
+            });
+        }
+    }
+
+    /// Answers every request of the batch with `err`: nothing was written.
+    fn fail_all(&mut self, err: &rusqlite::Error, what: &str) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        for request in self.batch.drain(..) {
+            let _ = request.reply.send(Err(map_error(err, what)));
+        }
+        self.outcomes.clear();
+    }
+
+    /// Deletes expired entries when nothing else is queued. Looks first (no
+    /// lock, no fsync) and only opens a write transaction if there is work.
+    fn sweep_while_idle(&mut self) {
+        let now = now_millis();
+        let any = self
+            .conn
+            .prepare_cached(raw::ANY_EXPIRED)
+            .and_then(|mut stmt| stmt.query_row([now], |_| Ok(())).optional());
+        if !matches!(any, Ok(Some(()))) {
+            self.schedule_sweep(Some(0));
+            return;
+        }
+        let result = self
+            .conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .and_then(|()| sweep(&self.conn))
+            .and_then(|deleted| self.conn.execute_batch("COMMIT").map(|()| deleted));
+        if result.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        // An error (say, another process holding the lock) is retried next time.
+        self.schedule_sweep(result.ok());
+    }
+
+    /// Sweeps again soon if the last sweep was cut short by its batch limit.
+    fn schedule_sweep(&mut self, deleted: Option<usize>) {
+        let now = Instant::now();
+        self.next_sweep = match deleted {
+            Some(n) if n as i64 >= SWEEP_BATCH && self.queue.is_empty() => now,
+            Some(n) if n as i64 >= SWEEP_BATCH => now + Duration::from_millis(10),
+            _ => now + self.sweep_interval,
+        };
+    }
+}
+
+fn apply(conn: &Connection, request: &WriteRequest) -> rusqlite::Result<()> {
+    let namespace = request.namespace.as_str();
+    match &request.op {
+        WriteOp::Set {
+            key,
+            value,
+            expires_at,
+        } => {
+            conn.prepare_cached(raw::UPSERT)?.execute(params![
+                namespace,
+                key.as_str(),
+                value.as_slice(),
+                expires_at
+            ])?;
+        }
+        WriteOp::Delete { key } => {
+            conn.prepare_cached(raw::DELETE)?
+                .execute(params![namespace, key.as_str()])?;
+        }
+        WriteOp::Clear => {
+            conn.prepare_cached(raw::CLEAR)?
+                .execute(params![namespace])?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes up to [`SWEEP_BATCH`] expired entries; returns how many.
+fn sweep(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.prepare_cached(raw::SWEEP)?
+        .execute(params![now_millis(), SWEEP_BATCH])
+}
