@@ -1,0 +1,318 @@
+//! Configuring an [`HttpStore`]: base URL, headers, token, timeouts, limits, TLS.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flowstore_core::url::StoreUrl;
+use flowstore_core::{DEFAULT_MAX_VALUE_SIZE, Error, Namespace, Result};
+use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Scheme, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::store::{HttpStore, Inner};
+
+/// The environment variable [`HttpStoreBuilder::bearer_token_from_env`] reads by
+/// default, the same one `flowstore serve` takes its token from.
+pub const TOKEN_ENV: &str = "FLOWSTORE_TOKEN";
+
+/// Builds an [`HttpStore`]. Made by [`HttpStore::builder`] or [`HttpStore::from_url`].
+#[derive(Clone)]
+pub struct HttpStoreBuilder {
+    base: String,
+    namespace: Option<String>,
+    headers: HeaderMap,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    pool_idle_timeout: Duration,
+    max_value_size: usize,
+    plain_404: bool,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    error: Option<String>,
+}
+
+impl HttpStoreBuilder {
+    pub(crate) fn new(base: impl Into<String>) -> Self {
+        HttpStoreBuilder {
+            base: base.into(),
+            namespace: None,
+            headers: HeaderMap::new(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            pool_idle_timeout: Duration::from_secs(60),
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            plain_404: false,
+            tls: None,
+            error: None,
+        }
+    }
+
+    /// Parses a store URL: `http://host[:port][/base]` or `https://…`, with
+    /// optional flowstore parameters: `namespace` (a label, see
+    /// [`namespace`](Self::namespace)), `timeout` and `connect_timeout` (duration
+    /// grammar, e.g. `10s`), `max_value_size` (bytes), `plain_404` (`true`/`false`).
+    /// Any other parameter, user info (`user:pass@`) or a fragment is a `Config` error.
+    ///
+    /// No token is taken from the URL (URLs end up in logs and shell history);
+    /// use [`bearer_token`](Self::bearer_token) or
+    /// [`bearer_token_from_env`](Self::bearer_token_from_env).
+    pub fn from_url(url: &str) -> Result<Self> {
+        let mut url = StoreUrl::parse(url)?;
+        let mut builder = HttpStoreBuilder::new(url.base());
+        if let Some(namespace) = url.take("namespace")? {
+            builder = builder.namespace(namespace);
+        }
+        let duration = |text: &str| flowstore_core::parse_duration(text).ok();
+        if let Some(timeout) = url.take_parsed("timeout", duration)? {
+            builder = builder.request_timeout(timeout);
+        }
+        if let Some(timeout) = url.take_parsed("connect_timeout", duration)? {
+            builder = builder.connect_timeout(timeout);
+        }
+        if let Some(max) = url.take_parsed("max_value_size", |text| text.parse::<usize>().ok())? {
+            builder = builder.max_value_size(max);
+        }
+        if let Some(plain) = url.take_parsed("plain_404", |text| text.parse::<bool>().ok())? {
+            builder = builder.plain_404(plain);
+        }
+        url.expect_no_more()?;
+        Ok(builder)
+    }
+
+    /// The namespace the store reports from [`Store::namespace`](flowstore_core::Store::namespace)
+    /// (default `flow`). It is only a label: a flowstore server serves the one
+    /// namespace it was started with, whatever the client says. Point clients of
+    /// different namespaces at different servers (or base URLs).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request. The token is
+    /// marked sensitive and never shown by `Debug`.
+    pub fn bearer_token(mut self, token: impl AsRef<str>) -> Self {
+        match HeaderValue::try_from(format!("Bearer {}", token.as_ref())) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                self.headers.insert(AUTHORIZATION, value);
+            }
+            Err(_) => {
+                self.error =
+                    Some("the bearer token contains characters not allowed in a header".into())
+            }
+        }
+        self
+    }
+
+    /// [`bearer_token`](Self::bearer_token) from the variable `FLOWSTORE_TOKEN`,
+    /// when it is set and not empty; otherwise no token.
+    pub fn bearer_token_from_env(self) -> Self {
+        match std::env::var(TOKEN_ENV) {
+            Ok(token) if !token.trim().is_empty() => self.bearer_token(token.trim()),
+            _ => self,
+        }
+    }
+
+    /// Sends the header `name: value` with every request (replacing an earlier
+    /// one of that name). Values are never shown by `Debug`; mark secret ones
+    /// with [`HeaderValue::set_sensitive`] so HTTP/2 never indexes them.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// How long to wait for a TCP connection (default 5 s). Always set.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a whole request may take, response body included (default 30 s).
+    /// Always set. A write that times out has an unknown outcome.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How long an idle pooled connection is kept (default 60 s; keep it below
+    /// the server's idle timeout, 60 s for `flowstore serve`).
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// The largest value `set` sends (default 16 MiB; set it to the server's
+    /// limit). Larger values fail with `ValueTooLarge` before any request.
+    pub fn max_value_size(mut self, max: usize) -> Self {
+        self.max_value_size = max;
+        self
+    }
+
+    /// Plain-404 mode, for servers of the original design: every `404` on a GET
+    /// reads as "absent". Off by default, when only a 404 carrying the
+    /// `Flowstore-Absent` header does, and any other 404 (a wrong base URL, a
+    /// proxy's error page) is an error instead of a silent `None`.
+    pub fn plain_404(mut self, on: bool) -> Self {
+        self.plain_404 = on;
+        self
+    }
+
+    /// The TLS configuration for `https://` (default: rustls on the `ring`
+    /// provider with the Mozilla roots of `webpki-roots`). Use it for a private
+    /// CA or client certificates.
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls = Some(Arc::new(config));
+        self
+    }
+
+    /// Builds the store. It connects lazily: a server that is down shows up as
+    /// `Unavailable` on the first operation, not here. Building needs no
+    /// runtime; operations run on Tokio.
+    pub fn build(self) -> Result<HttpStore> {
+        if let Some(error) = self.error {
+            return Err(Error::config(error));
+        }
+        let base = parse_base(&self.base)?;
+        let namespace = match self.namespace {
+            Some(namespace) => Namespace::new(namespace)?,
+            None => Namespace::default(),
+        };
+        let mut tls = match self.tls {
+            Some(tls) => (*tls).clone(),
+            None => default_tls()?,
+        };
+        // The connector announces HTTP/1.1 by ALPN itself (and refuses a preset list).
+        tls.alpn_protocols.clear();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .build(connector);
+        Ok(HttpStore {
+            inner: Arc::new(Inner {
+                client,
+                base,
+                headers: self.headers,
+                namespace,
+                max_value_size: self.max_value_size,
+                request_timeout: self.request_timeout,
+                connect_timeout: self.connect_timeout,
+                plain_404: self.plain_404,
+            }),
+        })
+    }
+}
+
+/// The default TLS configuration: rustls, `ring`, webpki roots (ALPN is set by the connector).
+fn default_tls() -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| Error::config("cannot set up TLS").with_source(err))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// Checks the base URL and returns it without a trailing `/`.
+fn parse_base(base: &str) -> Result<String> {
+    let bad = |why: &str| Error::config(format!("invalid HTTP store URL: {why}"));
+    let uri: Uri = base
+        .parse()
+        .map_err(|_| bad("expected http://host[:port][/base] or https://…"))?;
+    match uri.scheme() {
+        Some(scheme) if *scheme == Scheme::HTTP || *scheme == Scheme::HTTPS => {}
+        _ => return Err(bad("the scheme must be http or https")),
+    }
+    let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(bad(
+            "user info (user:password@) is not supported; use a bearer token or a header",
+        ));
+    }
+    if authority.host().is_empty() {
+        return Err(bad("no host"));
+    }
+    if base.contains('#') {
+        return Err(bad("a fragment (#…) is not allowed"));
+    }
+    Ok(base.trim_end_matches('/').to_string())
+}
+
+impl fmt::Debug for HttpStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpStoreBuilder")
+            .field("base", &self.base)
+            .field("namespace", &self.namespace)
+            .field("headers", &HeaderNames(&self.headers))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_value_size", &self.max_value_size)
+            .field("plain_404", &self.plain_404)
+            .field("custom_tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shows the names of headers, never their values.
+pub(crate) struct HeaderNames<'a>(pub(crate) &'a HeaderMap);
+
+impl fmt::Debug for HeaderNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked() {
+        assert_eq!(parse_base("http://h:8080/").unwrap(), "http://h:8080");
+        assert_eq!(parse_base("https://h/api/v1").unwrap(), "https://h/api/v1");
+        for bad in [
+            "ftp://h",
+            "h:8080",
+            "http://u:p@h",
+            "http://h/#x",
+            "http://",
+        ] {
+            assert!(parse_base(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn url_parameters_are_ours_or_refused() {
+        let builder =
+            HttpStoreBuilder::from_url("http://h:1/api?namespace=n&timeout=2s&plain_404=true")
+                .unwrap();
+        assert_eq!(builder.base, "http://h:1/api");
+        assert_eq!(builder.namespace.as_deref(), Some("n"));
+        assert_eq!(builder.request_timeout, Duration::from_secs(2));
+        assert!(builder.plain_404);
+        assert!(HttpStoreBuilder::from_url("http://h?sslmode=x").is_err());
+        assert!(HttpStoreBuilder::from_url("http://h?timeout=fast").is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let builder = HttpStoreBuilder::new("http://h").bearer_token("hunter2");
+        let text = format!("{builder:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("authorization"));
+    }
+}

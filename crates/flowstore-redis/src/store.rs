@@ -1,0 +1,199 @@
+//! [`RedisStore`] and its [`Store`] implementation.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use flowstore_core::{
+    Capabilities, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
+};
+use fred::clients::Client;
+use fred::interfaces::KeysInterface;
+use fred::types::{ConnectHandle, Expiration};
+
+use crate::builder::RedisBuilder;
+use crate::error::map_error;
+use crate::{clear, keys};
+
+/// What every namespace handle of one connection shares.
+pub(crate) struct Shared {
+    pub(crate) client: Client,
+    task: ConnectHandle,
+    pub(crate) clustered: bool,
+    eviction_warning: Option<String>,
+}
+
+impl Shared {
+    pub(crate) fn new(client: Client, task: ConnectHandle, clustered: bool) -> Shared {
+        Shared {
+            client,
+            task,
+            clustered,
+            eviction_warning: None,
+        }
+    }
+
+    pub(crate) fn with_eviction_warning(mut self, warning: Option<String>) -> Shared {
+        self.eviction_warning = warning;
+        self
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The connection task would otherwise keep reconnecting forever.
+        self.task.abort();
+    }
+}
+
+/// A flowstore [`Store`] on Redis: a single server, a Sentinel-managed primary,
+/// or a Redis Cluster.
+///
+/// One store holds one fred client that pipelines every concurrent command over
+/// one connection per server. Clones and [`with_namespace`](RedisStore::with_namespace)
+/// handles share it; the connection closes when the last one is dropped.
+///
+/// Entries live under the Redis key `namespace:key`. `Debug` never shows a password.
+#[derive(Clone)]
+pub struct RedisStore {
+    shared: Arc<Shared>,
+    namespace: Namespace,
+    prefix: Box<str>,
+    max_value_size: usize,
+}
+
+impl RedisStore {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        namespace: Namespace,
+        prefix: Box<str>,
+        max_value_size: usize,
+    ) -> RedisStore {
+        RedisStore {
+            shared,
+            namespace,
+            prefix,
+            max_value_size,
+        }
+    }
+
+    /// Starts a [`RedisBuilder`] from a URL; same as [`RedisBuilder::from_url`].
+    pub fn from_url(url: &str) -> Result<RedisBuilder> {
+        RedisBuilder::from_url(url)
+    }
+
+    /// Opens a store from a URL with every other setting at its default.
+    pub async fn open(url: &str) -> Result<RedisStore> {
+        RedisBuilder::from_url(url)?.open().await
+    }
+
+    /// A handle on the same connection in `namespace`. A namespace containing
+    /// `:` is a `Config` error.
+    pub fn with_namespace(&self, namespace: Namespace) -> Result<RedisStore> {
+        let prefix = keys::prefix(&namespace)?;
+        Ok(RedisStore {
+            shared: Arc::clone(&self.shared),
+            namespace,
+            prefix,
+            max_value_size: self.max_value_size,
+        })
+    }
+
+    /// The same store with another value size limit.
+    pub fn with_max_value_size(mut self, max_value_size: usize) -> RedisStore {
+        self.max_value_size = max_value_size;
+        self
+    }
+
+    /// The warning found when connecting, if the server's `maxmemory-policy`
+    /// lets it evict keys (anything but `noeviction`), so saved state could
+    /// vanish. `None` when the policy is `noeviction`, could not be read, or
+    /// the check was off.
+    pub fn eviction_warning(&self) -> Option<&str> {
+        self.shared.eviction_warning.as_deref()
+    }
+
+    /// Whether the store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.shared.clustered
+    }
+
+    /// The fred client, for commands flowstore does not offer. It stops working
+    /// when the last handle of this store is dropped.
+    pub fn client(&self) -> &Client {
+        &self.shared.client
+    }
+
+    fn key(&self, key: &Key) -> fred::types::Key {
+        keys::redis_key(&self.prefix, key)
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("namespace", &self.namespace)
+            .field("cluster", &self.shared.clustered)
+            .field("max_value_size", &self.max_value_size)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        let value: Option<Bytes> = self
+            .shared
+            .client
+            .get(self.key(key))
+            .await
+            .map_err(|err| map_error(err, "GET"))?;
+        Ok(value.map(Vec::from))
+    }
+
+    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
+        check_value_size(value, self.max_value_size)?;
+        // A SET without options replaces the value and drops any earlier TTL.
+        let expire =
+            ttl.map(|ttl| Expiration::PX(i64::try_from(ttl.as_millis_ceil()).unwrap_or(i64::MAX)));
+        let () = self
+            .shared
+            .client
+            .set(
+                self.key(key),
+                Bytes::copy_from_slice(value),
+                expire,
+                None,
+                false,
+            )
+            .await
+            .map_err(|err| map_error(err, "SET"))?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        let _removed: i64 = self
+            .shared
+            .client
+            .del(self.key(key))
+            .await
+            .map_err(|err| map_error(err, "DEL"))?;
+        Ok(())
+    }
+
+    async fn clear(&self) -> Result<()> {
+        clear::clear(&self.shared.client, self.shared.clustered, &self.prefix).await
+    }
+
+    fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    fn max_value_size(&self) -> usize {
+        self.max_value_size
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
+}

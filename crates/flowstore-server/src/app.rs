@@ -1,0 +1,396 @@
+//! The axum router: routes, handlers, and the front door (auth, timeout, logs, metrics).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::routing::{delete, get};
+use flowstore_core::{Error, ErrorKind, Key, Result, Store};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::{ServerConfig, Token};
+use crate::protocol::{
+    ABSENT_HEADER, decode_key, error_response, parse_query, store_error_response,
+};
+use crate::telemetry;
+
+/// The OpenAPI 3 document of the protocol, as served at `GET /openapi.yaml`.
+pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
+
+/// The key `/healthz` reads (never writes) to check the store answers.
+pub const HEALTHZ_KEY: &str = "__flowstore_healthz__";
+
+const STATES_PREFIX: &str = "/states/";
+
+struct AppState {
+    store: Arc<dyn Store>,
+    token: Option<Token>,
+    request_timeout: Duration,
+    max_value_size: usize,
+    metrics: bool,
+    healthz_key: Key,
+}
+
+/// The router of a flowstore server over `store`, for embedding in an axum
+/// application (for example under `Router::nest("/api", …)`). [`crate::bind`]
+/// and [`crate::serve`] use it; they add the listener, timeouts on connections
+/// and graceful shutdown.
+///
+/// Auth, the request timeout, request logs and metrics are applied to every
+/// route; CORS when `config.allow_origins` is not empty. A bad CORS origin is a
+/// `Config` error.
+pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
+    let cors = cors_layer(&config.allow_origins)?;
+    if config.metrics {
+        telemetry::prometheus();
+    }
+    let state = Arc::new(AppState {
+        max_value_size: store.max_value_size(),
+        store,
+        token: config.token.clone(),
+        request_timeout: config.request_timeout,
+        metrics: config.metrics,
+        healthz_key: Key::new(HEALTHZ_KEY)?,
+    });
+    let mut app = Router::new()
+        .route(
+            "/states/{key}",
+            get(get_state).put(put_state).delete(delete_state),
+        )
+        .route("/states", delete(clear_states))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.yaml", get(openapi))
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            front_door,
+        ))
+        .with_state(state);
+    if let Some(cors) = cors {
+        app = app.layer(cors);
+    }
+    Ok(app)
+}
+
+fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let allow = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        let mut values = Vec::with_capacity(origins.len());
+        for origin in origins {
+            values.push(parse_origin(origin)?);
+        }
+        AllowOrigin::list(values)
+    };
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::PUT, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([HeaderName::from_static(ABSENT_HEADER)])
+            .max_age(Duration::from_secs(600)),
+    ))
+}
+
+fn parse_origin(origin: &str) -> Result<HeaderValue> {
+    let bad = || {
+        Error::config(format!(
+            "allowed origin {origin:?} is not an origin: expected scheme://host[:port] without a path, or *"
+        ))
+    };
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err(bad());
+    }
+    HeaderValue::from_str(origin).map_err(|_| bad())
+}
+
+/// Auth, request timeout, request log and metrics, around every route.
+async fn front_door(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response<Body> {
+    let started = Instant::now();
+    let method = telemetry::method_label(request.method());
+    let route = telemetry::route_label(request.uri().path());
+    let response = if route != telemetry::RouteLabel::HEALTHZ
+        && !authorized(state.token.as_ref(), request.headers())
+    {
+        let mut response = error_response(
+            StatusCode::UNAUTHORIZED,
+            &Error::new(ErrorKind::Unauthorized, "missing or wrong bearer token"),
+        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+    } else {
+        match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => error_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                &Error::timeout(format!(
+                    "the request took longer than the server's limit of {} ms",
+                    state.request_timeout.as_millis()
+                )),
+            ),
+        }
+    };
+    telemetry::record(method, route, response.status(), started.elapsed());
+    response
+}
+
+fn authorized(token: Option<&Token>, headers: &HeaderMap) -> bool {
+    let Some(token) = token else {
+        return true;
+    };
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return false;
+    };
+    let value = value.as_bytes();
+    // `Bearer <token>`, scheme case-insensitive (RFC 9110 §11.1).
+    match value.split_at_checked(7) {
+        Some((scheme, candidate)) if scheme.eq_ignore_ascii_case(b"bearer ") => {
+            token.matches(candidate)
+        }
+        _ => false,
+    }
+}
+
+/// The key of a `/states/{key}` request, from the raw (still percent-encoded)
+/// path, decoded exactly once.
+fn key_of(request: &Request) -> Result<Key> {
+    let raw = request
+        .uri()
+        .path()
+        .strip_prefix(STATES_PREFIX)
+        .unwrap_or_default();
+    decode_key(raw)
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    response
+}
+
+fn failed(operation: &'static str, err: &Error) -> Response<Body> {
+    if !matches!(
+        err.kind(),
+        ErrorKind::InvalidKey | ErrorKind::InvalidArgument | ErrorKind::ValueTooLarge
+    ) {
+        tracing::warn!(
+            target: "flowstore_server::store",
+            operation,
+            kind = err.kind().as_str(),
+            error = %err.to_one_line(),
+            "store operation failed"
+        );
+    }
+    store_error_response(err)
+}
+
+async fn get_state(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
+    let key = match key_of(&request).and_then(|key| {
+        parse_query(request.uri().query(), false)?;
+        Ok(key)
+    }) {
+        Ok(key) => key,
+        Err(err) => return store_error_response(&err),
+    };
+    match state.store.get(&key).await {
+        Ok(Some(value)) => {
+            let mut response = Response::new(Body::from(value));
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Ok(None) => {
+            let mut response = empty(StatusCode::NOT_FOUND);
+            let headers = response.headers_mut();
+            headers.insert(
+                HeaderName::from_static(ABSENT_HEADER),
+                HeaderValue::from_static("1"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(err) => failed("get", &err),
+    }
+}
+
+async fn put_state(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
+    let (key, ttl) = match key_of(&request)
+        .and_then(|key| Ok((key, parse_query(request.uri().query(), true)?)))
+    {
+        Ok(parsed) => parsed,
+        Err(err) => return store_error_response(&err),
+    };
+    let limit = state.max_value_size;
+    let too_large = |size: Option<u64>| {
+        let message = match size {
+            Some(size) => format!("value is {size} bytes, this store's limit is {limit} bytes"),
+            None => format!("value is larger than this store's limit of {limit} bytes"),
+        };
+        store_error_response(&Error::new(ErrorKind::ValueTooLarge, message))
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|size| size > limit as u64) {
+        return too_large(declared);
+    }
+    let value = match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<LengthLimitError>() => return too_large(None),
+        Err(_) => {
+            return store_error_response(&Error::invalid_argument(
+                "could not read the request body",
+            ));
+        }
+    };
+    match state.store.set(&key, &value, ttl).await {
+        Ok(()) => empty(StatusCode::NO_CONTENT),
+        Err(err) => failed("set", &err),
+    }
+}
+
+async fn delete_state(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
+    let key = match key_of(&request).and_then(|key| {
+        parse_query(request.uri().query(), false)?;
+        Ok(key)
+    }) {
+        Ok(key) => key,
+        Err(err) => return store_error_response(&err),
+    };
+    match state.store.delete(&key).await {
+        Ok(()) => empty(StatusCode::NO_CONTENT),
+        Err(err) => failed("delete", &err),
+    }
+}
+
+async fn clear_states(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
+    if let Err(err) = parse_query(request.uri().query(), false) {
+        return store_error_response(&err);
+    }
+    match state.store.clear().await {
+        Ok(()) => empty(StatusCode::NO_CONTENT),
+        Err(err) => failed("clear", &err),
+    }
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response<Body> {
+    match state.store.get(&state.healthz_key).await {
+        Ok(_) => json_ok(r#"{"status":"ok"}"#),
+        Err(err) => failed("healthz", &err),
+    }
+}
+
+fn json_ok(body: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response<Body> {
+    let handle = if state.metrics {
+        telemetry::prometheus()
+    } else {
+        None
+    };
+    let Some(handle) = handle else {
+        return store_error_response(&Error::unsupported(
+            "metrics are off, or another metrics recorder is installed in this process",
+        ));
+    };
+    let mut response = Response::new(Body::from(handle.render()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+async fn openapi() -> Response<Body> {
+    let mut response = Response::new(Body::from(OPENAPI_YAML));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/yaml"),
+    );
+    response
+}
+
+async fn fallback(request: Request) -> Response<Body> {
+    if request.uri().path().starts_with(STATES_PREFIX) {
+        return store_error_response(&Error::invalid_key(
+            "the key must be exactly one non-empty path segment (percent-encode `/` as %2F)",
+        ));
+    }
+    let mut response = Response::new(Body::from("no such route\n"));
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_token_exact() {
+        let token = Token::new("abc").unwrap();
+        let check = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            authorized(Some(&token), &headers)
+        };
+        assert!(check("Bearer abc"));
+        assert!(check("bearer abc"));
+        assert!(!check("Bearer abcd"));
+        assert!(!check("Bearer  abc"));
+        assert!(!check("Basic abc"));
+        assert!(!check("Bearer"));
+        assert!(!authorized(Some(&token), &HeaderMap::new()));
+        assert!(authorized(None, &HeaderMap::new()));
+    }
+
+    #[test]
+    fn origins_are_checked() {
+        assert!(parse_origin("https://app.example.com").is_ok());
+        assert!(parse_origin("http://localhost:3000").is_ok());
+        for bad in [
+            "app.example.com",
+            "https://a.com/",
+            "https://",
+            "ftp://x",
+            "https://a b",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+    }
+}

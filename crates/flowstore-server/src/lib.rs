@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod app;
+mod config;
+pub mod protocol;
+mod serve;
+mod telemetry;
+
+pub use app::{HEALTHZ_KEY, OPENAPI_YAML, router};
+pub use config::{DEFAULT_LISTEN, ServerConfig, TOKEN_ENV, Token};
+pub use serve::{Server, bind, serve, shutdown_signal};
+pub use telemetry::{REQUEST_DURATION, REQUESTS_TOTAL};
+
+/// Re-exported so an application can embed [`router`] with matching versions.
+pub use axum;
