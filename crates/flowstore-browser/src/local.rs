@@ -1,0 +1,229 @@
+//! [`LocalStorageStore`]: entries in `localStorage` or `sessionStorage`.
+
+use std::fmt;
+
+use flowstore_core::{Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size};
+use web_sys::Storage;
+
+use crate::encoding::{decode_entry, encode_entry, namespace_prefix, storage_key};
+use crate::error::from_js;
+use crate::now_millis;
+
+/// Which Web Storage area a [`LocalStorageStore`] uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StorageArea {
+    /// `window.localStorage`: kept across reloads and browser restarts, shared by
+    /// every tab of the origin.
+    #[default]
+    Local,
+    /// `window.sessionStorage`: kept across reloads of one tab, gone when the tab
+    /// closes; each tab has its own.
+    Session,
+}
+
+impl StorageArea {
+    /// `localStorage` or `sessionStorage`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StorageArea::Local => "localStorage",
+            StorageArea::Session => "sessionStorage",
+        }
+    }
+}
+
+impl fmt::Display for StorageArea {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A store in the page's `localStorage` (or `sessionStorage`).
+///
+/// Values are bytes packed 15 bits per UTF-16 code unit, next to a small header
+/// with their length and expiry; keys are `flowstore/<len>:<namespace>/<key>`
+/// (see `docs/backends/browser.md`). Every operation is one synchronous Web
+/// Storage call, so an entry is written whole or not at all: when the origin's
+/// quota is full, `set` fails with [`ValueTooLarge`](flowstore_core::ErrorKind::ValueTooLarge)
+/// ([`is_quota_exceeded`](crate::is_quota_exceeded) tells it apart from the
+/// per-value limit) and the previous value stays.
+///
+/// Web Storage holds a few MiB per origin (Chromium and Firefox: 5 to 10 MiB,
+/// shared by every key of the site), hence the smaller default value limit of
+/// [`LocalStorageStore::DEFAULT_MAX_VALUE_SIZE`]; for more, use
+/// [`IndexedDbStore`](crate::IndexedDbStore).
+#[derive(Clone)]
+pub struct LocalStorageStore {
+    storage: Storage,
+    area: StorageArea,
+    namespace: Namespace,
+    prefix: String,
+    max_value_size: usize,
+}
+
+impl fmt::Debug for LocalStorageStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalStorageStore")
+            .field("area", &self.area)
+            .field("namespace", &self.namespace)
+            .field("max_value_size", &self.max_value_size)
+            .finish()
+    }
+}
+
+impl LocalStorageStore {
+    /// The default largest value: 2 MiB.
+    pub const DEFAULT_MAX_VALUE_SIZE: usize = 2 * 1024 * 1024;
+
+    /// A store in `localStorage`, namespace `flow`.
+    ///
+    /// `Unavailable` when the page has no usable `localStorage` (a worker, storage
+    /// disabled by the user or a policy, a sandboxed frame).
+    pub fn new() -> Result<LocalStorageStore> {
+        LocalStorageStore::open(StorageArea::Local)
+    }
+
+    /// A store in `sessionStorage`, namespace `flow`.
+    pub fn session() -> Result<LocalStorageStore> {
+        LocalStorageStore::open(StorageArea::Session)
+    }
+
+    /// A store in `area`, namespace `flow`.
+    pub fn open(area: StorageArea) -> Result<LocalStorageStore> {
+        let what = match area {
+            StorageArea::Local => "opening localStorage",
+            StorageArea::Session => "opening sessionStorage",
+        };
+        let window = web_sys::window().ok_or_else(|| {
+            Error::unavailable(format!(
+                "{what}: Web Storage exists only in a page (a window), not in a worker"
+            ))
+            .with_temporary(false)
+        })?;
+        let storage = match area {
+            StorageArea::Local => window.local_storage(),
+            StorageArea::Session => window.session_storage(),
+        }
+        .map_err(|err| from_js(what, &err))?
+        .ok_or_else(|| {
+            Error::unavailable(format!("{what}: the browser offers none to this page"))
+                .with_temporary(false)
+        })?;
+        let namespace = Namespace::default();
+        Ok(LocalStorageStore {
+            storage,
+            area,
+            prefix: namespace_prefix(namespace.as_str()),
+            namespace,
+            max_value_size: LocalStorageStore::DEFAULT_MAX_VALUE_SIZE,
+        })
+    }
+
+    /// Another handle on the same storage area, in `namespace`.
+    pub fn with_namespace(&self, namespace: Namespace) -> LocalStorageStore {
+        LocalStorageStore {
+            prefix: namespace_prefix(namespace.as_str()),
+            namespace,
+            ..self.clone()
+        }
+    }
+
+    /// The same store with another value size limit.
+    pub fn with_max_value_size(mut self, bytes: usize) -> LocalStorageStore {
+        self.max_value_size = bytes;
+        self
+    }
+
+    /// The storage area.
+    pub fn area(&self) -> StorageArea {
+        self.area
+    }
+
+    /// The Web Storage key an entry of this namespace is stored under, for tools
+    /// that inspect storage (the browser's developer tools show it).
+    pub fn storage_key(&self, key: &Key) -> String {
+        storage_key(&self.prefix, key.as_str())
+    }
+
+    fn fail(&self, op: &str, err: &wasm_bindgen::JsValue) -> Error {
+        from_js(&format!("{op} {}", self.area), err)
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
+impl Store for LocalStorageStore {
+    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        let name = self.storage_key(key);
+        let Some(text) = self
+            .storage
+            .get_item(&name)
+            .map_err(|err| self.fail("reading from", &err))?
+        else {
+            return Ok(None);
+        };
+        let entry = decode_entry(&text).map_err(|why| {
+            Error::corrupt(format!(
+                "a {} entry of flowstore is damaged: {why}",
+                self.area
+            ))
+        })?;
+        if entry
+            .expires
+            .is_some_and(|expires| now_millis() >= expires as f64)
+        {
+            // Lazy removal: the entry reads as absent whether or not this works.
+            let _ = self.storage.remove_item(&name);
+            return Ok(None);
+        }
+        Ok(Some(entry.value))
+    }
+
+    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
+        check_value_size(value, self.max_value_size)?;
+        let expires = ttl.map(|ttl| now_millis() as u64 + ttl.as_millis_ceil());
+        let text = encode_entry(value, expires);
+        // One `setItem`: the browser stores the whole entry or throws (and keeps
+        // the previous value).
+        self.storage
+            .set_item(&self.storage_key(key), &text)
+            .map_err(|err| self.fail("writing to", &err))
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        self.storage
+            .remove_item(&self.storage_key(key))
+            .map_err(|err| self.fail("deleting from", &err))
+    }
+
+    async fn clear(&self) -> Result<()> {
+        // Never `Storage.clear()`: it would remove every key of the origin.
+        let count = self
+            .storage
+            .length()
+            .map_err(|err| self.fail("listing", &err))?;
+        let mut ours = Vec::new();
+        for index in 0..count {
+            if let Some(name) = self
+                .storage
+                .key(index)
+                .map_err(|err| self.fail("listing", &err))?
+                && name.starts_with(&self.prefix)
+            {
+                ours.push(name);
+            }
+        }
+        for name in ours {
+            self.storage
+                .remove_item(&name)
+                .map_err(|err| self.fail("clearing a namespace in", &err))?;
+        }
+        Ok(())
+    }
+
+    fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    fn max_value_size(&self) -> usize {
+        self.max_value_size
+    }
+}
