@@ -1,0 +1,137 @@
+//! Latency histograms, per-run figures and how they are printed.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+/// A histogram of latencies in nanoseconds, 1 ns to 1 h, 3 significant digits.
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+        .expect("the histogram bounds are valid constants")
+}
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub(crate) struct RunResult {
+    pub(crate) histogram: Histogram<u64>,
+    pub(crate) elapsed: Duration,
+}
+
+impl RunResult {
+    pub(crate) fn new(histogram: Histogram<u64>, elapsed: Duration) -> Self {
+        RunResult { histogram, elapsed }
+    }
+
+    pub(crate) fn ops(&self) -> u64 {
+        self.histogram.len()
+    }
+
+    pub(crate) fn ops_per_sec(&self) -> f64 {
+        self.ops() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub(crate) fn summary(&self) -> Summary {
+        Summary::new(self.ops_per_sec(), &self.histogram)
+    }
+}
+
+/// Throughput and latency percentiles, in the units the report prints.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Summary {
+    pub(crate) ops_per_sec: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) p999_us: f64,
+    pub(crate) max_us: f64,
+}
+
+impl Summary {
+    pub(crate) fn new(ops_per_sec: f64, histogram: &Histogram<u64>) -> Self {
+        let us = |nanos: u64| nanos as f64 / 1000.0;
+        Summary {
+            ops_per_sec,
+            p50_us: us(histogram.value_at_quantile(0.50)),
+            p99_us: us(histogram.value_at_quantile(0.99)),
+            p999_us: us(histogram.value_at_quantile(0.999)),
+            max_us: us(histogram.max()),
+        }
+    }
+
+    pub(crate) fn to_json(self) -> Value {
+        json!({
+            "ops_per_sec": round(self.ops_per_sec, 1),
+            "p50_us": round(self.p50_us, 1),
+            "p99_us": round(self.p99_us, 1),
+            "p999_us": round(self.p999_us, 1),
+            "max_us": round(self.max_us, 1),
+        })
+    }
+
+    /// One row of the text table.
+    pub(crate) fn row(&self, run: &str, target: &str) -> String {
+        format!(
+            "{run:>4}  {target:<9}  {:>11.0}  {:>9.1}  {:>9.1}  {:>10.1}",
+            self.ops_per_sec, self.p50_us, self.p99_us, self.p999_us
+        )
+    }
+
+    pub(crate) fn header() -> String {
+        format!(
+            "{:>4}  {:<9}  {:>11}  {:>9}  {:>9}  {:>10}",
+            "run", "target", "ops/s", "p50 µs", "p99 µs", "p99.9 µs"
+        )
+    }
+}
+
+/// Figures over all runs of one target: the median throughput, and percentiles
+/// of every operation of every run together.
+pub(crate) fn combine(runs: &[RunResult]) -> Summary {
+    let mut histogram = new_histogram();
+    for run in runs {
+        histogram
+            .add(&run.histogram)
+            .expect("histograms with the same bounds always merge");
+    }
+    let rates: Vec<f64> = runs.iter().map(RunResult::ops_per_sec).collect();
+    Summary::new(median(&rates), &histogram)
+}
+
+/// The median (the mean of the middle two for an even count); 0 for none.
+pub(crate) fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+pub(crate) fn round(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn percentiles_are_in_microseconds() {
+        let mut histogram = new_histogram();
+        for micros in 1..=1000u64 {
+            histogram.record(micros * 1000).unwrap();
+        }
+        let summary = Summary::new(1.0, &histogram);
+        assert!((summary.p50_us - 500.0).abs() < 1.0, "{}", summary.p50_us);
+        assert!((summary.p99_us - 990.0).abs() < 1.0, "{}", summary.p99_us);
+    }
+}

@@ -1,0 +1,264 @@
+//! Running one workload (N tasks issuing `set` or `get`) against one target.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use flowstore::{Error, Key, Store, async_trait};
+use hdrhistogram::Histogram;
+
+use super::report::{RunResult, new_histogram};
+use crate::cli::BenchOp;
+use crate::failure::Failure;
+
+/// Runs started so far in this process.
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// When a run stops.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Limit {
+    /// After this many operations in total, across tasks.
+    Ops(u64),
+    /// After this long.
+    Duration(Duration),
+}
+
+/// What every run of one `bench` command does.
+#[derive(Clone, Debug)]
+pub(crate) struct Workload {
+    pub(crate) op: BenchOp,
+    pub(crate) concurrency: u32,
+    pub(crate) value_size: usize,
+    /// Distinct keys; operation `i` uses key `i % keys`, so concurrent tasks
+    /// touch distinct keys whenever `keys >= concurrency`.
+    pub(crate) keys: u64,
+    pub(crate) limit: Limit,
+}
+
+impl Workload {
+    /// The name of key number `index` (the same for every target).
+    pub(crate) fn key_name(index: u64) -> String {
+        format!("bench:{index:08}")
+    }
+
+    /// The base of every value `set` writes: `value_size` bytes that do not
+    /// compress. See [`stamped`].
+    pub(crate) fn value(&self) -> Vec<u8> {
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        (0..self.value_size)
+            .map(|_| {
+                // xorshift64: cheap, deterministic, incompressible enough.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect()
+    }
+}
+
+/// `base` with its first bytes replaced by `stamp` (the operation's number), so
+/// every write changes the stored bytes. SQLite skips writing a page whose
+/// content an update leaves identical; rewriting the same value would measure
+/// no disk writes (and no fsyncs) at all.
+pub(crate) fn stamped(base: &[u8], stamp: u64) -> Vec<u8> {
+    let mut value = base.to_vec();
+    let stamp = stamp.to_le_bytes();
+    let len = value.len().min(stamp.len());
+    value[..len].copy_from_slice(&stamp[..len]);
+    value
+}
+
+/// Something a workload runs against: flowstore itself or a raw baseline.
+/// Keys are passed by index so no target pays for formatting them.
+#[async_trait]
+pub(crate) trait Target: Send + Sync + 'static {
+    /// Writes the workload's value, [`stamped`] with `stamp`, under key `key`.
+    async fn set(&self, key: usize, stamp: u64) -> Result<(), Error>;
+    /// Reads key `key`; whether it was found.
+    async fn get(&self, key: usize) -> Result<bool, Error>;
+}
+
+/// A flowstore [`Store`] as a bench target.
+#[derive(Debug)]
+pub(crate) struct StoreTarget {
+    store: Arc<dyn Store>,
+    keys: Vec<Key>,
+    value: Vec<u8>,
+}
+
+impl StoreTarget {
+    pub(crate) fn new(store: Arc<dyn Store>, workload: &Workload) -> Result<Self, Error> {
+        let keys = (0..workload.keys)
+            .map(|index| Key::new(Workload::key_name(index)))
+            .collect::<Result<_, _>>()?;
+        Ok(StoreTarget {
+            store,
+            keys,
+            value: workload.value(),
+        })
+    }
+}
+
+#[async_trait]
+impl Target for StoreTarget {
+    async fn set(&self, key: usize, stamp: u64) -> Result<(), Error> {
+        let value = stamped(&self.value, stamp);
+        self.store.set(&self.keys[key], &value, None).await
+    }
+
+    async fn get(&self, key: usize) -> Result<bool, Error> {
+        Ok(self.store.get(&self.keys[key]).await?.is_some())
+    }
+}
+
+/// Writes every key of the workload once, `concurrency` tasks at a time, so
+/// `get` finds them and every measured `set` replaces an existing entry.
+pub(crate) async fn populate(target: Arc<dyn Target>, workload: &Workload) -> Result<(), Failure> {
+    let next = Arc::new(AtomicU64::new(0));
+    let tasks = (0..workload.concurrency.max(16)).map(|_| {
+        let target = Arc::clone(&target);
+        let next = Arc::clone(&next);
+        let keys = workload.keys;
+        tokio::spawn(async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= keys {
+                    return Ok::<(), Error>(());
+                }
+                target.set(index as usize, index).await?;
+            }
+        })
+    });
+    let tasks: Vec<_> = tasks.collect();
+    for task in tasks {
+        task.await
+            .map_err(|err| Failure::new(format!("bench: a task failed: {err}")))?
+            .map_err(|err| Failure::store("bench: writing the keys before the runs", &err))?;
+    }
+    Ok(())
+}
+
+/// Runs `workload` once against `target`; `label` names it in progress lines on stderr.
+pub(crate) async fn run(
+    target: Arc<dyn Target>,
+    workload: &Workload,
+    label: &str,
+) -> Result<RunResult, Failure> {
+    // Stamps `run_id << 40 | op number` never repeat across runs (`populate`
+    // uses run 0), so no write stores the bytes already there.
+    let run_id = RUNS.fetch_add(1, Ordering::Relaxed) + 1;
+    let next = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    // Set by the first task that fails, so the others stop early.
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let deadline = match workload.limit {
+        Limit::Duration(duration) => Some(start + duration),
+        Limit::Ops(_) => None,
+    };
+    let max_ops = match workload.limit {
+        Limit::Ops(ops) => ops,
+        Limit::Duration(_) => u64::MAX,
+    };
+
+    let tasks: Vec<_> = (0..workload.concurrency)
+        .map(|_| {
+            let target = Arc::clone(&target);
+            let next = Arc::clone(&next);
+            let done = Arc::clone(&done);
+            let stop = Arc::clone(&stop);
+            let (op, keys) = (workload.op, workload.keys);
+            tokio::spawn(async move {
+                let mut histogram = new_histogram();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= max_ops
+                        || stop.load(Ordering::Relaxed)
+                        || deadline.is_some_and(|end| Instant::now() >= end)
+                    {
+                        return Ok::<Histogram<u64>, Failure>(histogram);
+                    }
+                    let key = (index % keys) as usize;
+                    let began = Instant::now();
+                    if let Err(failure) = one_op(&*target, op, key, run_id << 40 | index).await {
+                        stop.store(true, Ordering::Relaxed);
+                        return Err(failure);
+                    }
+                    let nanos = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    histogram.saturating_record(nanos.max(1));
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+
+    let progress = tokio::spawn(report_progress(Arc::clone(&done), label.to_string()));
+    let mut histogram = new_histogram();
+    let mut failure = None;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(task_histogram)) => histogram
+                .add(&task_histogram)
+                .map_err(|err| Failure::new(format!("bench: merging histograms: {err}")))?,
+            Ok(Err(err)) => {
+                failure.get_or_insert(err);
+            }
+            Err(err) => {
+                failure.get_or_insert(Failure::new(format!("bench: a task failed: {err}")));
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    progress.abort();
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    Ok(RunResult::new(histogram, elapsed))
+}
+
+async fn one_op(target: &dyn Target, op: BenchOp, key: usize, stamp: u64) -> Result<(), Failure> {
+    match op {
+        BenchOp::Set => target
+            .set(key, stamp)
+            .await
+            .map_err(|err| Failure::store("bench: set", &err)),
+        BenchOp::Get => match target.get(key).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Failure::new(format!(
+                "bench: key {:?} written before the run is missing",
+                Workload::key_name(key as u64)
+            ))),
+            Err(err) => Err(Failure::store("bench: get", &err)),
+        },
+    }
+}
+
+/// One line on stderr per second while a run goes on.
+async fn report_progress(done: Arc<AtomicU64>, label: String) {
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let ops = done.load(Ordering::Relaxed);
+        let rate = ops as f64 / start.elapsed().as_secs_f64();
+        eprintln!("  {label}: {ops} ops, {rate:.0} ops/s so far");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamped_values_differ_and_keep_their_size() {
+        let base = vec![7u8; 1024];
+        let (one, two) = (stamped(&base, 1), stamped(&base, 2));
+        assert_ne!(one, two);
+        assert_eq!((one.len(), two.len()), (1024, 1024));
+        assert_eq!(one[8..], base[8..]);
+        assert_eq!(stamped(&[], 5), Vec::<u8>::new());
+        assert_eq!(stamped(&[0, 0], 0x0102), vec![2, 1]);
+    }
+}

@@ -1,0 +1,132 @@
+//! The command line, as clap sees it.
+
+use std::ffi::OsString;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The store used when neither `--store` nor `FLOWSTORE_URL` is given.
+pub(crate) const DEFAULT_STORE: &str = "sqlite://flowstore.db";
+
+/// Save, load and benchmark state in any flowstore store.
+///
+/// Exit status: 0 on success, 1 when `get` finds no value, 2 on any error (with a
+/// one-line message on stderr).
+#[derive(Debug, Parser)]
+#[command(name = "flowstore", version, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// The store: sqlite://relative/path.db, sqlite:///absolute/path.db, memory://, …
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "FLOWSTORE_URL",
+        hide_env_values = true,
+        default_value = DEFAULT_STORE
+    )]
+    pub(crate) store: String,
+
+    /// The namespace [default: the URL's ?namespace=, else `flow`]
+    #[arg(long, global = true, value_name = "NS")]
+    pub(crate) namespace: Option<String>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Write the value of KEY to stdout, byte for byte; exit 1 if there is none.
+    Get {
+        /// The key (put `--` before a key that starts with `-`).
+        #[arg(value_name = "KEY")]
+        key: OsString,
+    },
+    /// Store VALUE (or stdin, when VALUE is absent or `-`) under KEY.
+    Set {
+        /// The key (put `--` before a key that starts with `-`).
+        #[arg(value_name = "KEY")]
+        key: OsString,
+        /// The value; absent or `-` reads it from stdin (binary-safe).
+        #[arg(value_name = "VALUE")]
+        value: Option<OsString>,
+        /// Expire the entry after this long: 500ms, 30s, 15m, 12h, 7d.
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+    },
+    /// Remove KEY (removing a missing key succeeds).
+    Delete {
+        /// The key (put `--` before a key that starts with `-`).
+        #[arg(value_name = "KEY")]
+        key: OsString,
+    },
+    /// Remove every key of the namespace (asks first unless --yes).
+    Clear {
+        /// Do not ask. Without it, `clear` asks on a terminal and refuses otherwise.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Measure throughput and latency of `set` or `get` on the store.
+    Bench(BenchArgs),
+}
+
+/// Options of `flowstore bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// The operation to measure.
+    #[arg(long, value_enum, default_value_t = BenchOp::Set)]
+    pub(crate) op: BenchOp,
+
+    /// Tasks issuing operations at once.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) concurrency: u32,
+
+    /// Size of each value, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub(crate) value_size: usize,
+
+    /// Operations per run, in total across tasks [default: 10000].
+    #[arg(long, value_name = "N", conflicts_with = "duration",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) ops: Option<u64>,
+
+    /// Run for this long instead of a number of operations: 500ms, 10s, 1m.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) duration: Option<String>,
+
+    /// Distinct keys the workload cycles through (all written first for `get`).
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) keys: u64,
+
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Also run the same workload directly through the backend's client library
+    /// (SQLite: rusqlite) and print the ratio.
+    #[arg(long)]
+    pub(crate) compare_raw: bool,
+
+    /// Runs (interleaved with the raw baseline's) [default: 3 with --compare-raw, else 1].
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) runs: Option<u32>,
+}
+
+/// The operation `bench` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BenchOp {
+    /// Write a value (replacing the key's earlier one).
+    Set,
+    /// Read a value written before the run.
+    Get,
+}
+
+impl BenchOp {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            BenchOp::Set => "set",
+            BenchOp::Get => "get",
+        }
+    }
+}
