@@ -4,8 +4,10 @@
 
 mod backends;
 mod open;
+mod stack;
 
 pub use open::{OpenOptions, available_schemes, open, open_with};
+pub use stack::{StackOptions, open_stack};
 
 pub use flowstore_core::{
     BoxError, Capabilities, DEFAULT_MAX_VALUE_SIZE, Error, ErrorKind, Key, MaybeSend, MaybeSync,
@@ -19,3 +21,35 @@ pub use flowstore_memory as memory;
 /// The embedded SQLite backend (crate `flowstore-sqlite`), behind feature `sqlite`.
 #[cfg(feature = "sqlite")]
 pub use flowstore_sqlite as sqlite;
+
+/// The PostgreSQL backend (crate `flowstore-postgres`), behind feature `postgres`.
+#[cfg(feature = "postgres")]
+pub use flowstore_postgres as postgres;
+
+/// The Redis backend (crate `flowstore-redis`), behind feature `redis`.
+#[cfg(feature = "redis")]
+pub use flowstore_redis as redis;
+
+/// The HTTP client store (crate `flowstore-http`), behind feature `http`.
+#[cfg(feature = "http")]
+pub use flowstore_http as http;
+
+/// The encryption wrapper (crate `flowstore-encrypt`), behind feature `encrypt`.
+#[cfg(feature = "encrypt")]
+pub use flowstore_encrypt as encrypt;
+
+/// The compression wrapper (crate `flowstore-compress`), behind feature `compress`.
+#[cfg(feature = "compress")]
+pub use flowstore_compress as compress;
+
+/// The fallback wrapper (crate `flowstore-fallback`), behind feature `fallback`.
+#[cfg(feature = "fallback")]
+pub use flowstore_fallback as fallback;
+
+/// The retry wrapper (crate `flowstore-retry`), behind feature `retry`.
+#[cfg(feature = "retry")]
+pub use flowstore_retry as retry;
+
+/// The metrics wrapper (crate `flowstore-metrics`), behind feature `metrics`.
+#[cfg(feature = "metrics")]
+pub use flowstore_metrics as metrics;

@@ -42,13 +42,16 @@ impl OpenOptions {
 
 /// Opens the store a URL names, with the backend's defaults.
 ///
-/// Schemes (each behind the cargo feature of the same name):
+/// Schemes (each behind a cargo feature; `memory` and `sqlite` are on by default):
 ///
 /// | URL | store |
 /// |---|---|
 /// | `memory://` | a new, empty in-memory store (`flowstore-memory`) |
 /// | `sqlite://relative/path.db` | an SQLite file relative to the working directory (`flowstore-sqlite`) |
 /// | `sqlite:///absolute/path.db` | an SQLite file at an absolute path |
+/// | `postgres://…`, `postgresql://…` | a PostgreSQL database (`flowstore-postgres`, feature `postgres`) |
+/// | `redis://…`, `rediss://…`, `redis-cluster://…`, `redis-sentinel://…` (and `rediss-cluster://`, `rediss-sentinel://`) | Redis (`flowstore-redis`, feature `redis`) |
+/// | `http://…`, `https://…` | a `flowstore serve` server (`flowstore-http`, feature `http`; token from `FLOWSTORE_TOKEN`) |
 ///
 /// Every scheme takes `?namespace=NAME` (default `flow`); a backend may take more
 /// parameters (see its crate). A scheme that is unknown, or whose feature is off

@@ -10,8 +10,14 @@ use flowstore_core::{Namespace, Result, Store};
 
 use crate::open::OpenOptions;
 
+#[cfg(feature = "http")]
+mod http;
 #[cfg(feature = "memory")]
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -33,6 +39,12 @@ pub(crate) const BACKENDS: &[Backend] = &[
     memory::BACKEND,
     #[cfg(feature = "sqlite")]
     sqlite::BACKEND,
+    #[cfg(feature = "postgres")]
+    postgres::BACKEND,
+    #[cfg(feature = "redis")]
+    redis::BACKEND,
+    #[cfg(feature = "http")]
+    http::BACKEND,
 ];
 
 /// Schemes flowstore knows but this build leaves out, with the feature to enable.
@@ -41,6 +53,26 @@ pub(crate) const DISABLED: &[(&str, &str)] = &[
     ("memory", "memory"),
     #[cfg(not(feature = "sqlite"))]
     ("sqlite", "sqlite"),
+    #[cfg(not(feature = "postgres"))]
+    ("postgres", "postgres"),
+    #[cfg(not(feature = "postgres"))]
+    ("postgresql", "postgres"),
+    #[cfg(not(feature = "redis"))]
+    ("redis", "redis"),
+    #[cfg(not(feature = "redis"))]
+    ("rediss", "redis"),
+    #[cfg(not(feature = "redis"))]
+    ("redis-cluster", "redis"),
+    #[cfg(not(feature = "redis"))]
+    ("rediss-cluster", "redis"),
+    #[cfg(not(feature = "redis"))]
+    ("redis-sentinel", "redis"),
+    #[cfg(not(feature = "redis"))]
+    ("rediss-sentinel", "redis"),
+    #[cfg(not(feature = "http"))]
+    ("http", "http"),
+    #[cfg(not(feature = "http"))]
+    ("https", "http"),
 ];
 
 /// The namespace to use: the explicit one of `options`, else the URL's
