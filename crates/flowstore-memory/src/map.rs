@@ -135,7 +135,13 @@ mod tests {
     fn debug_shows_no_keys_or_values() {
         let map = SharedMap::default();
         let ns = Namespace::default();
-        map.set(&ns, &Key::new("secret-key").unwrap(), b"secret-value", None, Instant::now());
+        map.set(
+            &ns,
+            &Key::new("secret-key").unwrap(),
+            b"secret-value",
+            None,
+            Instant::now(),
+        );
         let debug = format!("{map:?}");
         assert!(!debug.contains("secret"), "{debug}");
         assert!(debug.contains("entries: 1"), "{debug}");

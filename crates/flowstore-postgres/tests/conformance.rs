@@ -21,7 +21,12 @@ flowstore_core::conformance_tests!(
         // suite is a second client for real. They share the default table.
         move |namespace: Namespace| {
             let url = url.clone();
-            async move { PostgresBuilder::from_url(&url)?.namespace(namespace).open().await }
+            async move {
+                PostgresBuilder::from_url(&url)?
+                    .namespace(namespace)
+                    .open()
+                    .await
+            }
         }
     }
 );

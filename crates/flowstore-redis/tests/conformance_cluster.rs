@@ -18,7 +18,12 @@ flowstore_core::conformance_tests!(
         let url = url();
         move |namespace: Namespace| {
             let url = url.clone();
-            async move { RedisStore::from_url(&url)?.namespace(namespace).open().await }
+            async move {
+                RedisStore::from_url(&url)?
+                    .namespace(namespace)
+                    .open()
+                    .await
+            }
         }
     }
 );
