@@ -1,5 +1,76 @@
 //! flowstore's CI and maintenance tasks. Run `cargo xtask help`.
+//!
+//! - `cargo xtask ci [--keep-going] [STEP...]`: everything CI runs (see [`ci`]), or
+//!   only the named steps.
+//! - `cargo xtask servers`: start throwaway PostgreSQL/Redis servers, print their
+//!   `export` lines, wait for Ctrl-C.
+//! - `cargo xtask bench [BACKEND...] [--ops N] [--runs N]`: the documented benchmark
+//!   comparisons through `flowstore bench --compare-raw`.
+//!
+//! This crate keeps to `std`: it is built first on every CI run. The throwaway-server
+//! launcher is `flowstore_tests::servers` (`tests/src/servers.rs`, std-only too),
+//! compiled in here by path so that xtask does not build `flowstore-tests`'
+//! dependencies.
 
-fn main() {
-    println!("xtask: not yet");
+mod bench;
+mod browser;
+mod ci;
+// Only part of the launcher's public API is used here.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../tests/src/servers.rs"]
+mod servers;
+mod test_servers;
+#[cfg(test)]
+mod tidy;
+mod util;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci [--keep-going] [STEP...]
+                   run everything CI runs, in order, or only the named steps:
+                   fmt clippy doc check wasm browser test package; stops at the
+                   first failure unless --keep-going
+  servers          start throwaway PostgreSQL and Redis servers (single, cluster,
+                   sentinel), print `export FLOWSTORE_TEST_…_URL=…` lines, wait for Ctrl-C
+  browser          the flowstore-browser wasm tests in headless Chromium and the
+                   example app's reload check (installs what they need)
+  bench [BACKEND...] [--ops N] [--runs N]
+                   run `flowstore bench --compare-raw` for the documented targets;
+                   backends: sqlite postgres redis (default: all)
+  help             this text
+
+Server URLs are taken from FLOWSTORE_TEST_POSTGRES_URL, FLOWSTORE_TEST_REDIS_URL,
+FLOWSTORE_TEST_REDIS_CLUSTER_URL and FLOWSTORE_TEST_REDIS_SENTINEL_URL when set;
+otherwise xtask starts throwaway servers (installing redis-server/postgresql with
+apt-get when missing and run as root) and stops them afterwards.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match command {
+        "ci" => ci::run(rest),
+        "servers" => test_servers::serve(rest),
+        "bench" => bench::run(rest),
+        "browser" => browser::run(),
+        "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask {command}: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }
