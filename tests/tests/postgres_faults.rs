@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use flowstore_core::{Error, ErrorKind, Key, Namespace, Store};
+use flowstore_core::{ErrorKind, Key, Namespace, Store};
 use flowstore_postgres::{PostgresBuilder, PostgresStore};
+use flowstore_tests::faults::{assert_temporary, within};
 use flowstore_tests::servers::Postgres;
 
 const WAIT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -28,19 +29,14 @@ fn key(text: &str) -> Key {
     Key::new(text).unwrap()
 }
 
-fn assert_temporary(err: &Error, what: &str) {
-    assert!(
-        matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) && err.is_temporary(),
-        "{what}: expected a temporary Unavailable/Timeout error, got {err:?}"
-    );
-}
-
 /// Runs `op`, checking it ends within the store's own bound (plus slack).
 async fn bounded<T>(what: &str, op: impl std::future::Future<Output = T>) -> T {
-    let limit = WAIT_TIMEOUT + CREATE_TIMEOUT + CREATE_TIMEOUT + OPERATION_TIMEOUT + HANG_SLACK;
-    tokio::time::timeout(limit, op)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not end within {limit:?}"))
+    within(
+        WAIT_TIMEOUT + CREATE_TIMEOUT + CREATE_TIMEOUT + OPERATION_TIMEOUT + HANG_SLACK,
+        what,
+        op,
+    )
+    .await
 }
 
 async fn open(url: &str, pool_size: usize) -> PostgresStore {

@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use flowstore_core::{Error, ErrorKind, Key, Namespace, Store};
+use flowstore_core::{Key, Namespace, Store};
 use flowstore_redis::RedisStore;
+use flowstore_tests::faults::{assert_temporary, within};
 use flowstore_tests::servers::{
     RedisCluster, RedisOptions, RedisSentinel, RedisServer, redis_command,
 };
@@ -44,19 +45,9 @@ fn key(text: &str) -> Key {
     Key::new(text).unwrap()
 }
 
-fn assert_temporary(err: &Error, what: &str) {
-    assert!(
-        matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) && err.is_temporary(),
-        "{what}: expected a temporary Unavailable/Timeout error, got {err:?}"
-    );
-}
-
-/// Runs `op`, checking it ends within the command timeout (plus slack).
+/// Runs `op`, checking it ends within the store's own bound (plus slack).
 async fn timed<T>(what: &str, op: impl std::future::Future<Output = T>) -> T {
-    let limit = COMMAND_TIMEOUT + HANG_SLACK;
-    tokio::time::timeout(limit, op)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not end within {limit:?}"))
+    within(COMMAND_TIMEOUT + HANG_SLACK, what, op).await
 }
 
 /// What one writer saw: the last value whose `set` was acknowledged, and the
