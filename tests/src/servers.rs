@@ -81,6 +81,9 @@ use std::time::{Duration, Instant};
 
 /// Environment variable holding the PostgreSQL URL for server-backed tests.
 pub const POSTGRES_URL_VAR: &str = "FLOWSTORE_TEST_POSTGRES_URL";
+/// Environment variable holding a PostgreSQL URL that connects with TLS
+/// (`sslmode=verify-full` and `sslrootcert`), see [`Postgres::tls_url`].
+pub const POSTGRES_TLS_URL_VAR: &str = "FLOWSTORE_TEST_POSTGRES_TLS_URL";
 /// Environment variable holding the single-node Redis URL for server-backed tests.
 pub const REDIS_URL_VAR: &str = "FLOWSTORE_TEST_REDIS_URL";
 /// Environment variable holding the Redis Cluster URL for server-backed tests.
@@ -107,7 +110,7 @@ const PORT_ATTEMPTS: usize = 4;
 // ---------------------------------------------------------------------------
 
 /// The Debian packages providing the servers, as an install command.
-pub const APT_INSTALL_COMMAND: &str = "apt-get install -y redis-server postgresql";
+pub const APT_INSTALL_COMMAND: &str = "apt-get install -y redis-server postgresql openssl";
 
 /// The PostgreSQL programs [`Postgres`] uses.
 const POSTGRES_PROGRAMS: [&str; 5] = ["initdb", "postgres", "pg_ctl", "pg_isready", "createdb"];
@@ -1083,12 +1086,27 @@ pub struct Postgres {
     dir: PathBuf,
     port: u16,
     proc: Option<Proc>,
+    /// Whether the server was started with TLS (`ssl = on`), see [`Postgres::start_with_tls`].
+    tls: bool,
 }
 
 impl Postgres {
     /// Creates a cluster with `initdb`, starts it on a free port and creates the
     /// database. As root, runs everything as [`POSTGRES_OS_USER`] (created if missing).
     pub fn start() -> io::Result<Postgres> {
+        Postgres::launch(false)
+    }
+
+    /// Like [`start`](Self::start), with TLS on as well: a throwaway CA and a
+    /// server certificate for `localhost` and `127.0.0.1` are made with the
+    /// `openssl` command-line tool, the server runs with `ssl = on` and accepts
+    /// both TLS and plain connections ([`url`](Self::url) is plain,
+    /// [`tls_url`](Self::tls_url) verifies the certificate).
+    pub fn start_with_tls() -> io::Result<Postgres> {
+        Postgres::launch(true)
+    }
+
+    fn launch(tls: bool) -> io::Result<Postgres> {
         let bin = postgres_bin_dir().ok_or_else(|| missing("PostgreSQL (initdb)", "postgresql"))?;
         let os_user = if is_root() {
             ensure_os_user(POSTGRES_OS_USER)?;
@@ -1119,6 +1137,7 @@ impl Postgres {
             dir,
             port: 0,
             proc: None,
+            tls,
         };
         if let Some(user) = &pg.os_user {
             let (uid, gid) = user_ids(user)?;
@@ -1126,6 +1145,9 @@ impl Postgres {
                 .map_err(|e| context(e, format!("cannot chown {}", pg.dir.display())))?;
         }
         pg.initdb()?;
+        if tls {
+            pg.write_tls_files()?;
+        }
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
             pg.port = free_port()?;
@@ -1202,11 +1224,102 @@ impl Postgres {
             .write_all(config.as_bytes())
     }
 
+    /// The CA certificate (PEM) that signed the server's certificate, when
+    /// started with [`start_with_tls`](Self::start_with_tls).
+    pub fn tls_ca_path(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.dir.join("tls").join("ca.pem"))
+    }
+
+    /// Makes the throwaway CA (`<dir>/tls/ca.pem`; its key is deleted once
+    /// used) and the server's `server.crt` / `server.key` in the data directory
+    /// (owned by the OS user, the key mode 0600, as PostgreSQL demands).
+    fn write_tls_files(&self) -> io::Result<()> {
+        let openssl = which("openssl").ok_or_else(|| missing("openssl", "openssl"))?;
+        let tls = self.dir.join("tls");
+        fs::create_dir_all(&tls)?;
+        fs::set_permissions(&tls, fs::Permissions::from_mode(0o755))?;
+        let ca = tls.join("ca.pem");
+        let ca_key = tls.join("ca.key");
+        let csr = tls.join("server.csr");
+        let ext = tls.join("server.ext");
+        let serial = tls.join("ca.srl");
+        let crt = self.data().join("server.crt");
+        let key = self.data().join("server.key");
+        let p256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+        run(Command::new(&openssl)
+            .args(["req", "-x509", "-nodes", "-days", "30"])
+            .args(p256)
+            .args(["-subj", "/CN=flowstore throwaway test CA"])
+            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+            .arg("-keyout")
+            .arg(&ca_key)
+            .arg("-out")
+            .arg(&ca))?;
+        run(Command::new(&openssl)
+            .args(["req", "-new", "-nodes"])
+            .args(p256)
+            .args(["-subj", "/CN=localhost"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr))?;
+        fs::write(
+            &ext,
+            "subjectAltName = DNS:localhost, IP:127.0.0.1\n\
+             basicConstraints = critical, CA:FALSE\n\
+             keyUsage = critical, digitalSignature\n\
+             extendedKeyUsage = serverAuth\n",
+        )?;
+        run(Command::new(&openssl)
+            .args(["x509", "-req", "-days", "30"])
+            .arg("-in")
+            .arg(&csr)
+            .arg("-CA")
+            .arg(&ca)
+            .arg("-CAkey")
+            .arg(&ca_key)
+            .arg("-CAserial")
+            .arg(&serial)
+            .arg("-CAcreateserial")
+            .arg("-extfile")
+            .arg(&ext)
+            .arg("-out")
+            .arg(&crt))?;
+        for used in [&ca_key, &csr, &ext, &serial] {
+            fs::remove_file(used)?;
+        }
+        fs::set_permissions(&ca, fs::Permissions::from_mode(0o644))?;
+        fs::set_permissions(&crt, fs::Permissions::from_mode(0o644))?;
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600))?;
+        if let Some(user) = &self.os_user {
+            let (uid, gid) = user_ids(user)?;
+            for file in [&crt, &key] {
+                std::os::unix::fs::chown(file, Some(uid), Some(gid))
+                    .map_err(|e| context(e, format!("cannot chown {}", file.display())))?;
+            }
+        }
+        Ok(())
+    }
+
     fn spawn(&mut self) -> io::Result<()> {
         let mut cmd = self.pg_command("postgres");
         cmd.arg("-D")
             .arg(self.data())
             .args(["-p", &self.port.to_string()]);
+        if self.tls {
+            let data = self.data();
+            cmd.args(["-c", "ssl=on", "-c"])
+                .arg(format!(
+                    "ssl_cert_file={}",
+                    data.join("server.crt").display()
+                ))
+                .arg("-c")
+                .arg(format!(
+                    "ssl_key_file={}",
+                    data.join("server.key").display()
+                ));
+        }
         // SIGQUIT is PostgreSQL's immediate shutdown: it cleans up shared memory.
         self.proc = Some(Proc::spawn(cmd, &self.log_path(), "QUIT", &self.dir)?);
         let port = self.port.to_string();
@@ -1272,6 +1385,26 @@ impl Postgres {
             "postgres://{POSTGRES_ROLE}@127.0.0.1:{}/{POSTGRES_DATABASE}",
             self.port
         )
+    }
+
+    /// With TLS ([`start_with_tls`](Self::start_with_tls)):
+    /// `postgres://flowstore@localhost:PORT/flowstore_test?sslmode=verify-full&sslrootcert=<ca.pem>`;
+    /// `None` for a server started without TLS.
+    pub fn tls_url(&self) -> Option<String> {
+        let ca = self.tls_ca_path()?;
+        let mut ca_param = String::new();
+        for byte in ca.as_os_str().as_encoded_bytes() {
+            if byte.is_ascii_alphanumeric() || b"/-._~".contains(byte) {
+                ca_param.push(char::from(*byte));
+            } else {
+                let _ = write!(ca_param, "%{byte:02X}");
+            }
+        }
+        Some(format!(
+            "postgres://{POSTGRES_ROLE}@localhost:{}/{POSTGRES_DATABASE}\
+             ?sslmode=verify-full&sslrootcert={ca_param}",
+            self.port
+        ))
     }
 
     /// Whether the server process is running.

@@ -182,17 +182,12 @@ fn redis_sentinel_knows_the_primary_and_fails_over() {
 }
 
 fn psql(pg: &Postgres, sql: &str) -> io::Result<String> {
+    psql_at(&pg.url(), sql)
+}
+
+fn psql_at(url: &str, sql: &str) -> io::Result<String> {
     let out = Command::new(postgres_bin_dir().unwrap().join("psql"))
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            &pg.url(),
-            "-c",
-            sql,
-        ])
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
         .stdin(Stdio::null())
         .output()?;
     if out.status.success() {
@@ -229,6 +224,46 @@ fn gone(pid: u32) -> bool {
             .trim_start()
             .starts_with('Z')
     })
+}
+
+#[test]
+#[ignore = "starts PostgreSQL"]
+fn postgres_with_tls_serves_verified_tls_and_plain() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let plain = Postgres::start().unwrap();
+    assert_eq!(plain.tls_url(), None);
+    assert_eq!(plain.tls_ca_path(), None);
+    drop(plain);
+
+    let mut pg = Postgres::start_with_tls().unwrap();
+    let ca = pg.tls_ca_path().unwrap();
+    let tls_url = pg.tls_url().unwrap();
+    assert_eq!(
+        tls_url,
+        format!(
+            "postgres://flowstore@localhost:{}/flowstore_test?sslmode=verify-full&sslrootcert={}",
+            pg.port(),
+            ca.display()
+        )
+    );
+    assert!(ca.is_file());
+    let key = fs::metadata(pg.data_dir().join("server.key")).unwrap();
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        key.uid(),
+        fs::metadata(pg.data_dir()).unwrap().uid(),
+        "the key belongs to the server's user"
+    );
+    let ssl = "select ssl from pg_stat_ssl where pid = pg_backend_pid()";
+    // libpq (psql) verifies the chain and the host name with verify-full.
+    assert_eq!(psql_at(&tls_url, ssl).unwrap(), "t");
+    // Plain connections are still accepted (libpq's default `prefer` would try TLS).
+    let plain_url = format!("{}?sslmode=disable", pg.url());
+    assert_eq!(psql_at(&plain_url, ssl).unwrap(), "f");
+    // TLS survives a restart (the settings are passed on every start).
+    pg.restart().unwrap();
+    assert_eq!(psql_at(&tls_url, ssl).unwrap(), "t");
 }
 
 #[test]

@@ -45,8 +45,10 @@ commands:
 
 Server URLs are taken from FLOWSTORE_TEST_POSTGRES_URL, FLOWSTORE_TEST_REDIS_URL,
 FLOWSTORE_TEST_REDIS_CLUSTER_URL and FLOWSTORE_TEST_REDIS_SENTINEL_URL when set;
-otherwise xtask starts throwaway servers (installing redis-server/postgresql with
-apt-get when missing and run as root) and stops them afterwards.
+otherwise xtask starts throwaway servers (installing redis-server/postgresql/openssl
+with apt-get when missing and run as root) and stops them afterwards. A throwaway
+PostgreSQL also speaks TLS: FLOWSTORE_TEST_POSTGRES_TLS_URL (verify-full against
+its own CA) is set with it.
 ";
 
 fn main() -> ExitCode {

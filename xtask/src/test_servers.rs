@@ -8,8 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::servers::{
-    self, POSTGRES_URL_VAR, Postgres, REDIS_CLUSTER_URL_VAR, REDIS_SENTINEL_URL_VAR, REDIS_URL_VAR,
-    RedisCluster, RedisOptions, RedisSentinel, RedisServer,
+    self, POSTGRES_TLS_URL_VAR, POSTGRES_URL_VAR, Postgres, REDIS_CLUSTER_URL_VAR,
+    REDIS_SENTINEL_URL_VAR, REDIS_URL_VAR, RedisCluster, RedisOptions, RedisSentinel, RedisServer,
 };
 
 use crate::util::{self, format_duration};
@@ -62,7 +62,8 @@ pub(crate) struct TestServers {
     redis: Option<RedisServer>,
     cluster: Option<RedisCluster>,
     sentinel: Option<RedisSentinel>,
-    /// `(variable, url)` for every kind, from the environment or started here.
+    /// `(variable, url)` for every kind, from the environment or started here;
+    /// with PostgreSQL, also [`POSTGRES_TLS_URL_VAR`] when known.
     pub(crate) env: Vec<(&'static str, String)>,
 }
 
@@ -71,6 +72,16 @@ pub(crate) struct TestServers {
 pub(crate) fn start(kinds: &[Kind]) -> Result<TestServers, String> {
     let mut servers = TestServers::default();
     let mut to_start = Vec::new();
+    let tls_url_in_env = env::var(POSTGRES_TLS_URL_VAR)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    if let Some(url) = tls_url_in_env
+        .clone()
+        .filter(|_| kinds.contains(&Kind::Postgres))
+    {
+        eprintln!("PostgreSQL (TLS): using ${POSTGRES_TLS_URL_VAR} from the environment");
+        servers.env.push((POSTGRES_TLS_URL_VAR, url));
+    }
     for &kind in kinds {
         match kind.url_in_env() {
             Some(url) => {
@@ -79,6 +90,15 @@ pub(crate) fn start(kinds: &[Kind]) -> Result<TestServers, String> {
                     kind.name(),
                     kind.var()
                 );
+                if kind == Kind::Postgres && tls_url_in_env.is_none() {
+                    // Not a skip: the TLS test fails, naming the variable.
+                    eprintln!(
+                        "PostgreSQL: ${POSTGRES_TLS_URL_VAR} is not set, so the TLS test \
+                         (tls_connections_are_encrypted) will fail; set it to a URL with \
+                         sslmode=verify-full&sslrootcert=<CA file> of a TLS server, or unset \
+                         ${POSTGRES_URL_VAR} to let xtask start a TLS-capable server"
+                    );
+                }
                 servers.env.push((kind.var(), url));
             }
             None => to_start.push(kind),
@@ -99,7 +119,7 @@ pub(crate) fn start(kinds: &[Kind]) -> Result<TestServers, String> {
                 scope.spawn(move || {
                     let start = Instant::now();
                     let result = match kind {
-                        Kind::Postgres => Postgres::start().map(Started::Postgres),
+                        Kind::Postgres => Postgres::start_with_tls().map(Started::Postgres),
                         Kind::Redis => RedisServer::start(RedisOptions::new()).map(Started::Redis),
                         Kind::RedisCluster => RedisCluster::start().map(Started::Cluster),
                         Kind::RedisSentinel => {
@@ -127,7 +147,14 @@ pub(crate) fn start(kinds: &[Kind]) -> Result<TestServers, String> {
                 );
                 servers.env.push((kind.var(), url));
                 match started {
-                    Started::Postgres(s) => servers.postgres = Some(s),
+                    Started::Postgres(s) => {
+                        if tls_url_in_env.is_none()
+                            && let Some(tls_url) = s.tls_url()
+                        {
+                            servers.env.push((POSTGRES_TLS_URL_VAR, tls_url));
+                        }
+                        servers.postgres = Some(s);
+                    }
                     Started::Redis(s) => servers.redis = Some(s),
                     Started::Cluster(s) => servers.cluster = Some(s),
                     Started::Sentinel(s) => servers.sentinel = Some(*s),
@@ -165,7 +192,8 @@ impl Started {
     }
 }
 
-/// Installs `redis-server` / `postgresql` from Debian when their binaries are
+/// Installs `redis-server` / `postgresql` (and `openssl`, which makes the
+/// PostgreSQL server's TLS certificate) from Debian when their binaries are
 /// missing and we can (root and apt-get); otherwise fails with the command to run.
 pub(crate) fn ensure_installed(redis: bool, postgres: bool) -> Result<(), String> {
     let mut packages = Vec::new();
@@ -174,6 +202,9 @@ pub(crate) fn ensure_installed(redis: bool, postgres: bool) -> Result<(), String
     }
     if postgres && servers::postgres_bin_dir().is_none() {
         packages.push("postgresql");
+    }
+    if postgres && util::which("openssl").is_none() {
+        packages.push("openssl");
     }
     if packages.is_empty() {
         return Ok(());
@@ -202,7 +233,8 @@ pub(crate) fn ensure_installed(redis: bool, postgres: bool) -> Result<(), String
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
     let still = (redis && servers::redis_server_binary().is_none())
-        || (postgres && servers::postgres_bin_dir().is_none());
+        || (postgres && servers::postgres_bin_dir().is_none())
+        || (postgres && util::which("openssl").is_none());
     if still {
         return Err(format!(
             "installed {list} but still cannot find its binaries"
