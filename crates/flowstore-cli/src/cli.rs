@@ -1,6 +1,7 @@
 //! The command line, as clap sees it.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -14,7 +15,8 @@ pub(crate) const DEFAULT_STORE: &str = "sqlite://flowstore.db";
 #[derive(Debug, Parser)]
 #[command(name = "flowstore", version, max_term_width = 100)]
 pub(crate) struct Cli {
-    /// The store: sqlite://relative/path.db, sqlite:///absolute/path.db, memory://, …
+    /// The store: sqlite://relative/path.db, sqlite:///absolute/path.db, memory://,
+    /// postgres://…, redis://…, redis-cluster://…, redis-sentinel://…, http://…
     #[arg(
         long,
         global = true,
@@ -28,6 +30,24 @@ pub(crate) struct Cli {
     /// The namespace [default: the URL's ?namespace=, else `flow`]
     #[arg(long, global = true, value_name = "NS")]
     pub(crate) namespace: Option<String>,
+
+    /// Encrypt values (AES-256-GCM) with the 32-byte key, hex or base64, held in
+    /// the environment variable VAR (the key itself is never an argument)
+    #[arg(long, global = true, value_name = "VAR")]
+    pub(crate) encrypt_key_env: Option<String>,
+
+    /// Compress values (lz4) before they are stored (and before encryption)
+    #[arg(long, global = true)]
+    pub(crate) compress: bool,
+
+    /// Retry operations that fail temporarily (unavailable, timeout) up to N times
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub(crate) retry: Option<u32>,
+
+    /// A store to fall back to while --store fails (repeatable, in order)
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) fallback: Vec<String>,
 
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -67,6 +87,34 @@ pub(crate) enum Command {
     },
     /// Measure throughput and latency of `set` or `get` on the store.
     Bench(BenchArgs),
+    /// Serve the store over HTTP (GET/PUT/DELETE /states/{key}) until SIGTERM or Ctrl-C.
+    ///
+    /// Prints `listening on ADDR` (the real address) on stdout once it accepts
+    /// requests; logs go to stderr (level from RUST_LOG, default info). With a
+    /// token (FLOWSTORE_TOKEN or --token-file) every route but /healthz needs
+    /// `Authorization: Bearer TOKEN`.
+    Serve(ServeArgs),
+}
+
+/// Options of `flowstore serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = flowstore_server::DEFAULT_LISTEN)]
+    pub(crate) listen: String,
+
+    /// Read the bearer token from this file [default: $FLOWSTORE_TOKEN, else no token]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) token_file: Option<PathBuf>,
+
+    /// Allow browsers on ORIGIN to call the server (CORS); repeatable, `*` for any.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub(crate) allow_origins: Vec<String>,
+
+    /// Listen on a non-loopback address without a token (only behind something
+    /// that authenticates requests).
+    #[arg(long)]
+    pub(crate) insecure_no_token: bool,
 }
 
 /// Options of `flowstore bench`.
@@ -104,7 +152,8 @@ pub(crate) struct BenchArgs {
     pub(crate) json: bool,
 
     /// Also run the same workload directly through the backend's client library
-    /// (SQLite: rusqlite) and print the ratio.
+    /// (sqlite: rusqlite, postgres: deadpool-postgres, redis: fred, http: a minimal
+    /// axum server) and print the ratio.
     #[arg(long)]
     pub(crate) compare_raw: bool,
 

@@ -6,6 +6,8 @@ mod bench;
 mod cli;
 mod commands;
 mod failure;
+mod serve;
+mod stack;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -48,6 +50,8 @@ async fn run(cli: Cli) -> Result<Outcome, Failure> {
         .as_deref()
         .map(|ns| Namespace::new(ns).map_err(|err| Failure::store("--namespace", &err)))
         .transpose()?;
+    // The server also reports the store's operations at /metrics.
+    stack::configure(&cli, matches!(cli.command, Command::Serve(_)))?;
     match cli.command {
         Command::Get { key } => {
             let key = commands::parse_key(&key)?;
@@ -71,11 +75,14 @@ async fn run(cli: Cli) -> Result<Outcome, Failure> {
             commands::clear(&store, yes).await
         }
         Command::Bench(args) => bench::run(&cli.store, namespace, args).await,
+        Command::Serve(args) => serve::run(&cli.store, namespace, args).await,
     }
 }
 
-/// Opens the store; an explicit `--namespace` beats the URL's `namespace` parameter.
-/// The URL is never printed: it may hold a password.
+/// Opens the store with the wrappers of the global options (`--encrypt-key-env`,
+/// `--compress`, `--retry`, `--fallback`; see [`stack`]); an explicit
+/// `--namespace` beats the URL's `namespace` parameter. The URL is never
+/// printed: it may hold a password.
 pub(crate) async fn open_store(
     url: &str,
     namespace: Option<Namespace>,
@@ -84,7 +91,7 @@ pub(crate) async fn open_store(
     if let Some(namespace) = namespace {
         options = options.namespace(namespace);
     }
-    flowstore::open_with(url, &options)
+    flowstore::open_stack(url, &options, &stack::current())
         .await
         .map_err(|err| Failure::store("cannot open the store", &err))
 }

@@ -85,6 +85,15 @@ fn get_on_sqlite_with_raw_comparison_reports_json() {
     assert_eq!(json["per_run"].as_array().unwrap().len(), 3);
     assert_eq!(json["raw_per_run"].as_array().unwrap().len(), 3);
     assert_eq!(json["total_ops"], 450);
+    assert!(
+        json["raw_baseline"]
+            .as_str()
+            .is_some_and(|text| text.contains("rusqlite")),
+        "{json}"
+    );
+    for field in ["store", "op", "value_size", "keys", "runs", "max_us"] {
+        assert!(json.get(field).is_some(), "{field} in {json}");
+    }
 }
 
 #[test]
@@ -161,5 +170,103 @@ fn compare_raw_without_a_baseline_exits_2() {
         "10",
         "--compare-raw",
     ]));
-    assert!(line.contains("sqlite://"), "{line}");
+    assert!(line.contains("--compare-raw"), "{line}");
+    assert!(line.contains("memory://"), "names the store: {line}");
+    for scheme in ["sqlite://", "postgres://", "redis://", "http://"] {
+        assert!(line.contains(scheme), "lists {scheme}: {line}");
+    }
+}
+
+/// `flowstore serve` in its own process, killed on drop.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(sandbox: &Sandbox, store: &str) -> Server {
+        use std::io::BufRead;
+        let mut child = sandbox
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("flowstore serve starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("serve prints its address");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Server { child, addr }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn http_store_with_the_minimal_server_baseline() {
+    let sandbox = Sandbox::new();
+    let server = Server::start(&sandbox, "memory://");
+    let url = format!("http://{}", server.addr);
+    for op in ["set", "get"] {
+        let json = bench_json(
+            &sandbox,
+            &[
+                "--store",
+                &url,
+                "--op",
+                op,
+                "--concurrency",
+                "4",
+                "--ops",
+                "200",
+                "--keys",
+                "20",
+                "--compare-raw",
+                "--runs",
+                "3",
+            ],
+        );
+        assert_figures(&json, "");
+        assert_figures(&json, "raw_");
+        assert_eq!(json["store"], "http://");
+        assert_eq!(json["op"], op);
+        assert_eq!(json["ratios"].as_array().unwrap().len(), 3);
+        assert!(
+            json["raw_baseline"]
+                .as_str()
+                .is_some_and(|text| text.contains("axum")),
+            "{json}"
+        );
+    }
+    // The values went through the server into its store.
+    let found = sandbox.run(["--store", &url, "get", "bench:00000003"]);
+    assert_exit(&found, 0);
+    assert_eq!(found.stdout.len(), 1024);
+}
+
+#[test]
+fn compare_raw_on_https_is_refused_clearly() {
+    let sandbox = Sandbox::new();
+    let line = assert_error(&sandbox.run([
+        "bench",
+        "--store",
+        "https://127.0.0.1:1",
+        "--ops",
+        "10",
+        "--compare-raw",
+    ]));
+    assert!(line.contains("http://"), "{line}");
 }

@@ -337,6 +337,24 @@ fn unknown_scheme_exits_2_naming_the_schemes() {
     assert!(line.contains("sqlite://"), "{line}");
 }
 
+/// The binary is built with the PostgreSQL, Redis and HTTP backends: their URLs
+/// reach the backend (here: a closed port, so an outage), and no password is shown.
+#[test]
+fn server_backends_are_built_in() {
+    let sandbox = Sandbox::new();
+    for url in [
+        "postgres://app:secret@127.0.0.1:1/state",
+        "postgresql://app:secret@127.0.0.1:1/state",
+        "redis://:secret@127.0.0.1:1",
+        "redis-cluster://:secret@127.0.0.1:1,127.0.0.1:2",
+        "http://127.0.0.1:1",
+    ] {
+        let line = assert_error(&sandbox.run(["--store", url, "get", "k"]));
+        assert!(line.contains("unavailable"), "{url}: {line}");
+        assert!(!line.contains("secret"), "the password leaked: {line}");
+    }
+}
+
 #[test]
 fn bad_store_url_parameter_exits_2() {
     let sandbox = Sandbox::new();

@@ -76,10 +76,11 @@ pub(crate) async fn run(
         StoreTarget::new(Arc::clone(&store), &workload)
             .map_err(|err| Failure::store("bench", &err))?,
     );
-    let raw = if args.compare_raw {
-        Some(baselines::open(url, store.namespace(), &workload)?)
+    let (raw, raw_description) = if args.compare_raw {
+        let baseline = baselines::open(url, store.namespace(), &workload).await?;
+        (Some(baseline.target), Some(baseline.description))
     } else {
-        None
+        (None, None)
     };
 
     eprintln!(
@@ -96,6 +97,9 @@ pub(crate) async fn run(
             ""
         },
     );
+    if let Some(description) = raw_description {
+        eprintln!("raw baseline: {description}");
+    }
     eprintln!("writing {} keys first…", workload.keys);
     workload::populate(Arc::clone(&flowstore), &workload).await?;
 
@@ -129,7 +133,14 @@ pub(crate) async fn run(
         .map(|(ours, theirs)| ours.ops_per_sec() / theirs.ops_per_sec().max(1e-9))
         .collect();
     if args.json {
-        print_json(&workload, &scheme, runs, &ours, &theirs, &ratios);
+        print_json(
+            &workload,
+            &scheme,
+            runs,
+            &ours,
+            (&theirs, raw_description),
+            &ratios,
+        );
     } else {
         print_table(&ours, &theirs, &ratios);
     }
@@ -188,7 +199,7 @@ fn print_json(
     scheme: &str,
     runs: u32,
     ours: &[RunResult],
-    theirs: &[RunResult],
+    (theirs, raw_description): (&[RunResult], Option<&str>),
     ratios: &[f64],
 ) {
     let summary = combine(ours);
@@ -213,6 +224,7 @@ fn print_json(
     }
     if !theirs.is_empty() {
         let raw = combine(theirs);
+        object["raw_baseline"] = json!(raw_description);
         object["raw_ops_per_sec"] = json!(round(raw.ops_per_sec, 1));
         object["raw_p50_us"] = json!(round(raw.p50_us, 1));
         object["raw_p99_us"] = json!(round(raw.p99_us, 1));

@@ -10,6 +10,9 @@ use flowstore::url::StoreUrl;
 use super::workload::{Target, Workload};
 use crate::failure::Failure;
 
+mod http;
+mod postgres;
+mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -17,33 +20,62 @@ mod sqlite;
 pub(crate) const SCHEMES: &[&str] = &[
     #[cfg(feature = "sqlite")]
     "sqlite",
+    "postgres",
+    "postgresql",
+    "redis",
+    "http",
 ];
 
+/// A raw baseline and what it is, in one line (for the report).
+pub(crate) struct Baseline {
+    pub(crate) target: Arc<dyn Target>,
+    pub(crate) description: &'static str,
+}
+
 /// The raw baseline for the store at `url`, on the same data (`namespace`).
-pub(crate) fn open(
+pub(crate) async fn open(
     url: &str,
     namespace: &Namespace,
     workload: &Workload,
-) -> Result<Arc<dyn Target>, Failure> {
+) -> Result<Baseline, Failure> {
     let scheme = StoreUrl::parse(url)
         .map_err(|err| Failure::store("bench", &err))?
         .scheme();
-    // Unused without any baseline feature.
-    let _ = (namespace, workload);
+    let baseline = |target: Arc<dyn Target>, description| Baseline {
+        target,
+        description,
+    };
     match scheme.as_deref() {
         #[cfg(feature = "sqlite")]
-        Some("sqlite") => Ok(Arc::new(sqlite::RawSqlite::open(url, namespace, workload)?)),
-        _ => Err(Failure::new(format!(
-            "bench: --compare-raw has no raw baseline for this store; baselines exist for: {}",
-            if SCHEMES.is_empty() {
-                "none in this build".to_string()
-            } else {
-                SCHEMES
-                    .iter()
-                    .map(|scheme| format!("{scheme}://"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
+        Some("sqlite") => Ok(baseline(
+            Arc::new(sqlite::RawSqlite::open(url, namespace, workload)?),
+            sqlite::RawSqlite::DESCRIPTION,
+        )),
+        Some("postgres" | "postgresql") => Ok(baseline(
+            Arc::new(postgres::RawPostgres::open(url, namespace, workload)?),
+            postgres::RawPostgres::DESCRIPTION,
+        )),
+        Some("redis") => Ok(baseline(
+            Arc::new(redis::RawRedis::open(url, namespace, workload).await?),
+            redis::RawRedis::DESCRIPTION,
+        )),
+        Some("http") => Ok(baseline(
+            Arc::new(http::RawHttp::open(url, workload)?),
+            http::RawHttp::DESCRIPTION,
+        )),
+        other => Err(Failure::new(format!(
+            "bench: --compare-raw has no raw baseline for {}; baselines exist for: {}",
+            match other {
+                Some("memory") =>
+                    "memory:// (an in-memory map has no client library to compare with)".to_string(),
+                Some(scheme) => format!("{scheme}:// stores"),
+                None => "this store".to_string(),
+            },
+            SCHEMES
+                .iter()
+                .map(|scheme| format!("{scheme}://"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }

@@ -25,6 +25,8 @@ pub(crate) struct RawSqlite {
 }
 
 impl RawSqlite {
+    pub(crate) const DESCRIPTION: &'static str = "one rusqlite connection behind a mutex, spawn_blocking per operation, one autocommit upsert per write, cached statements";
+
     pub(crate) fn open(
         url: &str,
         namespace: &Namespace,
