@@ -46,9 +46,15 @@ pub trait StoreExt: Store {
     async fn get_json<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>> {
         match self.get(key).await? {
             None => Ok(None),
+            // serde's message quotes the offending data, which may be a secret:
+            // keep only where and what kind of problem it was.
             Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|err| {
-                Error::corrupt("stored value is not valid JSON for the requested type")
-                    .with_source(err)
+                Error::corrupt(format!(
+                    "stored value is not valid JSON for the requested type ({:?} error at line {}, column {})",
+                    err.classify(),
+                    err.line(),
+                    err.column()
+                ))
             }),
         }
     }

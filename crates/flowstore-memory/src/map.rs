@@ -19,12 +19,15 @@ impl Entry {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     namespaces: HashMap<Namespace, HashMap<Key, Entry>>,
     /// Entries with a TTL, soonest first. An item may be stale (the entry was
     /// rewritten or deleted since): sweeping checks it still matches.
     expiries: BinaryHeap<Reverse<(Instant, Namespace, Key)>>,
+    /// When the queue grows past this length it is rebuilt from the live entries,
+    /// so a key rewritten with a long TTL over and over cannot grow it without bound.
+    rebuild_expiries_at: usize,
 }
 
 #[derive(Default)]
@@ -76,9 +79,7 @@ impl SharedMap {
         let mut inner = self.write();
         inner.sweep(now);
         if let Some(at) = expires_at {
-            inner
-                .expiries
-                .push(Reverse((at, namespace.clone(), key.clone())));
+            inner.queue_expiry(at, namespace, key);
         }
         let entry = Entry {
             value: value.to_vec(),
@@ -103,7 +104,43 @@ impl SharedMap {
     }
 }
 
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            namespaces: HashMap::new(),
+            expiries: BinaryHeap::new(),
+            rebuild_expiries_at: MIN_REBUILD_LEN,
+        }
+    }
+}
+
+/// The expiry queue is never rebuilt below this length.
+const MIN_REBUILD_LEN: usize = 1024;
+
 impl Inner {
+    /// Queues the expiry of a TTL entry, dropping stale items once they outnumber
+    /// the live ones. Amortised O(log n): a rebuild at length L happens only after
+    /// L/2 pushes since the last one.
+    fn queue_expiry(&mut self, at: Instant, namespace: &Namespace, key: &Key) {
+        self.expiries
+            .push(Reverse((at, namespace.clone(), key.clone())));
+        if self.expiries.len() <= self.rebuild_expiries_at {
+            return;
+        }
+        let live = self.namespaces.iter().flat_map(|(namespace, entries)| {
+            entries.iter().filter_map(move |(key, entry)| {
+                entry
+                    .expires_at
+                    .map(|at| Reverse((at, namespace.clone(), key.clone())))
+            })
+        });
+        let mut rebuilt: BinaryHeap<_> = live.collect();
+        // The entry being written is not in the map yet.
+        rebuilt.push(Reverse((at, namespace.clone(), key.clone())));
+        self.expiries = rebuilt;
+        self.rebuild_expiries_at = (2 * self.expiries.len()).max(MIN_REBUILD_LEN);
+    }
+
     /// Removes entries whose TTL has passed. Amortised O(log n) per write.
     fn sweep(&mut self, now: Instant) {
         while let Some(Reverse((at, _, _))) = self.expiries.peek() {
@@ -145,6 +182,24 @@ mod tests {
         let debug = format!("{map:?}");
         assert!(!debug.contains("secret"), "{debug}");
         assert!(debug.contains("entries: 1"), "{debug}");
+    }
+
+    #[test]
+    fn rewriting_one_key_with_a_ttl_keeps_the_expiry_queue_bounded() {
+        let map = SharedMap::default();
+        let ns = Namespace::default();
+        let key = Key::new("session").unwrap();
+        let now = Instant::now();
+        for i in 0..100_000u64 {
+            let at = now + Duration::from_secs(3600 + i);
+            map.set(&ns, &key, b"v", Some(at), now);
+        }
+        let queued = map.read().expiries.len();
+        assert!(
+            queued <= 2 * MIN_REBUILD_LEN,
+            "{queued} queued expiries for one key"
+        );
+        assert_eq!(map.get(&ns, &key, now).as_deref(), Some(&b"v"[..]));
     }
 
     #[test]

@@ -816,5 +816,13 @@ pub async fn non_utf8_text_is_corrupt_not_absent<F: StoreFactory>(factory: &F) {
     );
     let json: Result<Option<serde_json::Value>> = store.get_json(&k).await;
     assert_kind(json, ErrorKind::Corrupt, "get_json of non-JSON");
+    // A value of the wrong shape is Corrupt too, and the error never quotes it.
+    set(&store, &k, br#""sk_live_secret""#).await;
+    let wrong: Result<Option<u32>> = store.get_json(&k).await;
+    let err = assert_kind(wrong, ErrorKind::Corrupt, "get_json of the wrong type");
+    assert!(
+        !err.to_one_line().contains("sk_live") && !format!("{err:?}").contains("sk_live"),
+        "the error quotes the stored value: {err:?}"
+    );
     tidy(&store).await;
 }
