@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flowstore_core::url::StoreUrl;
+use flowstore_core::url::{StoreUrl, percent_encode};
 use flowstore_core::{DEFAULT_MAX_VALUE_SIZE, Error, Namespace, Result};
 use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Scheme, Uri};
@@ -12,7 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::store::{HttpStore, Inner};
+use crate::store::{HttpStore, Inner, NAMESPACE_HEADER};
 
 /// The environment variable [`HttpStoreBuilder::bearer_token_from_env`] reads by
 /// default, the same one `flowstore serve` takes its token from.
@@ -81,10 +81,13 @@ impl HttpStoreBuilder {
         Ok(builder)
     }
 
-    /// The namespace the store reports from [`Store::namespace`](flowstore_core::Store::namespace)
-    /// (default `flow`). It is only a label: a flowstore server serves the one
-    /// namespace it was started with, whatever the client says. Point clients of
-    /// different namespaces at different servers (or base URLs).
+    /// The namespace this client expects the server to serve. A flowstore server
+    /// serves the one namespace it was started with: the client names the one it
+    /// wants in a `flowstore-namespace` request header, and a server serving
+    /// another refuses every request with a `Config` error — so a client set up
+    /// for namespace `a` never reads, overwrites or clears the keys of `b`. Without
+    /// this call no header is sent (any server's namespace is accepted) and the
+    /// store reports the default namespace `flow`.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
         self
@@ -175,8 +178,15 @@ impl HttpStoreBuilder {
             return Err(Error::config(error));
         }
         let base = parse_base(&self.base)?;
+        let mut headers = self.headers;
         let namespace = match self.namespace {
-            Some(namespace) => Namespace::new(namespace)?,
+            Some(namespace) => {
+                let namespace = Namespace::new(namespace)?;
+                let value = HeaderValue::try_from(percent_encode(namespace.as_str()))
+                    .map_err(|_| Error::config("namespace cannot be sent in a header"))?;
+                headers.insert(HeaderName::from_static(NAMESPACE_HEADER), value);
+                namespace
+            }
             None => Namespace::default(),
         };
         let mut tls = match self.tls {
@@ -202,7 +212,7 @@ impl HttpStoreBuilder {
             inner: Arc::new(Inner {
                 client,
                 base,
-                headers: self.headers,
+                headers,
                 namespace,
                 max_value_size: self.max_value_size,
                 request_timeout: self.request_timeout,

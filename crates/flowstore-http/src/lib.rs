@@ -6,7 +6,7 @@ mod builder;
 mod store;
 
 pub use builder::{HttpStoreBuilder, TOKEN_ENV};
-pub use store::{ABSENT_HEADER, HttpStore, encode_key};
+pub use store::{ABSENT_HEADER, HttpStore, NAMESPACE_HEADER, encode_key};
 
 /// Re-exported for [`HttpStoreBuilder::header`] (`http::HeaderName`, `http::HeaderValue`).
 pub use http;

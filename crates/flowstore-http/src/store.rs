@@ -22,6 +22,10 @@ use crate::builder::{HeaderNames, HttpStoreBuilder};
 /// absent". Any other 404 is an error unless plain-404 mode is on.
 pub const ABSENT_HEADER: &str = "flowstore-absent";
 
+/// The request header naming the namespace the client expects (percent-encoded);
+/// a server serving another refuses the request with 400 `config`.
+pub const NAMESPACE_HEADER: &str = "flowstore-namespace";
+
 /// Room for an error body on top of the value limit when reading responses.
 const RESPONSE_SLACK: usize = 64 * 1024;
 

@@ -362,3 +362,41 @@ fn bad_configuration_is_a_config_error() {
     assert_eq!(store.namespace().as_str(), "n1");
     assert_eq!(store.base_url(), "https://h.example/x");
 }
+
+/// A client set up for one namespace never reads, writes or clears the keys of a
+/// server serving another: every request is refused with `Config`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_of_another_namespace_refuses_every_request() {
+    let served = memory();
+    let k = key("k");
+    served.set(&k, b"kept", None).await.unwrap();
+    let addr = spawn_server(Arc::new(served.clone()), local_config())
+        .await
+        .unwrap();
+
+    let other = HttpStore::builder(format!("http://{addr}"))
+        .namespace("staging")
+        .build()
+        .unwrap();
+    let refused = |result: flowstore_core::Result<()>, what: &str| {
+        let err = result.expect_err(what);
+        assert_eq!(err.kind(), ErrorKind::Config, "{what}: {err:?}");
+        assert!(!err.is_temporary(), "{what}");
+    };
+    refused(other.get(&k).await.map(drop), "get");
+    refused(other.set(&k, b"overwritten", None).await, "set");
+    refused(other.delete(&k).await, "delete");
+    refused(other.clear().await, "clear");
+    assert_eq!(served.get(&k).await.unwrap().as_deref(), Some(&b"kept"[..]));
+
+    // The server's own namespace, and a client that names none, are served.
+    let same = HttpStore::builder(format!("http://{addr}"))
+        .namespace("client")
+        .build()
+        .unwrap();
+    assert_eq!(same.get(&k).await.unwrap().as_deref(), Some(&b"kept"[..]));
+    assert_eq!(
+        client(addr).get(&k).await.unwrap().as_deref(),
+        Some(&b"kept"[..])
+    );
+}

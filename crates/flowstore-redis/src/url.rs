@@ -112,8 +112,14 @@ pub(crate) fn parse(url: &str) -> Result<ParsedUrl> {
     }
 
     let rest = store_url.rest().to_string();
-    let (authority, path) = match rest.find('/') {
-        Some(slash) => (&rest[..slash], &rest[slash + 1..]),
+    // The authority ends at the first `/` after the userinfo: a password may
+    // contain `/` (base64 passwords often do).
+    let userinfo_end = rest.rfind('@').map_or(0, |at| at + 1);
+    let (authority, path) = match rest[userinfo_end..].find('/') {
+        Some(slash) => (
+            &rest[..userinfo_end + slash],
+            &rest[userinfo_end + slash + 1..],
+        ),
         None => (rest.as_str(), ""),
     };
     let (userinfo, host_list) = match authority.rfind('@') {
@@ -247,7 +253,8 @@ fn parse_database(text: &str) -> Result<Option<u8>> {
 
 /// `host`, `host:port`, `[v6]` or `[v6]:port`.
 fn parse_host(text: &str, default_port: u16) -> Result<(String, u16)> {
-    let bad = || Error::config(format!("invalid host `{text}` in Redis URL"));
+    // Never quote `text`: in a malformed URL it may be part of a password.
+    let bad = || Error::config("invalid host or port in Redis URL");
     let (host, port) = if let Some(after) = text.strip_prefix('[') {
         let (host, after) = after.split_once(']').ok_or_else(bad)?;
         match after {
@@ -301,6 +308,22 @@ fn decode_userinfo(text: &str) -> Result<String> {
 mod tests {
     use super::*;
     use flowstore_core::ErrorKind;
+
+    #[test]
+    fn a_slash_in_the_password_is_part_of_the_password() {
+        let url = parse("redis://:Ab/cd+ef@cache:6379/2").unwrap();
+        assert_eq!(url.password, Some(Secret("Ab/cd+ef".into())));
+        assert_eq!(url.hosts, vec![("cache".to_string(), 6379)]);
+        assert_eq!(url.database, Some(2));
+    }
+
+    #[test]
+    fn host_errors_never_quote_the_url() {
+        let err = parse("redis://:hunter2@cache:notaport").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(!err.to_one_line().contains("hunter2"), "{err}");
+        assert!(!err.to_one_line().contains("notaport"), "{err}");
+    }
 
     #[test]
     fn single_node_with_credentials_database_and_options() {

@@ -15,7 +15,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::{ServerConfig, Token};
 use crate::protocol::{
-    ABSENT_HEADER, decode_key, error_response, parse_query, store_error_response,
+    ABSENT_HEADER, NAMESPACE_HEADER, decode_key, error_response, parse_query, store_error_response,
 };
 use crate::telemetry;
 
@@ -137,6 +137,11 @@ async fn front_door(
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         response
+    } else if !serves_namespace(state.store.namespace().as_str(), request.headers()) {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            &Error::config("this server serves a different namespace than the client asked for"),
+        )
     } else {
         match tokio::time::timeout(state.request_timeout, next.run(request)).await {
             Ok(response) => response,
@@ -151,6 +156,19 @@ async fn front_door(
     };
     telemetry::record(method, route, response.status(), started.elapsed());
     response
+}
+
+/// False when the request names (in [`NAMESPACE_HEADER`]) a namespace other than
+/// the one this server serves. A request that names none is served.
+fn serves_namespace(served: &str, headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(NAMESPACE_HEADER) else {
+        return true;
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|text| flowstore_core::url::percent_decode(text).ok())
+        .is_some_and(|asked| asked == served)
 }
 
 fn authorized(token: Option<&Token>, headers: &HeaderMap) -> bool {

@@ -8,6 +8,13 @@ use flowstore_core::{Error, ErrorKind, Key, Result, Ttl};
 /// Clients treat any other 404 as an error (wrong URL, proxy page), not as absent.
 pub const ABSENT_HEADER: &str = "flowstore-absent";
 
+/// The request header in which a client names the namespace it expects
+/// (percent-encoded). The server serves one namespace; a request naming another is
+/// refused with 400 `config`, so a client configured for namespace `a` can never
+/// read, overwrite or clear the keys of a server serving `b`. Clients that do not
+/// send it (such as the original design's) are served as before.
+pub const NAMESPACE_HEADER: &str = "flowstore-namespace";
+
 /// The HTTP status for an error of `kind`.
 ///
 /// | kind | status |
