@@ -303,11 +303,24 @@ impl FallbackStore {
                 Answer::Absent => header.kind == Kind::Value && !self.is_expired(header, now),
                 Answer::Failed => false,
             })
-            .map(|(store, _)| {
-                let ttl = ttl.filter(|_| store.capabilities().ttl);
-                store.set(key, bytes, ttl)
+            .map(|(store, _)| async move {
+                // Look again right before writing: a write that landed on this
+                // store since the read must not be overwritten by an older record.
+                // (Without compare-and-set a write in the gap between this read
+                // and the repair can still be lost; see the crate docs.)
+                let still_older = match store.get(key).await {
+                    Ok(None) => true,
+                    Ok(Some(found)) => {
+                        envelope::decode(found).is_ok_and(|found| found.version() < newest)
+                    }
+                    Err(_) => false,
+                };
+                if still_older {
+                    let ttl = ttl.filter(|_| store.capabilities().ttl);
+                    let _ = store.set(key, bytes, ttl).await;
+                }
             });
-        let _ = join_all(repairs).await;
+        join_all(repairs).await;
     }
 
     fn is_expired(&self, header: &Header, now: u64) -> bool {

@@ -634,3 +634,43 @@ async fn a_write_acknowledged_nowhere_but_applied_somewhere_is_judged_by_its_sta
     stores.primary.outage(ErrorKind::Unavailable);
     assert_eq!(store.get(&k).await.unwrap(), Some(b"v2".to_vec()));
 }
+
+/// A repair re-reads its target first: a write that reached the stale store after
+/// the read (and only that store) is not overwritten by the older record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_does_not_overwrite_a_write_that_landed_after_the_read() {
+    let stores = Stores::new();
+    let k = key("raced");
+    // P holds v2, S holds v1.
+    let writer = stores.process();
+    writer.set(&k, b"v1", None).await.unwrap();
+    stores.primary.inner().delete(&k).await.unwrap();
+    stores
+        .secondary
+        .fail_next(Op::Set, ErrorKind::Unavailable, 1);
+    writer.set(&k, b"v2", None).await.unwrap();
+    assert!(payload_is(&raw(&stores.secondary, &k).await, b"v1"));
+
+    // The reader's get on P is slow; its get on S answers v1 at once. Meanwhile
+    // another process writes v3, which fails on P and lands on S only.
+    stores
+        .primary
+        .push(Op::Get, Step::Delay(Duration::from_millis(300)));
+    let reader = stores.process();
+    let read = tokio::spawn(async move { reader.get(&k).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let k = key("raced");
+    stores.primary.fail_next(Op::Set, ErrorKind::Timeout, 1);
+    stores.process().set(&k, b"v3", None).await.unwrap();
+
+    // The reader saw v2 (newest of what it read) and went to repair S with it.
+    assert_eq!(read.await.unwrap().unwrap().as_deref(), Some(&b"v2"[..]));
+    assert!(
+        payload_is(&raw(&stores.secondary, &k).await, b"v3"),
+        "the repair overwrote an acknowledged newer write"
+    );
+    assert_eq!(
+        stores.process().get(&k).await.unwrap().as_deref(),
+        Some(&b"v3"[..])
+    );
+}
