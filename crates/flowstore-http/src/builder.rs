@@ -259,6 +259,11 @@ fn parse_base(base: &str) -> Result<String> {
     if base.contains('#') {
         return Err(bad("a fragment (#…) is not allowed"));
     }
+    // Keys are appended to the base as a path segment: after a query they would
+    // land in the query instead.
+    if base.contains('?') {
+        return Err(bad("a query (?…) is not allowed in the base URL"));
+    }
     Ok(base.trim_end_matches('/').to_string())
 }
 
@@ -299,6 +304,7 @@ mod tests {
             "h:8080",
             "http://u:p@h",
             "http://h/#x",
+            "http://h/api?x=1",
             "http://",
         ] {
             assert!(parse_base(bad).is_err(), "{bad}");
