@@ -651,19 +651,27 @@ async fn repair_does_not_overwrite_a_write_that_landed_after_the_read() {
     writer.set(&k, b"v2", None).await.unwrap();
     assert!(payload_is(&raw(&stores.secondary, &k).await, b"v1"));
 
-    // The reader's get on P is slow; its get on S answers v1 at once. Meanwhile
-    // another process writes v3, which fails on P and lands on S only.
+    // The reader's get on P is slow; its get on S answers v1 at once. Once S has
+    // answered, another process writes v3, which fails on P and lands on S only.
+    // (If P answers first after all, the repair runs before v3 lands, and v3 then
+    // overwrites it: S ends with v3 in every interleaving but the buggy one.)
     stores
         .primary
-        .push(Op::Get, Step::Delay(Duration::from_millis(300)));
+        .push(Op::Get, Step::Delay(Duration::from_millis(500)));
+    let gets_before = stores.secondary.calls(Op::Get);
     let reader = stores.process();
-    let read = tokio::spawn(async move { reader.get(&k).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let k = key("raced");
+    let read = {
+        let k = k.clone();
+        tokio::spawn(async move { reader.get(&k).await })
+    };
+    while stores.secondary.calls(Op::Get) == gets_before {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
     stores.primary.fail_next(Op::Set, ErrorKind::Timeout, 1);
     stores.process().set(&k, b"v3", None).await.unwrap();
 
-    // The reader saw v2 (newest of what it read) and went to repair S with it.
+    // The reader saw v2 (the newest of what it read) and went to repair S with it.
     assert_eq!(read.await.unwrap().unwrap().as_deref(), Some(&b"v2"[..]));
     assert!(
         payload_is(&raw(&stores.secondary, &k).await, b"v3"),
