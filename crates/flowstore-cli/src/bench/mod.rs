@@ -28,7 +28,8 @@ use crate::failure::Failure;
 use report::{RunResult, Summary, combine, median, round};
 use workload::{Limit, StoreTarget, Target, Workload};
 
-/// The namespace `bench` writes to unless `--namespace` or the URL names one.
+/// The namespace `bench` writes to unless `--namespace` or the URL names one (or
+/// the store is a flowstore server, which serves its own).
 const BENCH_NAMESPACE: &str = "flowstore-bench";
 
 /// Operations per run when neither `--ops` nor `--duration` is given.
@@ -65,9 +66,12 @@ pub(crate) async fn run(
         .take("namespace")
         .map_err(|err| Failure::store("--store", &err))?
         .is_some();
+    // A flowstore server serves its own namespace and refuses clients that ask
+    // for another, so over HTTP the bench takes the server's.
+    let serves_own_namespace = matches!(scheme.as_str(), "http" | "https");
     let namespace = match namespace {
         Some(namespace) => Some(namespace),
-        None if url_names_namespace => None,
+        None if url_names_namespace || serves_own_namespace => None,
         None => Some(Namespace::new(BENCH_NAMESPACE).expect("a valid constant")),
     };
 
