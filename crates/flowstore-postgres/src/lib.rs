@@ -184,13 +184,9 @@ impl PostgresStore {
             + options.operation_timeout
     }
 
-    async fn write(
-        &self,
-        op: fn(writer::Write) -> writer::Op,
-        args: writer::WriteArgs,
-    ) -> Result<()> {
+    async fn write(&self, kind: writer::Kind, row: writer::Row) -> Result<()> {
         let deadline = self.write_deadline();
-        match tokio::time::timeout(deadline, self.shared.writer.write(op, args)).await {
+        match tokio::time::timeout(deadline, self.shared.writer.write(kind, row)).await {
             Ok(result) => result,
             Err(_) => Err(map_error("write", Failure::Elapsed(deadline))),
         }
@@ -222,18 +218,18 @@ impl Store for PostgresStore {
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
         check_value_size(value, self.shared.options.max_value_size)?;
-        let args = writer::set_args(
+        let row = writer::Row::set(
             Arc::clone(&self.namespace_arc),
             key.as_str(),
             value,
             ttl.map(ttl_millis),
         );
-        self.write(writer::Op::Set, args).await
+        self.write(writer::Kind::Set, row).await
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {
-        let args = writer::delete_args(Arc::clone(&self.namespace_arc), key.as_str());
-        self.write(writer::Op::Delete, args).await
+        let row = writer::Row::delete(Arc::clone(&self.namespace_arc), key.as_str());
+        self.write(writer::Kind::Delete, row).await
     }
 
     async fn clear(&self) -> Result<()> {

@@ -13,15 +13,26 @@
 //!   answered after the commit.
 //! - A write whose caller has already gone (future dropped, timed out) is
 //!   skipped: its outcome was unknown anyway.
+//! - A write to an idle lane that has had no company lately (one writer at a
+//!   time) skips the queue: its caller runs the single-row statement itself,
+//!   holding the lane's turn, so a lone writer pays no hand-off to the lane
+//!   task and back. Holding the turn keeps the order guarantees above: the
+//!   lane task takes the same turn before each batch, and a direct write whose
+//!   caller gives up is finished on the runtime, still holding it (see
+//!   [`Detached`]).
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
+use std::future::Future;
 use std::hash::BuildHasher;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 
 use deadpool_postgres::Client;
 use flowstore_core::Result;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
 
 use crate::config::Options;
 use crate::db::Db;
@@ -31,43 +42,99 @@ use crate::table::Sql;
 /// Queued operations per lane before callers wait to enqueue.
 const LANE_CAPACITY: usize = 1024;
 
-/// One queued operation.
-#[derive(Debug)]
-pub(crate) enum Op {
-    Set(Write),
-    Delete(Write),
-    /// Answered once every operation queued before it has been applied.
-    Barrier(oneshot::Sender<()>),
+/// What a write does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Set,
+    Delete,
 }
 
-/// A write of one key: an upsert (with `value`) or a delete.
+impl Kind {
+    fn op_name(self) -> &'static str {
+        match self {
+            Kind::Set => "set",
+            Kind::Delete => "delete",
+        }
+    }
+}
+
+/// The row a write touches: for a set, with its value and TTL.
 #[derive(Debug)]
-pub(crate) struct Write {
+pub(crate) struct Row {
     pub(crate) namespace: Arc<str>,
     pub(crate) key: String,
     pub(crate) value: Vec<u8>,
     /// Milliseconds to live, or `None` for no expiry.
     pub(crate) ttl_ms: Option<i64>,
-    pub(crate) reply: oneshot::Sender<Result<()>>,
 }
 
-impl Write {
+impl Row {
+    /// A `set` of `value` under `namespace`/`key`.
+    pub(crate) fn set(namespace: Arc<str>, key: &str, value: &[u8], ttl_ms: Option<i64>) -> Row {
+        Row {
+            namespace,
+            key: key.to_string(),
+            value: value.to_vec(),
+            ttl_ms,
+        }
+    }
+
+    /// A `delete` of `namespace`/`key`.
+    pub(crate) fn delete(namespace: Arc<str>, key: &str) -> Row {
+        Row::set(namespace, key, &[], None)
+    }
+
     fn size(&self) -> usize {
         self.namespace.len() + self.key.len() + self.value.len() + 16
     }
 }
 
-/// The senders of every lane. Dropping it stops the lanes once they have
-/// answered everything queued.
+/// One queued operation.
 #[derive(Debug)]
-pub(crate) struct Writer {
-    lanes: Vec<mpsc::Sender<Op>>,
-    hasher: RandomState,
+enum Op {
+    Write(Kind, Write),
+    /// Answered once every operation queued before it has been applied.
+    Barrier(oneshot::Sender<()>),
 }
 
-/// What a lane needs.
+/// A queued write and where its caller waits for the outcome.
 #[derive(Debug)]
-struct Lane {
+struct Write {
+    row: Row,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+/// The writer lanes. Dropping it stops the lanes once they have answered
+/// everything queued.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    lanes: Vec<LaneHandle>,
+    hasher: RandomState,
+    statements: Arc<Statements>,
+}
+
+/// The caller's side of one lane.
+#[derive(Debug)]
+struct LaneHandle {
+    sender: mpsc::Sender<Op>,
+    state: Arc<LaneState>,
+}
+
+/// What a lane's callers and its task share.
+#[derive(Debug, Default)]
+struct LaneState {
+    /// Held while one of the lane's statements runs: a batch or a direct write.
+    turn: Arc<Mutex<()>>,
+    /// Operations sent to the lane task and not yet applied.
+    queued: AtomicUsize,
+    /// Operations in the lane's last batch: more than one means writers have
+    /// company, and a write should join the queue to be batched.
+    last_batch: AtomicUsize,
+}
+
+/// Running statements: the pool, the SQL and the batch limits.
+#[derive(Debug)]
+struct Statements {
     db: Db,
     sql: Arc<Sql>,
     max_rows: usize,
@@ -77,7 +144,7 @@ struct Lane {
 impl Writer {
     /// Starts `options.write_lanes` lanes on the current Tokio runtime.
     pub(crate) fn spawn(db: Db, sql: Arc<Sql>, options: &Options) -> Writer {
-        let lane = Arc::new(Lane {
+        let statements = Arc::new(Statements {
             db,
             sql,
             max_rows: options.max_batch_rows,
@@ -86,41 +153,44 @@ impl Writer {
         let lanes = (0..options.write_lanes.max(1))
             .map(|_| {
                 let (sender, receiver) = mpsc::channel(LANE_CAPACITY);
-                tokio::spawn(run_lane(Arc::clone(&lane), receiver));
-                sender
+                let state = Arc::new(LaneState::default());
+                tokio::spawn(run_lane(
+                    Arc::clone(&statements),
+                    Arc::clone(&state),
+                    receiver,
+                ));
+                LaneHandle { sender, state }
             })
             .collect();
         Writer {
             lanes,
             hasher: RandomState::new(),
+            statements,
         }
     }
 
-    fn lane_of(&self, namespace: &str, key: &str) -> &mpsc::Sender<Op> {
+    fn lane_of(&self, namespace: &str, key: &str) -> &LaneHandle {
         let hash = self.hasher.hash_one((namespace, key));
         &self.lanes[(hash % self.lanes.len() as u64) as usize]
     }
 
-    /// Queues `op` (a set or delete) and waits for its commit.
-    pub(crate) async fn write(&self, op: fn(Write) -> Op, write: WriteArgs) -> Result<()> {
+    /// Applies a set or delete of `row` and waits for its commit: directly
+    /// when its lane is idle and uncontended, else through the lane's queue.
+    pub(crate) async fn write(&self, kind: Kind, row: Row) -> Result<()> {
+        let lane = self.lane_of(&row.namespace, &row.key);
+        if let Some(turn) = lane.state.idle_turn() {
+            let statements = Arc::clone(&self.statements);
+            return Detached::new(async move {
+                let _turn = turn;
+                statements.apply_one(kind, &row).await
+            })
+            .await;
+        }
         let (reply, answer) = oneshot::channel();
-        let WriteArgs {
-            namespace,
-            key,
-            value,
-            ttl_ms,
-        } = write;
-        let lane = self.lane_of(&namespace, &key);
-        let op = op(Write {
-            namespace,
-            key,
-            value,
-            ttl_ms,
-            reply,
-        });
-        let gone = || map_error("write", Failure::WriterGone);
-        lane.send(op).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        lane.send(Op::Write(kind, Write { row, reply })).await?;
+        answer
+            .await
+            .map_err(|_| map_error(kind.op_name(), Failure::WriterGone))?
     }
 
     /// Waits until every operation queued before this call has been applied.
@@ -128,9 +198,7 @@ impl Writer {
         let mut answers = Vec::with_capacity(self.lanes.len());
         for lane in &self.lanes {
             let (reply, answer) = oneshot::channel();
-            lane.send(Op::Barrier(reply))
-                .await
-                .map_err(|_| map_error("clear", Failure::WriterGone))?;
+            lane.send(Op::Barrier(reply)).await?;
             answers.push(answer);
         }
         for answer in answers {
@@ -142,25 +210,44 @@ impl Writer {
     }
 }
 
-/// The parts of a [`Write`] a caller supplies.
-#[derive(Debug)]
-pub(crate) struct WriteArgs {
-    pub(crate) namespace: Arc<str>,
-    pub(crate) key: String,
-    pub(crate) value: Vec<u8>,
-    pub(crate) ttl_ms: Option<i64>,
+impl LaneHandle {
+    async fn send(&self, op: Op) -> Result<()> {
+        let op_name = match &op {
+            Op::Write(kind, _) => kind.op_name(),
+            Op::Barrier(_) => "clear",
+        };
+        // Counted before it is sent, so a direct write issued after this call
+        // returns sees it and queues behind it.
+        self.state.queued.fetch_add(1, Ordering::SeqCst);
+        if self.sender.send(op).await.is_err() {
+            self.state.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(map_error(op_name, Failure::WriterGone));
+        }
+        Ok(())
+    }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Set,
-    Delete,
+impl LaneState {
+    /// The lane's turn, if a write may run directly now: nothing queued,
+    /// nothing running, and the last batch had no company.
+    fn idle_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        if self.last_batch.load(Ordering::Relaxed) > 1 {
+            return None;
+        }
+        let turn = Arc::clone(&self.turn).try_lock_owned().ok()?;
+        // Checked while holding the turn: whatever was queued before must be
+        // applied first, and the lane task needs the turn to apply it.
+        (self.queued.load(Ordering::SeqCst) == 0).then_some(turn)
+    }
 }
 
-async fn run_lane(lane: Arc<Lane>, mut receiver: mpsc::Receiver<Op>) {
+async fn run_lane(
+    statements: Arc<Statements>,
+    state: Arc<LaneState>,
+    mut receiver: mpsc::Receiver<Op>,
+) {
     let mut carried: Option<Op> = None;
     let mut batch: Vec<Write> = Vec::new();
-    let mut previous_len = 0;
     loop {
         let first = match carried.take() {
             Some(op) => op,
@@ -169,63 +256,79 @@ async fn run_lane(lane: Arc<Lane>, mut receiver: mpsc::Receiver<Op>) {
                 None => return,
             },
         };
+        // A direct write may be running: wait for it, it was issued first.
+        let _turn = state.turn.lock().await;
         let (kind, write) = match first {
             Op::Barrier(reply) => {
                 let _ = reply.send(());
+                state.queued.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
-            Op::Set(write) => (Kind::Set, write),
-            Op::Delete(write) => (Kind::Delete, write),
+            Op::Write(kind, write) => (kind, write),
         };
-        let mut bytes = write.size();
+        let mut bytes = write.row.size();
         batch.push(write);
         // Under concurrency (the previous batch had company), callers answered
         // by the previous commit are usually about to queue their next write:
         // let them run once before the batch is closed. A single caller skips
         // this, so it pays no extra scheduling round.
-        if previous_len > 1 && receiver.is_empty() {
+        if state.last_batch.load(Ordering::Relaxed) > 1 && receiver.is_empty() {
             tokio::task::yield_now().await;
         }
         // The connection first: writes queued while waiting for it join this
         // batch, and if the pool stays exhausted they all get the answer at
         // once instead of each waiting out the wait timeout again.
-        let client = lane.db.client().await;
+        let client = statements.db.client().await;
         // Gather whatever else is already queued, without waiting for more.
-        while batch.len() < lane.max_rows && bytes < lane.max_bytes {
+        while batch.len() < statements.max_rows && bytes < statements.max_bytes {
             let op = match receiver.try_recv() {
                 Ok(op) => op,
                 Err(_) => break,
             };
-            match (kind, op) {
-                (Kind::Set, Op::Set(write)) | (Kind::Delete, Op::Delete(write)) => {
-                    bytes += write.size();
+            match op {
+                Op::Write(next, write) if next == kind => {
+                    bytes += write.row.size();
                     batch.push(write);
                 }
-                (_, other) => {
+                other => {
                     carried = Some(other);
                     break;
                 }
             }
         }
-        previous_len = batch.len();
-        lane.apply(kind, &mut batch, client).await;
-        batch.clear();
+        let applied = batch.len();
+        state.last_batch.store(applied, Ordering::Relaxed);
+        statements.apply_batch(kind, &mut batch, client).await;
+        state.queued.fetch_sub(applied, Ordering::SeqCst);
     }
 }
 
-impl Lane {
+impl Statements {
+    /// Applies one write on a connection of its own.
+    async fn apply_one(&self, kind: Kind, row: &Row) -> Result<()> {
+        let result = match self.db.client().await {
+            Ok(client) => self.execute(kind, &[row], client).await,
+            Err(failure) => Err(failure),
+        };
+        result.map_err(|failure| map_error(kind.op_name(), failure))
+    }
+
     /// Applies `batch` as one statement and answers every caller.
-    async fn apply(&self, kind: Kind, batch: &mut Vec<Write>, client: Result<Client, Failure>) {
+    async fn apply_batch(
+        &self,
+        kind: Kind,
+        batch: &mut Vec<Write>,
+        client: Result<Client, Failure>,
+    ) {
         batch.retain(|write| !write.reply.is_closed());
         if batch.is_empty() {
             return;
         }
-        let op = match kind {
-            Kind::Set => "set",
-            Kind::Delete => "delete",
-        };
         let result = match client {
-            Ok(client) => self.execute(kind, batch, client).await,
+            Ok(client) => {
+                let rows: Vec<&Row> = batch.iter().map(|write| &write.row).collect();
+                self.execute(kind, &rows, client).await
+            }
             Err(failure) => Err(failure),
         };
         match result {
@@ -235,7 +338,7 @@ impl Lane {
                 }
             }
             Err(failure) => {
-                let shared = SharedFailure::new(op, failure);
+                let shared = SharedFailure::new(kind.op_name(), failure);
                 for write in batch.drain(..) {
                     let _ = write.reply.send(Err(shared.to_error()));
                 }
@@ -243,31 +346,30 @@ impl Lane {
         }
     }
 
-    async fn execute(&self, kind: Kind, batch: &[Write], client: Client) -> Result<(), Failure> {
+    async fn execute(&self, kind: Kind, rows: &[&Row], client: Client) -> Result<(), Failure> {
         let result = self
             .db
             .timed(async {
-                if let [write] = batch {
+                if let [row] = rows {
                     let (sql, params): (&str, &[&(dyn tokio_postgres::types::ToSql + Sync)]) =
                         match kind {
                             Kind::Set => (
                                 &self.sql.upsert_one,
-                                &[&&*write.namespace, &write.key, &write.value, &write.ttl_ms],
+                                &[&&*row.namespace, &row.key, &row.value, &row.ttl_ms],
                             ),
-                            Kind::Delete => {
-                                (&self.sql.delete_one, &[&&*write.namespace, &write.key])
-                            }
+                            Kind::Delete => (&self.sql.delete_one, &[&&*row.namespace, &row.key]),
                         };
                     let statement = client.prepare_cached(sql).await?;
                     return client.execute(&statement, params).await.map(drop);
                 }
-                let rows = last_write_per_key(batch);
-                let namespaces: Vec<&str> = rows.iter().map(|w| &*w.namespace).collect();
-                let keys: Vec<&str> = rows.iter().map(|w| w.key.as_str()).collect();
+                let rows = last_write_per_key(rows);
+                let namespaces: Vec<&str> = rows.iter().map(|row| &*row.namespace).collect();
+                let keys: Vec<&str> = rows.iter().map(|row| row.key.as_str()).collect();
                 match kind {
                     Kind::Set => {
-                        let values: Vec<&[u8]> = rows.iter().map(|w| w.value.as_slice()).collect();
-                        let ttls: Vec<Option<i64>> = rows.iter().map(|w| w.ttl_ms).collect();
+                        let values: Vec<&[u8]> =
+                            rows.iter().map(|row| row.value.as_slice()).collect();
+                        let ttls: Vec<Option<i64>> = rows.iter().map(|row| row.ttl_ms).collect();
                         let statement = client.prepare_cached(&self.sql.upsert_many).await?;
                         client
                             .execute(&statement, &[&namespaces, &keys, &values, &ttls])
@@ -288,75 +390,88 @@ impl Lane {
     }
 }
 
-/// The writes of `batch` with each (namespace, key) kept once: its last write.
-fn last_write_per_key(batch: &[Write]) -> Vec<&Write> {
-    let mut last: HashMap<(&str, &str), usize> = HashMap::with_capacity(batch.len());
-    for (index, write) in batch.iter().enumerate() {
-        last.insert((&write.namespace, &write.key), index);
+/// The rows of a batch with each (namespace, key) kept once: its last write.
+fn last_write_per_key<'a>(rows: &[&'a Row]) -> Vec<&'a Row> {
+    let mut last: HashMap<(&str, &str), usize> = HashMap::with_capacity(rows.len());
+    for (index, row) in rows.iter().enumerate() {
+        last.insert((&row.namespace, &row.key), index);
     }
-    if last.len() == batch.len() {
-        return batch.iter().collect();
+    if last.len() == rows.len() {
+        return rows.to_vec();
     }
-    batch
-        .iter()
+    rows.iter()
         .enumerate()
-        .filter(|(index, write)| last[&(&*write.namespace, write.key.as_str())] == *index)
-        .map(|(_, write)| write)
+        .filter(|(index, row)| last[&(&*row.namespace, row.key.as_str())] == *index)
+        .map(|(_, row)| *row)
         .collect()
 }
 
-/// A `set` of `value` under `namespace`/`key`, for [`Writer::write`].
-pub(crate) fn set_args(
-    namespace: Arc<str>,
-    key: &str,
-    value: &[u8],
-    ttl_ms: Option<i64>,
-) -> WriteArgs {
-    WriteArgs {
-        namespace,
-        key: key.to_string(),
-        value: value.to_vec(),
-        ttl_ms,
+/// A future that is finished on the runtime if its caller drops it early.
+///
+/// A direct write holds its lane's turn until its statement has finished; if
+/// the caller gives up (a timeout, a dropped request), the statement may still
+/// be on its way to the server, and a later write to the same key must not
+/// overtake it. So instead of being cancelled, the rest of the future is
+/// spawned and keeps the turn until it completes (it is bounded by the pool
+/// and operation timeouts).
+struct Detached<T: Send + 'static> {
+    future: Option<Pin<Box<dyn Future<Output = T> + Send>>>,
+}
+
+impl<T: Send + 'static> Detached<T> {
+    fn new(future: impl Future<Output = T> + Send + 'static) -> Self {
+        Detached {
+            future: Some(Box::pin(future)),
+        }
     }
 }
 
-/// A `delete` of `namespace`/`key`, for [`Writer::write`].
-pub(crate) fn delete_args(namespace: Arc<str>, key: &str) -> WriteArgs {
-    WriteArgs {
-        namespace,
-        key: key.to_string(),
-        value: Vec::new(),
-        ttl_ms: None,
+impl<T: Send + 'static> Future for Detached<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let future = self
+            .future
+            .as_mut()
+            .expect("Detached polled after completion");
+        let output = std::task::ready!(future.as_mut().poll(cx));
+        self.future = None;
+        Poll::Ready(output)
+    }
+}
+
+impl<T: Send + 'static> Drop for Detached<T> {
+    fn drop(&mut self) {
+        if let Some(future) = self.future.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(future);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
-    fn write(key: &str, value: &[u8]) -> Write {
-        let (reply, _) = oneshot::channel();
-        Write {
-            namespace: "ns".into(),
-            key: key.into(),
-            value: value.to_vec(),
-            ttl_ms: None,
-            reply,
-        }
+    fn row(key: &str, value: &[u8]) -> Row {
+        Row::set("ns".into(), key, value, None)
     }
 
     #[test]
     fn duplicate_keys_keep_their_last_write() {
-        let batch = vec![
-            write("a", b"1"),
-            write("b", b"2"),
-            write("a", b"3"),
-            write("c", b"4"),
+        let batch = [
+            row("a", b"1"),
+            row("b", b"2"),
+            row("a", b"3"),
+            row("c", b"4"),
         ];
-        let rows = last_write_per_key(&batch);
-        let got: Vec<(&str, &[u8])> = rows
+        let rows: Vec<&Row> = batch.iter().collect();
+        let got: Vec<(&str, &[u8])> = last_write_per_key(&rows)
             .iter()
-            .map(|w| (w.key.as_str(), &w.value[..]))
+            .map(|row| (row.key.as_str(), &row.value[..]))
             .collect();
         assert_eq!(
             got,
@@ -366,7 +481,42 @@ mod tests {
 
     #[test]
     fn distinct_keys_are_kept_in_order() {
-        let batch = vec![write("a", b"1"), write("b", b"2")];
-        assert_eq!(last_write_per_key(&batch).len(), 2);
+        let batch = [row("a", b"1"), row("b", b"2")];
+        let rows: Vec<&Row> = batch.iter().collect();
+        assert_eq!(last_write_per_key(&rows).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_detached_future_dropped_early_still_finishes() {
+        let (release, released) = oneshot::channel::<()>();
+        let (done, finished) = oneshot::channel::<&str>();
+        let detached = Detached::new(async move {
+            let _ = released.await;
+            let _ = done.send("finished");
+        });
+        // The caller gives up before the future could finish…
+        let gave_up = tokio::time::timeout(Duration::from_millis(10), detached).await;
+        assert!(gave_up.is_err());
+        // …and the rest still runs on the runtime.
+        release.send(()).unwrap();
+        assert_eq!(finished.await, Ok("finished"));
+    }
+
+    #[tokio::test]
+    async fn an_idle_lane_hands_out_its_turn_once() {
+        let state = LaneState::default();
+        let turn = state.idle_turn().expect("an idle lane");
+        assert!(state.idle_turn().is_none(), "the turn is taken");
+        drop(turn);
+        state.queued.fetch_add(1, Ordering::SeqCst);
+        assert!(state.idle_turn().is_none(), "a queued write goes first");
+        state.queued.fetch_sub(1, Ordering::SeqCst);
+        state.last_batch.store(2, Ordering::Relaxed);
+        assert!(
+            state.idle_turn().is_none(),
+            "writers with company are batched"
+        );
+        state.last_batch.store(1, Ordering::Relaxed);
+        assert!(state.idle_turn().is_some());
     }
 }
