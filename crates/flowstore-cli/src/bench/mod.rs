@@ -3,6 +3,7 @@
 //!
 //! - [`workload`]: what a run does and the runner (N tasks, a shared op counter);
 //! - [`report`]: histograms, per-run figures, text and JSON output;
+//! - [`cpu`]: the process's CPU time, for the client's CPU cost per operation;
 //! - [`baselines`]: one module per backend with a raw baseline.
 //!
 //! Before the runs, every key of the workload is written once, so `get` finds
@@ -12,6 +13,7 @@
 //! the median of the per-round ratios.
 
 mod baselines;
+mod cpu;
 mod report;
 mod workload;
 
@@ -157,8 +159,12 @@ async fn run_one(
     label: &str,
 ) -> Result<RunResult, Failure> {
     let result = workload::run(Arc::clone(target), workload, label).await?;
+    let cpu = result
+        .summary()
+        .cpu_us_per_op
+        .map_or_else(String::new, |cpu| format!(", {cpu:.2} µs CPU/op"));
     eprintln!(
-        "  {label}: {} ops in {:.2} s, {:.0} ops/s",
+        "  {label}: {} ops in {:.2} s, {:.0} ops/s{cpu}",
         result.ops(),
         result.elapsed.as_secs_f64(),
         result.ops_per_sec()
@@ -219,6 +225,7 @@ fn print_json(
         "p99_us": round(summary.p99_us, 1),
         "p999_us": round(summary.p999_us, 1),
         "max_us": round(summary.max_us, 1),
+        "cpu_us_per_op": summary.cpu_us_per_op.map(|cpu| round(cpu, 2)),
         "total_ops": ours.iter().map(RunResult::ops).sum::<u64>(),
         "per_run": ours.iter().map(|run| run.summary().to_json()).collect::<Vec<_>>(),
     });
@@ -233,6 +240,7 @@ fn print_json(
         object["raw_p50_us"] = json!(round(raw.p50_us, 1));
         object["raw_p99_us"] = json!(round(raw.p99_us, 1));
         object["raw_p999_us"] = json!(round(raw.p999_us, 1));
+        object["raw_cpu_us_per_op"] = json!(raw.cpu_us_per_op.map(|cpu| round(cpu, 2)));
         object["raw_per_run"] = json!(
             theirs
                 .iter()

@@ -16,11 +16,17 @@ pub(crate) fn new_histogram() -> Histogram<u64> {
 pub(crate) struct RunResult {
     pub(crate) histogram: Histogram<u64>,
     pub(crate) elapsed: Duration,
+    /// CPU time the whole process used during the run, if it could be read.
+    pub(crate) cpu: Option<Duration>,
 }
 
 impl RunResult {
-    pub(crate) fn new(histogram: Histogram<u64>, elapsed: Duration) -> Self {
-        RunResult { histogram, elapsed }
+    pub(crate) fn new(histogram: Histogram<u64>, elapsed: Duration, cpu: Option<Duration>) -> Self {
+        RunResult {
+            histogram,
+            elapsed,
+            cpu,
+        }
     }
 
     pub(crate) fn ops(&self) -> u64 {
@@ -32,8 +38,18 @@ impl RunResult {
     }
 
     pub(crate) fn summary(&self) -> Summary {
-        Summary::new(self.ops_per_sec(), &self.histogram)
+        Summary::new(
+            self.ops_per_sec(),
+            &self.histogram,
+            cpu_per_op(self.cpu, self.ops()),
+        )
     }
+}
+
+/// Microseconds of process CPU time per operation.
+fn cpu_per_op(cpu: Option<Duration>, ops: u64) -> Option<f64> {
+    cpu.filter(|_| ops > 0)
+        .map(|cpu| cpu.as_secs_f64() * 1e6 / ops as f64)
 }
 
 /// Throughput and latency percentiles, in the units the report prints.
@@ -44,10 +60,16 @@ pub(crate) struct Summary {
     pub(crate) p99_us: f64,
     pub(crate) p999_us: f64,
     pub(crate) max_us: f64,
+    /// The client process's CPU time per operation (user + system, every thread).
+    pub(crate) cpu_us_per_op: Option<f64>,
 }
 
 impl Summary {
-    pub(crate) fn new(ops_per_sec: f64, histogram: &Histogram<u64>) -> Self {
+    pub(crate) fn new(
+        ops_per_sec: f64,
+        histogram: &Histogram<u64>,
+        cpu_us_per_op: Option<f64>,
+    ) -> Self {
         let us = |nanos: u64| nanos as f64 / 1000.0;
         Summary {
             ops_per_sec,
@@ -55,6 +77,7 @@ impl Summary {
             p99_us: us(histogram.value_at_quantile(0.99)),
             p999_us: us(histogram.value_at_quantile(0.999)),
             max_us: us(histogram.max()),
+            cpu_us_per_op,
         }
     }
 
@@ -65,21 +88,27 @@ impl Summary {
             "p99_us": round(self.p99_us, 1),
             "p999_us": round(self.p999_us, 1),
             "max_us": round(self.max_us, 1),
+            "cpu_us_per_op": self.cpu_us_per_op.map(|cpu| round(cpu, 2)),
         })
     }
 
     /// One row of the text table.
     pub(crate) fn row(&self, run: &str, target: &str) -> String {
         format!(
-            "{run:>4}  {target:<9}  {:>11.0}  {:>9.1}  {:>9.1}  {:>10.1}",
-            self.ops_per_sec, self.p50_us, self.p99_us, self.p999_us
+            "{run:>4}  {target:<9}  {:>11.0}  {:>9.1}  {:>9.1}  {:>10.1}  {:>10}",
+            self.ops_per_sec,
+            self.p50_us,
+            self.p99_us,
+            self.p999_us,
+            self.cpu_us_per_op
+                .map_or_else(|| "-".to_string(), |cpu| format!("{cpu:.2}"))
         )
     }
 
     pub(crate) fn header() -> String {
         format!(
-            "{:>4}  {:<9}  {:>11}  {:>9}  {:>9}  {:>10}",
-            "run", "target", "ops/s", "p50 µs", "p99 µs", "p99.9 µs"
+            "{:>4}  {:<9}  {:>11}  {:>9}  {:>9}  {:>10}  {:>10}",
+            "run", "target", "ops/s", "p50 µs", "p99 µs", "p99.9 µs", "cpu µs/op"
         )
     }
 }
@@ -94,7 +123,9 @@ pub(crate) fn combine(runs: &[RunResult]) -> Summary {
             .expect("histograms with the same bounds always merge");
     }
     let rates: Vec<f64> = runs.iter().map(RunResult::ops_per_sec).collect();
-    Summary::new(median(&rates), &histogram)
+    let cpu: Option<Duration> = runs.iter().map(|run| run.cpu).sum();
+    let ops = runs.iter().map(RunResult::ops).sum();
+    Summary::new(median(&rates), &histogram, cpu_per_op(cpu, ops))
 }
 
 /// The median (the mean of the middle two for an even count); 0 for none.
@@ -130,7 +161,7 @@ mod tests {
         for micros in 1..=1000u64 {
             histogram.record(micros * 1000).unwrap();
         }
-        let summary = Summary::new(1.0, &histogram);
+        let summary = Summary::new(1.0, &histogram, None);
         assert!((summary.p50_us - 500.0).abs() < 1.0, "{}", summary.p50_us);
         assert!((summary.p99_us - 990.0).abs() < 1.0, "{}", summary.p99_us);
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use flowstore::{Error, Key, Store, async_trait};
 use hdrhistogram::Histogram;
 
+use super::cpu::process_cpu_time;
 use super::report::{RunResult, new_histogram};
 use crate::cli::BenchOp;
 use crate::failure::Failure;
@@ -152,6 +153,7 @@ pub(crate) async fn run(
     let done = Arc::new(AtomicU64::new(0));
     // Set by the first task that fails, so the others stop early.
     let stop = Arc::new(AtomicBool::new(false));
+    let cpu_before = process_cpu_time();
     let start = Instant::now();
     let deadline = match workload.limit {
         Limit::Duration(duration) => Some(start + duration),
@@ -210,11 +212,14 @@ pub(crate) async fn run(
         }
     }
     let elapsed = start.elapsed();
+    let cpu = process_cpu_time()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     progress.abort();
     if let Some(failure) = failure {
         return Err(failure);
     }
-    Ok(RunResult::new(histogram, elapsed))
+    Ok(RunResult::new(histogram, elapsed, cpu))
 }
 
 async fn one_op(target: &dyn Target, op: BenchOp, key: usize, stamp: u64) -> Result<(), Failure> {
