@@ -3,7 +3,7 @@
 //! - [`servers`]: throwaway PostgreSQL and Redis servers (single node, Cluster,
 //!   Sentinel) for the server-backed and fault tests; also compiled into `xtask`,
 //!   which starts them for `cargo xtask ci`. std-only.
-//! - [`faults`]: assertions shared by the fault tests.
+//! - [`faults`]: assertions and time bounds shared by the fault tests.
 
 pub mod faults;
 pub mod servers;

@@ -13,17 +13,12 @@ use std::time::{Duration, Instant};
 
 use flowstore_core::{ErrorKind, Key, Namespace, Store};
 use flowstore_postgres::{PostgresBuilder, PostgresStore};
-use flowstore_tests::faults::{assert_temporary, within};
+use flowstore_tests::faults::{HANG_SLACK, RECOVERY, assert_temporary, within};
 use flowstore_tests::servers::Postgres;
 
 const WAIT_TIMEOUT: Duration = Duration::from_millis(500);
 const CREATE_TIMEOUT: Duration = Duration::from_secs(2);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
-/// Slack on top of the store's own bound before an operation counts as hung:
-/// far more than scheduling needs, far less than "forever".
-const HANG_SLACK: Duration = Duration::from_secs(10);
-/// How long a recovery may take before the test gives up.
-const RECOVERY: Duration = Duration::from_secs(60);
 
 fn key(text: &str) -> Key {
     Key::new(text).unwrap()
@@ -32,7 +27,7 @@ fn key(text: &str) -> Key {
 /// Runs `op`, checking it ends within the store's own bound (plus slack).
 async fn bounded<T>(what: &str, op: impl std::future::Future<Output = T>) -> T {
     within(
-        WAIT_TIMEOUT + CREATE_TIMEOUT + CREATE_TIMEOUT + OPERATION_TIMEOUT + HANG_SLACK,
+        WAIT_TIMEOUT + CREATE_TIMEOUT + CREATE_TIMEOUT + OPERATION_TIMEOUT,
         what,
         op,
     )

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use flowstore_core::{Key, Namespace, Store};
 use flowstore_redis::RedisStore;
-use flowstore_tests::faults::{assert_temporary, within};
+use flowstore_tests::faults::{RECOVERY, assert_temporary, within};
 use flowstore_tests::servers::{
     RedisCluster, RedisOptions, RedisSentinel, RedisServer, redis_command,
 };
@@ -35,11 +35,6 @@ fn serial() -> MutexGuard<'static, ()> {
 
 /// The store's command timeout in these tests.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(800);
-/// Slack on top of the command timeout before an operation counts as hung: far
-/// more than scheduling needs, far less than "forever".
-const HANG_SLACK: Duration = Duration::from_secs(10);
-/// How long a recovery may take before the test gives up.
-const RECOVERY: Duration = Duration::from_secs(60);
 
 fn key(text: &str) -> Key {
     Key::new(text).unwrap()
@@ -47,7 +42,7 @@ fn key(text: &str) -> Key {
 
 /// Runs `op`, checking it ends within the store's own bound (plus slack).
 async fn timed<T>(what: &str, op: impl std::future::Future<Output = T>) -> T {
-    within(COMMAND_TIMEOUT + HANG_SLACK, what, op).await
+    within(COMMAND_TIMEOUT, what, op).await
 }
 
 /// What one writer saw: the last value whose `set` was acknowledged, and the

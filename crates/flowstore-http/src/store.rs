@@ -20,10 +20,12 @@ use crate::builder::{HeaderNames, HttpStoreBuilder};
 
 /// The response header with which a flowstore server marks a 404 as "this key is
 /// absent". Any other 404 is an error unless plain-404 mode is on.
+// Kept equal to the server's by tests/client.rs (client_and_server_agree_on_the_wire).
 pub const ABSENT_HEADER: &str = "flowstore-absent";
 
 /// The request header naming the namespace the client expects (percent-encoded);
 /// a server serving another refuses the request with 400 `config`.
+// Kept equal to the server's by tests/client.rs (client_and_server_agree_on_the_wire).
 pub const NAMESPACE_HEADER: &str = "flowstore-namespace";
 
 /// Room for an error body on top of the value limit when reading responses.
@@ -209,6 +211,7 @@ pub fn encode_key(key: &str) -> String {
 }
 
 /// A flowstore error body: `{"error": kind, "message": …, "temporary": bool}`.
+// Pinned to what the server writes by tests/client.rs (server_side_corrupt_stays_permanent).
 fn wire_error(status: StatusCode, body: &[u8]) -> Option<Error> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let kind: ErrorKind = value.get("error")?.as_str()?.parse().ok()?;

@@ -6,6 +6,7 @@ use flowstore_core::{Error, ErrorKind, Key, Result, Ttl};
 
 /// The response header that marks a 404 as "this key is absent" (value `1`).
 /// Clients treat any other 404 as an error (wrong URL, proxy page), not as absent.
+// Kept equal to the client's by flowstore-http's test client_and_server_agree_on_the_wire.
 pub const ABSENT_HEADER: &str = "flowstore-absent";
 
 /// The request header in which a client names the namespace it expects
@@ -13,6 +14,7 @@ pub const ABSENT_HEADER: &str = "flowstore-absent";
 /// refused with 400 `config`, so a client configured for namespace `a` can never
 /// read, overwrite or clear the keys of a server serving `b`. Clients that do not
 /// send it (such as the original design's) are served as before.
+// Kept equal to the client's by flowstore-http's test client_and_server_agree_on_the_wire.
 pub const NAMESPACE_HEADER: &str = "flowstore-namespace";
 
 /// The HTTP status for an error of `kind`.
@@ -40,6 +42,7 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
 }
 
 /// An error response with the JSON body `{"error": kind, "message": …, "temporary": bool}`.
+// Pinned to the client's parser by flowstore-http's test server_side_corrupt_stays_permanent.
 pub fn error_response(status: StatusCode, err: &Error) -> Response<Body> {
     let body = serde_json::json!({
         "error": err.kind().as_str(),
