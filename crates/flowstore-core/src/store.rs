@@ -1,6 +1,8 @@
 //! The [`Store`] trait and what a store declares about itself.
 
 use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::error::Result;
@@ -189,25 +191,65 @@ pub trait Store: MaybeSend + MaybeSync + Debug {
     }
 }
 
+/// The future an async [`Store`] method returns once `async_trait` has expanded it.
+#[cfg(not(target_arch = "wasm32"))]
+type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// The future an async [`Store`] method returns once `async_trait` has expanded it.
+#[cfg(target_arch = "wasm32")]
+type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+// Pointers to a store are stores. Their methods hand out the pointee's future
+// itself, written in `async_trait`'s expanded form: an `async fn` here would
+// box a second future around it on every call through an `Arc<dyn Store>`,
+// which is how most callers and every wrapper hold their store.
 macro_rules! forward_store {
     ($($pointer:ty),*) => {$(
-        #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-        #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
         impl<S: Store + ?Sized> Store for $pointer {
-            async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-                (**self).get(key).await
+            fn get<'life0, 'life1, 'async_trait>(
+                &'life0 self,
+                key: &'life1 Key,
+            ) -> StoreFuture<'async_trait, Result<Option<Vec<u8>>>>
+            where
+                'life0: 'async_trait,
+                'life1: 'async_trait,
+                Self: 'async_trait,
+            {
+                (**self).get(key)
             }
 
-            async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-                (**self).set(key, value, ttl).await
+            fn set<'life0, 'life1, 'life2, 'async_trait>(
+                &'life0 self,
+                key: &'life1 Key,
+                value: &'life2 [u8],
+                ttl: Option<Ttl>,
+            ) -> StoreFuture<'async_trait, Result<()>>
+            where
+                'life0: 'async_trait,
+                'life1: 'async_trait,
+                'life2: 'async_trait,
+                Self: 'async_trait,
+            {
+                (**self).set(key, value, ttl)
             }
 
-            async fn delete(&self, key: &Key) -> Result<()> {
-                (**self).delete(key).await
+            fn delete<'life0, 'life1, 'async_trait>(
+                &'life0 self,
+                key: &'life1 Key,
+            ) -> StoreFuture<'async_trait, Result<()>>
+            where
+                'life0: 'async_trait,
+                'life1: 'async_trait,
+                Self: 'async_trait,
+            {
+                (**self).delete(key)
             }
 
-            async fn clear(&self) -> Result<()> {
-                (**self).clear().await
+            fn clear<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, Result<()>>
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+                (**self).clear()
             }
 
             fn namespace(&self) -> &Namespace {
