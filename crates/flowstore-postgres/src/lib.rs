@@ -185,11 +185,10 @@ impl PostgresStore {
     }
 
     async fn write(&self, kind: writer::Kind, row: writer::Row) -> Result<()> {
-        let deadline = self.write_deadline();
-        match tokio::time::timeout(deadline, self.shared.writer.write(kind, row)).await {
-            Ok(result) => result,
-            Err(_) => Err(map_error("write", Failure::Elapsed(deadline))),
-        }
+        self.shared
+            .writer
+            .write(kind, row, self.write_deadline())
+            .await
     }
 }
 

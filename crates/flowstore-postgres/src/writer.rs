@@ -29,6 +29,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use deadpool_postgres::Client;
 use flowstore_core::Result;
@@ -175,10 +176,13 @@ impl Writer {
     }
 
     /// Applies a set or delete of `row` and waits for its commit: directly
-    /// when its lane is idle and uncontended, else through the lane's queue.
-    pub(crate) async fn write(&self, kind: Kind, row: Row) -> Result<()> {
+    /// when its lane is idle and uncontended, else through the lane's queue,
+    /// waiting at most `deadline` there.
+    pub(crate) async fn write(&self, kind: Kind, row: Row, deadline: Duration) -> Result<()> {
         let lane = self.lane_of(&row.namespace, &row.key);
         if let Some(turn) = lane.state.idle_turn() {
+            // No timer of its own: the checkout is bounded by the pool's
+            // timeouts and the statement by the operation timeout.
             let statements = Arc::clone(&self.statements);
             return Detached::new(async move {
                 let _turn = turn;
@@ -186,11 +190,17 @@ impl Writer {
             })
             .await;
         }
-        let (reply, answer) = oneshot::channel();
-        lane.send(Op::Write(kind, Write { row, reply })).await?;
-        answer
-            .await
-            .map_err(|_| map_error(kind.op_name(), Failure::WriterGone))?
+        let queued = async {
+            let (reply, answer) = oneshot::channel();
+            lane.send(Op::Write(kind, Write { row, reply })).await?;
+            answer
+                .await
+                .map_err(|_| map_error(kind.op_name(), Failure::WriterGone))?
+        };
+        match tokio::time::timeout(deadline, queued).await {
+            Ok(result) => result,
+            Err(_) => Err(map_error(kind.op_name(), Failure::Elapsed(deadline))),
+        }
     }
 
     /// Waits until every operation queued before this call has been applied.
@@ -452,8 +462,6 @@ impl<T: Send + 'static> Drop for Detached<T> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn row(key: &str, value: &[u8]) -> Row {
