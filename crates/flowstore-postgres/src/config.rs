@@ -378,6 +378,11 @@ impl PostgresBuilder {
         PostgresStore::open_with(self).await
     }
 
+    /// Whether [`build_pool`](Self::build_pool) builds the pool (else it is the user's).
+    pub(crate) fn builds_its_pool(&self) -> bool {
+        matches!(self.source, Source::Config(_))
+    }
+
     /// Builds the pool this builder describes, with every timeout set.
     pub(crate) fn build_pool(&self) -> Result<Pool> {
         let config = match &self.source {

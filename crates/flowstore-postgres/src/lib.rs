@@ -100,9 +100,16 @@ impl PostgresStore {
         let namespace = builder.effective_namespace();
         let options = builder.options.clone();
         let pool = builder.build_pool()?;
-        let fallback_bound =
-            options.wait_timeout + options.create_timeout + options.recycle_timeout;
-        let db = Db::new(pool, fallback_bound, options.operation_timeout);
+        let db = Db::new(
+            pool,
+            builder.builds_its_pool(),
+            [
+                options.wait_timeout,
+                options.create_timeout,
+                options.recycle_timeout,
+            ],
+            options.operation_timeout,
+        );
         let sql = Arc::new(Sql::new(&table));
 
         let mut client = db.client().await.map_err(|f| map_error("open", f))?;

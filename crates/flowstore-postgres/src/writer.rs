@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Client;
 use flowstore_core::Result;
+use tokio::runtime::Handle;
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
 
 use crate::config::Options;
@@ -140,6 +141,8 @@ struct Statements {
     sql: Arc<Sql>,
     max_rows: usize,
     max_bytes: usize,
+    /// The runtime the lanes run on, where an abandoned direct write finishes.
+    runtime: Handle,
 }
 
 impl Writer {
@@ -150,6 +153,7 @@ impl Writer {
             sql,
             max_rows: options.max_batch_rows,
             max_bytes: options.max_batch_bytes,
+            runtime: Handle::current(),
         });
         let lanes = (0..options.write_lanes.max(1))
             .map(|_| {
@@ -184,7 +188,8 @@ impl Writer {
             // No timer of its own: the checkout is bounded by the pool's
             // timeouts and the statement by the operation timeout.
             let statements = Arc::clone(&self.statements);
-            return Detached::new(async move {
+            let runtime = self.statements.runtime.clone();
+            return Detached::new(runtime, async move {
                 let _turn = turn;
                 statements.apply_one(kind, &row).await
             })
@@ -226,13 +231,18 @@ impl LaneHandle {
             Op::Write(kind, _) => kind.op_name(),
             Op::Barrier(_) => "clear",
         };
-        // Counted before it is sent, so a direct write issued after this call
-        // returns sees it and queues behind it.
+        // Wait for room first (a caller may give up here), then count and send
+        // with no await in between: every op the lane task can see is counted
+        // before it is sent, so a direct write issued after this call returns
+        // sees it and queues behind it, and a caller giving up never leaves a
+        // count behind.
+        let permit = self
+            .sender
+            .reserve()
+            .await
+            .map_err(|_| map_error(op_name, Failure::WriterGone))?;
         self.state.queued.fetch_add(1, Ordering::SeqCst);
-        if self.sender.send(op).await.is_err() {
-            self.state.queued.fetch_sub(1, Ordering::SeqCst);
-            return Err(map_error(op_name, Failure::WriterGone));
-        }
+        permit.send(op);
         Ok(())
     }
 }
@@ -422,16 +432,22 @@ fn last_write_per_key<'a>(rows: &[&'a Row]) -> Vec<&'a Row> {
 /// the caller gives up (a timeout, a dropped request), the statement may still
 /// be on its way to the server, and a later write to the same key must not
 /// overtake it. So instead of being cancelled, the rest of the future is
-/// spawned and keeps the turn until it completes (it is bounded by the pool
-/// and operation timeouts).
+/// spawned on the writer's runtime and keeps the turn until it completes (it
+/// is bounded by the checkout bound and the operation timeout).
+///
+/// Two cases where it is dropped instead: while the thread is panicking (the
+/// future may be the one that panicked, and must not be polled again), and
+/// when the writer's runtime has shut down, which stops the lanes as well.
 struct Detached<T: Send + 'static> {
     future: Option<Pin<Box<dyn Future<Output = T> + Send>>>,
+    runtime: Handle,
 }
 
 impl<T: Send + 'static> Detached<T> {
-    fn new(future: impl Future<Output = T> + Send + 'static) -> Self {
+    fn new(runtime: Handle, future: impl Future<Output = T> + Send + 'static) -> Self {
         Detached {
             future: Some(Box::pin(future)),
+            runtime,
         }
     }
 }
@@ -453,9 +469,9 @@ impl<T: Send + 'static> Future for Detached<T> {
 impl<T: Send + 'static> Drop for Detached<T> {
     fn drop(&mut self) {
         if let Some(future) = self.future.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && !std::thread::panicking()
         {
-            runtime.spawn(future);
+            self.runtime.spawn(future);
         }
     }
 }
@@ -495,19 +511,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_detached_future_dropped_early_still_finishes() {
+    async fn a_detached_write_dropped_early_finishes_and_keeps_its_turn() {
+        let state = LaneState::default();
+        let turn = state.idle_turn().expect("an idle lane");
         let (release, released) = oneshot::channel::<()>();
         let (done, finished) = oneshot::channel::<&str>();
-        let detached = Detached::new(async move {
+        let detached = Detached::new(Handle::current(), async move {
+            let _turn = turn;
             let _ = released.await;
             let _ = done.send("finished");
         });
-        // The caller gives up before the future could finish…
+        // The caller gives up before the write could finish…
         let gave_up = tokio::time::timeout(Duration::from_millis(10), detached).await;
         assert!(gave_up.is_err());
-        // …and the rest still runs on the runtime.
+        // …the rest still holds the lane's turn…
+        assert!(state.idle_turn().is_none(), "the turn was released early");
+        // …and runs to the end on the runtime, then lets the turn go.
         release.send(()).unwrap();
         assert_eq!(finished.await, Ok("finished"));
+        tokio::task::yield_now().await;
+        assert!(state.idle_turn().is_some());
     }
 
     #[tokio::test]

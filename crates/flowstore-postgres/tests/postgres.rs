@@ -431,6 +431,63 @@ async fn grouped_writes_keep_per_key_order_and_all_land() {
     store.clear().await.unwrap();
 }
 
+/// A lone writer runs its write on its own task. If it gives up while the
+/// statement waits on the server (here for a row lock held by another
+/// connection), the statement is not cancelled: a later write of the same key
+/// and a `clear` wait for it, and the later write's value is what stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs FLOWSTORE_TEST_POSTGRES_URL"]
+async fn a_write_whose_caller_gave_up_is_not_overtaken() {
+    let table = unique_table("gave_up");
+    let store = PostgresBuilder::from_url(&server_url())
+        .unwrap()
+        .table(table.clone())
+        .open()
+        .await
+        .unwrap();
+    let namespace = store.namespace().as_str().to_string();
+    store.set(&key("step"), b"0", None).await.unwrap();
+
+    let mut holder = raw_client().await;
+    let lock = holder.transaction().await.unwrap();
+    lock.execute(
+        &format!("SELECT 1 FROM \"{table}\" WHERE namespace = $1 AND key = 'step' FOR UPDATE"),
+        &[&namespace],
+    )
+    .await
+    .unwrap();
+
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        store.set(&key("step"), b"1", None),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the write should wait for the row lock");
+    let later = tokio::spawn({
+        let store = store.clone();
+        async move { store.set(&key("step"), b"2", None).await }
+    });
+    let cleared_other = tokio::spawn({
+        let store = store.with_namespace(Namespace::new("gave-up-other").unwrap());
+        async move { store.clear().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !later.is_finished(),
+        "the later write overtook the abandoned one"
+    );
+    assert!(
+        !cleared_other.is_finished(),
+        "clear did not wait for the write before it"
+    );
+
+    lock.commit().await.unwrap();
+    later.await.unwrap().unwrap();
+    cleared_other.await.unwrap().unwrap();
+    assert_eq!(store.get(&key("step")).await.unwrap(), Some(b"2".to_vec()));
+    drop_table(&table).await;
+}
+
 /// TLS against a server with a certificate: `FLOWSTORE_TEST_POSTGRES_TLS_URL`
 /// with `sslmode=verify-full&sslrootcert=<CA file>`. `cargo xtask ci` and
 /// `cargo xtask servers` set it for their throwaway server (`ssl = on`, a
