@@ -378,9 +378,24 @@ impl PostgresBuilder {
         PostgresStore::open_with(self).await
     }
 
-    /// Whether [`build_pool`](Self::build_pool) builds the pool (else it is the user's).
-    pub(crate) fn builds_its_pool(&self) -> bool {
-        matches!(self.source, Source::Config(_))
+    /// The bound the store puts around each checkout from `pool` itself: none
+    /// for a pool it built (every timeout set, `Fast` recycling without I/O),
+    /// else the pool's wait + create + recycle timeouts, with this builder's for
+    /// any the pool lacks. A user's pool is not trusted to bound its own
+    /// checkouts: its timeouts may be missing, and its recycling method may run
+    /// a query per checkout that deadpool retries on the next connection when
+    /// it fails.
+    pub(crate) fn checkout_bound(&self, pool: &Pool) -> Option<Duration> {
+        let Source::Pool(_) = self.source else {
+            return None;
+        };
+        let timeouts = pool.timeouts();
+        let options = &self.options;
+        Some(
+            timeouts.wait.unwrap_or(options.wait_timeout)
+                + timeouts.create.unwrap_or(options.create_timeout)
+                + timeouts.recycle.unwrap_or(options.recycle_timeout),
+        )
     }
 
     /// Builds the pool this builder describes, with every timeout set.

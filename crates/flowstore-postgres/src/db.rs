@@ -12,32 +12,18 @@ use crate::error::Failure;
 #[derive(Clone, Debug)]
 pub(crate) struct Db {
     pub(crate) pool: Pool,
-    /// Set for a pool the user built: the bound we put around each checkout
-    /// ourselves. Its timeouts may be missing, and its recycling method may
-    /// run a query per checkout that deadpool retries on the next connection
-    /// when it fails, so only a pool we built ourselves (every timeout set,
-    /// `Fast` recycling without I/O) is trusted to bound its own checkouts.
+    /// The bound we put around each checkout ourselves, for a pool the user
+    /// built (see `PostgresBuilder::checkout_bound`).
     checkout_bound: Option<Duration>,
     pub(crate) operation_timeout: Duration,
 }
 
 impl Db {
-    /// `ours`: the store built this pool itself (see `checkout_bound`).
-    /// `defaults`: the wait, create and recycle timeouts used in the bound for
-    /// any the user's pool lacks.
     pub(crate) fn new(
         pool: Pool,
-        ours: bool,
-        defaults: [Duration; 3],
+        checkout_bound: Option<Duration>,
         operation_timeout: Duration,
     ) -> Db {
-        let checkout_bound = (!ours).then(|| {
-            let timeouts = pool.timeouts();
-            let [wait, create, recycle] = defaults;
-            timeouts.wait.unwrap_or(wait)
-                + timeouts.create.unwrap_or(create)
-                + timeouts.recycle.unwrap_or(recycle)
-        });
         Db {
             pool,
             checkout_bound,

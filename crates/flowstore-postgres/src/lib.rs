@@ -100,16 +100,8 @@ impl PostgresStore {
         let namespace = builder.effective_namespace();
         let options = builder.options.clone();
         let pool = builder.build_pool()?;
-        let db = Db::new(
-            pool,
-            builder.builds_its_pool(),
-            [
-                options.wait_timeout,
-                options.create_timeout,
-                options.recycle_timeout,
-            ],
-            options.operation_timeout,
-        );
+        let checkout_bound = builder.checkout_bound(&pool);
+        let db = Db::new(pool, checkout_bound, options.operation_timeout);
         let sql = Arc::new(Sql::new(&table));
 
         let mut client = db.client().await.map_err(|f| map_error("open", f))?;
