@@ -160,8 +160,7 @@ async fn run_one(
 ) -> Result<RunResult, Failure> {
     let result = workload::run(Arc::clone(target), workload, label).await?;
     let cpu = result
-        .summary()
-        .cpu_us_per_op
+        .cpu_us_per_op()
         .map_or_else(String::new, |cpu| format!(", {cpu:.2} µs CPU/op"));
     eprintln!(
         "  {label}: {} ops in {:.2} s, {:.0} ops/s{cpu}",

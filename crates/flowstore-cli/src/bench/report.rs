@@ -37,12 +37,13 @@ impl RunResult {
         self.ops() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    /// Microseconds of process CPU time per operation, if it could be read.
+    pub(crate) fn cpu_us_per_op(&self) -> Option<f64> {
+        cpu_per_op(self.cpu, self.ops())
+    }
+
     pub(crate) fn summary(&self) -> Summary {
-        Summary::new(
-            self.ops_per_sec(),
-            &self.histogram,
-            cpu_per_op(self.cpu, self.ops()),
-        )
+        Summary::new(self.ops_per_sec(), &self.histogram, self.cpu_us_per_op())
     }
 }
 
