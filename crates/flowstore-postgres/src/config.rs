@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, QueueMode, RecyclingMethod, Runtime};
 use flowstore_core::url::StoreUrl;
 use flowstore_core::{DEFAULT_MAX_VALUE_SIZE, Error, Namespace, Result, parse_duration};
 use tokio_postgres::config::{Host, SslMode};
@@ -432,6 +432,11 @@ impl PostgresBuilder {
         let pool = Pool::builder(manager)
             .max_size(self.options.pool_size)
             .runtime(Runtime::Tokio1)
+            // Lifo: the connection used last is handed out next. Fifo (the
+            // default) rotates through every idle connection, so after one
+            // burst a lone caller meets a cold server backend on each call,
+            // which costs more than the statement itself.
+            .queue_mode(QueueMode::Lifo)
             .wait_timeout(Some(self.options.wait_timeout))
             .create_timeout(Some(self.options.create_timeout))
             .recycle_timeout(Some(self.options.recycle_timeout))
