@@ -3,7 +3,9 @@
 //! over its connection), with the settings flowstore-redis uses (command
 //! timeout, connect timeout, `TCP_NODELAY`, reconnect policy), issuing a plain
 //! `SET namespace:key value` per `set` and `GET namespace:key` per `get`, on the
-//! same keys as the store under test. Single-node `redis://` URLs only.
+//! same keys as the store under test, the value read copied into an owned
+//! `Vec<u8>` as the store returns it. Key names are built once, before the
+//! runs (the store builds each one per call). Single-node `redis://` URLs only.
 
 use std::time::Duration;
 
@@ -42,7 +44,7 @@ pub(crate) struct RawRedis {
 }
 
 impl RawRedis {
-    pub(crate) const DESCRIPTION: &'static str = "one fred client (pipelined), the store's command timeout and TCP_NODELAY, one SET / GET namespace:key per operation";
+    pub(crate) const DESCRIPTION: &'static str = "one fred client (pipelined), the store's command timeout and TCP_NODELAY, one SET / GET namespace:key per operation, the value read copied into a Vec<u8>";
 
     pub(crate) async fn open(
         url: &str,
@@ -166,6 +168,9 @@ impl Target for RawRedis {
             .get(self.keys[key].clone())
             .await
             .map_err(redis_error)?;
+        // Copied into an owned Vec<u8> as `Store::get` returns it (and as the
+        // PostgreSQL baseline decodes), so both pay for the copy.
+        let value: Option<Vec<u8>> = value.map(Vec::from);
         Ok(value.is_some())
     }
 }
