@@ -290,7 +290,9 @@ impl PostgresBuilder {
         self
     }
 
-    /// The most connections the pool opens (default 16). Ignored with [`from_pool`](Self::from_pool).
+    /// The most connections the pool opens (default 16). Idle connections are
+    /// handed out last-in, first-out, so a quiet period keeps reusing the few
+    /// that are warm. Ignored with [`from_pool`](Self::from_pool).
     pub fn pool_size(mut self, size: usize) -> Self {
         self.options.pool_size = size.max(1);
         self

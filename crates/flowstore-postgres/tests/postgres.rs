@@ -377,6 +377,38 @@ async fn dead_connections_are_replaced_not_handed_out() {
 
 #[tokio::test]
 #[ignore = "needs FLOWSTORE_TEST_POSTGRES_URL"]
+async fn the_pool_hands_out_the_connection_used_last() {
+    // No sweep: it would borrow a connection of its own in between.
+    let store = PostgresBuilder::from_url(&server_url())
+        .unwrap()
+        .pool_size(2)
+        .sweep_interval(None)
+        .open()
+        .await
+        .unwrap();
+    let pool = store.pool();
+    let (first, second) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    let pid_of = async |client: &flowstore_postgres::deadpool_postgres::Object| -> i32 {
+        client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let (first_pid, second_pid) = (pid_of(&first).await, pid_of(&second).await);
+    assert_ne!(first_pid, second_pid);
+    // `second` goes back last, so it serves the next checkout (first-in,
+    // first-out would hand out `first`, idle the longest).
+    drop(first);
+    drop(second);
+    for _ in 0..3 {
+        let next = pool.get().await.unwrap();
+        assert_eq!(pid_of(&next).await, second_pid);
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs FLOWSTORE_TEST_POSTGRES_URL"]
 async fn server_refusals_map_to_kinds() {
     let mut config: tokio_postgres::Config = server_url().parse().unwrap();
     config.dbname("flowstore_no_such_database");
