@@ -81,6 +81,24 @@ impl SharedMap {
         if let Some(at) = expires_at {
             inner.queue_expiry(at, namespace, key);
         }
+        // Overwriting (the common case for session state) updates the entry in
+        // place: no copy of the namespace or key, and the old value's buffer is
+        // reused when it fits without holding on to much more than it needs.
+        if let Some(entry) = inner
+            .namespaces
+            .get_mut(namespace)
+            .and_then(|entries| entries.get_mut(key))
+        {
+            let capacity = entry.value.capacity();
+            if capacity >= value.len() && capacity <= value.len().saturating_mul(2) {
+                entry.value.clear();
+                entry.value.extend_from_slice(value);
+            } else {
+                entry.value = value.to_vec();
+            }
+            entry.expires_at = expires_at;
+            return;
+        }
         let entry = Entry {
             value: value.to_vec(),
             expires_at,
@@ -200,6 +218,41 @@ mod tests {
             "{queued} queued expiries for one key"
         );
         assert_eq!(map.get(&ns, &key, now).as_deref(), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn overwrites_replace_the_value_and_do_not_keep_a_large_buffer() {
+        let map = SharedMap::default();
+        let ns = Namespace::default();
+        let key = Key::new("draft").unwrap();
+        let now = Instant::now();
+        let big = vec![1u8; 1 << 20];
+        map.set(&ns, &key, &big, None, now);
+        map.set(
+            &ns,
+            &key,
+            b"small",
+            Some(now + Duration::from_secs(60)),
+            now,
+        );
+        {
+            let inner = map.read();
+            let entry = &inner.namespaces[&ns][&key];
+            assert_eq!(entry.value, b"small");
+            assert!(
+                entry.value.capacity() <= 10,
+                "kept {} bytes",
+                entry.value.capacity()
+            );
+            assert_eq!(entry.expires_at, Some(now + Duration::from_secs(60)));
+        }
+        map.set(&ns, &key, b"a longer value", None, now);
+        map.set(&ns, &key, b"same length v2", None, now);
+        assert_eq!(
+            map.get(&ns, &key, now).as_deref(),
+            Some(&b"same length v2"[..])
+        );
+        assert_eq!(map.read().namespaces[&ns][&key].expires_at, None);
     }
 
     #[test]
