@@ -149,7 +149,7 @@ impl LocalStorageStore {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
+#[async_trait]
 impl Store for LocalStorageStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         let name = self.storage_key(key);

@@ -3,10 +3,14 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod envelope;
+mod layer;
 
-use flowstore_core::{Capabilities, Key, Namespace, Result, Store, Ttl, check_value_size};
+use std::borrow::Cow;
+
+use flowstore_core::{LayeredStore, Result, Store, Transform, ValueContext};
 
 pub use envelope::OVERHEAD;
+pub use layer::CompressLayer;
 
 /// Values shorter than this many bytes are stored raw unless configured otherwise
 /// ([`CompressedStore::min_size`]): below it lz4 rarely saves anything.
@@ -18,6 +22,14 @@ pub const DEFAULT_MIN_SIZE: usize = 64;
 #[derive(Debug)]
 pub struct CompressedStore<S> {
     inner: S,
+    framing: Framing,
+}
+
+/// What the wrapper does to values: frames (and maybe compresses) them on the
+/// way in, checks and unframes them on the way out. Every value-carrying
+/// operation passes through it.
+#[derive(Debug, Clone, Copy)]
+struct Framing {
     min_size: usize,
     read_legacy: bool,
 }
@@ -28,8 +40,10 @@ impl<S: Store> CompressedStore<S> {
     pub fn new(inner: S) -> Self {
         CompressedStore {
             inner,
-            min_size: DEFAULT_MIN_SIZE,
-            read_legacy: false,
+            framing: Framing {
+                min_size: DEFAULT_MIN_SIZE,
+                read_legacy: false,
+            },
         }
     }
 
@@ -37,7 +51,7 @@ impl<S: Store> CompressedStore<S> {
     /// compress them. Values that do not get smaller are stored raw whatever
     /// their size.
     pub fn min_size(mut self, min_size: usize) -> Self {
-        self.min_size = min_size;
+        self.framing.min_size = min_size;
         self
     }
 
@@ -56,7 +70,7 @@ impl<S: Store> CompressedStore<S> {
     /// old values are arbitrary binary, check that none starts with `FF 66 73 7A`
     /// before turning this on.
     pub fn read_legacy(mut self, read_legacy: bool) -> Self {
-        self.read_legacy = read_legacy;
+        self.framing.read_legacy = read_legacy;
         self
     }
 
@@ -76,45 +90,34 @@ impl<S: Store> CompressedStore<S> {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), flowstore_core::async_trait)]
-#[cfg_attr(target_arch = "wasm32", flowstore_core::async_trait(?Send))]
-impl<S: Store> Store for CompressedStore<S> {
-    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        let Some(stored) = self.inner.get(key).await? else {
-            return Ok(None);
-        };
+impl<S: Store> LayeredStore for CompressedStore<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn transform(&self) -> Option<&dyn Transform> {
+        Some(&self.framing)
+    }
+}
+
+impl Transform for Framing {
+    fn encode<'v>(&self, _cx: &ValueContext<'_>, value: &'v [u8]) -> Result<Cow<'v, [u8]>> {
+        Ok(Cow::Owned(envelope::encode(value, self.min_size)))
+    }
+
+    fn decode(&self, cx: &ValueContext<'_>, stored: Vec<u8>) -> Result<Vec<u8>> {
         if self.read_legacy && !envelope::looks_like_envelope(&stored) {
-            return Ok(Some(stored));
+            return Ok(stored);
         }
-        envelope::decode(stored, self.max_value_size()).map(Some)
+        envelope::decode(stored, cx.max_value_size)
     }
 
-    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        check_value_size(value, self.max_value_size())?;
-        let stored = envelope::encode(value, self.min_size);
-        self.inner.set(key, &stored, ttl).await
-    }
-
-    async fn delete(&self, key: &Key) -> Result<()> {
-        self.inner.delete(key).await
-    }
-
-    async fn clear(&self) -> Result<()> {
-        self.inner.clear().await
-    }
-
-    fn namespace(&self) -> &Namespace {
-        self.inner.namespace()
-    }
-
-    /// The inner store's limit minus [`OVERHEAD`] (6 bytes, the envelope of a value
-    /// kept raw), so that a value of exactly this size always fits in the inner
-    /// store, compressible or not.
-    fn max_value_size(&self) -> usize {
-        self.inner.max_value_size().saturating_sub(OVERHEAD)
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+    /// [`OVERHEAD`] (6 bytes, the envelope of a value kept raw), so that a value
+    /// of the wrapper's maximum size always fits in the inner store,
+    /// compressible or not.
+    fn overhead(&self) -> usize {
+        OVERHEAD
     }
 }

@@ -22,8 +22,7 @@ use crate::ttl::Ttl;
 /// let saved: Option<Checkout> = store.get_json(&key).await?;
 /// # Ok(()) }
 /// ```
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+#[crate::async_trait]
 pub trait StoreExt: Store {
     /// The value under `key` as UTF-8 text. Stored bytes that are not UTF-8 are
     /// `Corrupt` (never `None`).

@@ -2,11 +2,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+// The `async_trait` attribute expands to paths under `::flowstore_core`, in this
+// crate as in every other.
+extern crate self as flowstore_core;
+
 pub mod error;
 mod ext;
 mod key;
+mod layer;
 mod limits;
 mod namespace;
+mod operation;
 mod store;
 mod ttl;
 pub mod url;
@@ -17,11 +23,20 @@ pub mod conformance;
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use ext::StoreExt;
 pub use key::Key;
+pub use layer::{Call, CallOutput, Layer, LayeredStore, Transform, ValueContext, apply_layers};
 pub use limits::{DEFAULT_MAX_VALUE_SIZE, check_value_size};
 pub use namespace::Namespace;
+pub use operation::Operation;
 pub use store::{Capabilities, MaybeSend, MaybeSync, Store};
 pub use ttl::{Ttl, parse_duration};
 
-/// Re-exported so stores can implement [`Store`] without a direct dependency:
-/// `#[flowstore_core::async_trait]` (on `wasm32`, `#[async_trait(?Send)]`).
-pub use async_trait::async_trait;
+/// The attribute a [`Store`] (or [`LayeredStore`]) impl wears:
+/// `#[flowstore_core::async_trait]` is `async_trait` on native targets and
+/// `async_trait(?Send)` on `wasm32`, where browser futures are not `Send`.
+pub use flowstore_macros::async_trait;
+
+/// What the [`async_trait`] attribute expands to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::key::Key;
+use crate::layer::LayeredStore;
 use crate::namespace::Namespace;
 use crate::ttl::Ttl;
 
@@ -161,8 +162,7 @@ impl Default for Capabilities {
 /// # Ok::<(), Error>(())
 /// # }).unwrap();
 /// ```
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+#[crate::async_trait]
 pub trait Store: MaybeSend + MaybeSync + Debug {
     /// The value stored under `key`, `None` if absent or expired, `Err` if unknown.
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>>;
@@ -193,18 +193,25 @@ pub trait Store: MaybeSend + MaybeSync + Debug {
 
 /// The future an async [`Store`] method returns once `async_trait` has expanded it.
 #[cfg(not(target_arch = "wasm32"))]
-type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The future an async [`Store`] method returns once `async_trait` has expanded it.
 #[cfg(target_arch = "wasm32")]
-type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
-// Pointers to a store are stores. Their methods hand out the pointee's future
-// itself, written in `async_trait`'s expanded form: an `async fn` here would
-// box a second future around it on every call through an `Arc<dyn Store>`,
-// which is how most callers and every wrapper hold their store.
+// Pointers to a store are stores: layers that hold the pointee and change
+// nothing. Their methods hand out the pointee's future itself, written in
+// `async_trait`'s expanded form: an `async fn` here would box a second future
+// around it on every call through an `Arc<dyn Store>`, which is how most
+// callers and every wrapper hold their store.
 macro_rules! forward_store {
     ($($pointer:ty),*) => {$(
-        impl<S: Store + ?Sized> Store for $pointer {
+        impl<S: Store + ?Sized> LayeredStore for $pointer {
+            type Inner = S;
+
+            fn inner(&self) -> &S {
+                self
+            }
+
             fn get<'life0, 'life1, 'async_trait>(
                 &'life0 self,
                 key: &'life1 Key,

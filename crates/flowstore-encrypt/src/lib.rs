@@ -4,11 +4,15 @@
 
 mod envelope;
 mod key;
+mod layer;
 
-use flowstore_core::{Capabilities, Key, Namespace, Result, Store, Ttl, check_value_size};
+use std::borrow::Cow;
+
+use flowstore_core::{LayeredStore, Result, Store, Transform, ValueContext};
 
 pub use envelope::OVERHEAD;
 pub use key::{EncryptionKey, KEY_LEN, Keyring};
+pub use layer::EncryptLayer;
 
 /// A store that encrypts every value with AES-256-GCM before handing it to the
 /// inner store, and authenticates and decrypts it on the way back.
@@ -16,6 +20,13 @@ pub use key::{EncryptionKey, KEY_LEN, Keyring};
 /// See the [crate documentation](crate) for what it guarantees.
 pub struct EncryptedStore<S> {
     inner: S,
+    sealing: Sealing,
+}
+
+/// What the wrapper does to values: seals them on the way in, opens them on the
+/// way out. Every value-carrying operation passes through it.
+#[derive(Debug, Clone)]
+struct Sealing {
     keyring: Keyring,
     accept_plaintext: bool,
 }
@@ -26,8 +37,10 @@ impl<S: Store> EncryptedStore<S> {
     pub fn new(inner: S, keyring: Keyring) -> Self {
         EncryptedStore {
             inner,
-            keyring,
-            accept_plaintext: false,
+            sealing: Sealing {
+                keyring,
+                accept_plaintext: false,
+            },
         }
     }
 
@@ -44,7 +57,7 @@ impl<S: Store> EncryptedStore<S> {
     /// garbage instead of `Corrupt`. Turn it on only while migrating, and off again
     /// once every value has been rewritten or has expired.
     pub fn accept_plaintext(mut self, accept: bool) -> Self {
-        self.accept_plaintext = accept;
+        self.sealing.accept_plaintext = accept;
         self
     }
 
@@ -65,7 +78,7 @@ impl<S: Store> EncryptedStore<S> {
 
     /// The keyring in use.
     pub fn keyring(&self) -> &Keyring {
-        &self.keyring
+        &self.sealing.keyring
     }
 }
 
@@ -73,50 +86,39 @@ impl<S: std::fmt::Debug> std::fmt::Debug for EncryptedStore<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EncryptedStore")
             .field("inner", &self.inner)
-            .field("keyring", &self.keyring)
-            .field("accept_plaintext", &self.accept_plaintext)
+            .field("keyring", &self.sealing.keyring)
+            .field("accept_plaintext", &self.sealing.accept_plaintext)
             .finish()
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), flowstore_core::async_trait)]
-#[cfg_attr(target_arch = "wasm32", flowstore_core::async_trait(?Send))]
-impl<S: Store> Store for EncryptedStore<S> {
-    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        let Some(stored) = self.inner.get(key).await? else {
-            return Ok(None);
-        };
+impl<S: Store> LayeredStore for EncryptedStore<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn transform(&self) -> Option<&dyn Transform> {
+        Some(&self.sealing)
+    }
+}
+
+impl Transform for Sealing {
+    fn encode<'v>(&self, cx: &ValueContext<'_>, value: &'v [u8]) -> Result<Cow<'v, [u8]>> {
+        envelope::seal(&self.keyring, cx.namespace, cx.key, value).map(Cow::Owned)
+    }
+
+    fn decode(&self, cx: &ValueContext<'_>, stored: Vec<u8>) -> Result<Vec<u8>> {
         if self.accept_plaintext && !envelope::looks_like_envelope(&stored) {
-            return Ok(Some(stored));
+            return Ok(stored);
         }
-        envelope::open(&self.keyring, self.inner.namespace(), key, stored).map(Some)
+        envelope::open(&self.keyring, cx.namespace, cx.key, stored)
     }
 
-    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        check_value_size(value, self.max_value_size())?;
-        let sealed = envelope::seal(&self.keyring, self.inner.namespace(), key, value)?;
-        self.inner.set(key, &sealed, ttl).await
-    }
-
-    async fn delete(&self, key: &Key) -> Result<()> {
-        self.inner.delete(key).await
-    }
-
-    async fn clear(&self) -> Result<()> {
-        self.inner.clear().await
-    }
-
-    fn namespace(&self) -> &Namespace {
-        self.inner.namespace()
-    }
-
-    /// The inner store's limit minus [`OVERHEAD`] (37 bytes), so that a value of
-    /// exactly this size still fits in the inner store once encrypted.
-    fn max_value_size(&self) -> usize {
-        self.inner.max_value_size().saturating_sub(OVERHEAD)
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+    /// The envelope's size ([`OVERHEAD`]), so that a value of the wrapper's
+    /// maximum size still fits in the inner store once sealed.
+    fn overhead(&self) -> usize {
+        OVERHEAD
     }
 }

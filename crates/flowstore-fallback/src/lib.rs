@@ -332,8 +332,7 @@ fn is_outage(error: &Error) -> bool {
     matches!(error.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), flowstore_core::async_trait)]
-#[cfg_attr(target_arch = "wasm32", flowstore_core::async_trait(?Send))]
+#[flowstore_core::async_trait]
 impl Store for FallbackStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         let results = join_all(self.stores.iter().map(|store| store.get(key))).await;

@@ -5,45 +5,8 @@ use std::time::Duration;
 
 use flowstore_core::{ErrorKind, Key, MaybeSend, MaybeSync, Namespace};
 
-/// A store operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Operation {
-    /// `get`
-    Get,
-    /// `set` (with or without TTL)
-    Set,
-    /// `delete`
-    Delete,
-    /// `clear`
-    Clear,
-}
-
-impl Operation {
-    /// Every operation.
-    pub const ALL: [Operation; 4] = [
-        Operation::Get,
-        Operation::Set,
-        Operation::Delete,
-        Operation::Clear,
-    ];
-
-    /// The value of the `op` label: `get`, `set`, `delete`, `clear`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Operation::Get => "get",
-            Operation::Set => "set",
-            Operation::Delete => "delete",
-            Operation::Clear => "clear",
-        }
-    }
-}
-
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A store operation: flowstore-core's, re-exported.
+pub use flowstore_core::Operation;
 
 /// How an operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

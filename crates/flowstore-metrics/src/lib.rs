@@ -5,6 +5,7 @@
 mod event;
 #[cfg(feature = "metrics")]
 mod facade;
+mod layer;
 #[cfg(feature = "tracing")]
 mod span;
 
@@ -12,7 +13,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use flowstore_core::{Capabilities, Key, Namespace, Result, Store, Ttl};
+use flowstore_core::{Call, CallOutput, LayeredStore, MaybeSend, Result, Store};
 use web_time::Instant;
 
 pub use event::{EventCallback, OpEvent, Operation, Outcome};
@@ -20,6 +21,7 @@ pub use event::{EventCallback, OpEvent, Operation, Outcome};
 pub use facade::{
     GET_RESULTS_TOTAL, OPERATION_DURATION_SECONDS, OPERATIONS_TOTAL, VALUE_BYTES, describe,
 };
+pub use layer::MetricsLayer;
 
 /// A store that reports every operation of the store it wraps — count, latency,
 /// outcome and value size — to a callback, the `metrics` facade and (feature
@@ -121,59 +123,31 @@ impl<S> MetricsStore<S> {
     }
 }
 
-/// What an operation's result says about sizes.
-trait Measured {
-    /// Bytes returned by a successful get that found the key.
-    fn returned_bytes(&self) -> Option<usize>;
-    /// Whether a successful get found the key.
-    fn found(&self) -> Option<bool>;
-}
-
-impl Measured for Option<Vec<u8>> {
-    fn returned_bytes(&self) -> Option<usize> {
-        self.as_ref().map(Vec::len)
-    }
-
-    fn found(&self) -> Option<bool> {
-        Some(self.is_some())
-    }
-}
-
-impl Measured for () {
-    fn returned_bytes(&self) -> Option<usize> {
-        None
-    }
-
-    fn found(&self) -> Option<bool> {
-        None
-    }
-}
-
 impl<S: Store> MetricsStore<S> {
-    async fn observe<T: Measured>(
+    async fn observe<T: CallOutput>(
         &self,
-        op: Operation,
-        key: Option<&Key>,
-        written: Option<usize>,
-        call: impl Future<Output = Result<T>>,
+        call: Call<'_>,
+        run: impl Future<Output = Result<T>>,
     ) -> Result<T> {
+        let Call {
+            operation: op,
+            key,
+            value_len: written,
+            ..
+        } = call;
         #[cfg(feature = "tracing")]
         let span = self
             .spans
             .span(op, key, self.inner.namespace(), self.store_label.as_deref());
         #[cfg(feature = "tracing")]
-        let call = tracing::Instrument::instrument(call, span.clone());
+        let run = tracing::Instrument::instrument(run, span.clone());
 
         let started = Instant::now();
-        let result = call.await;
+        let result = run.await;
         let duration = started.elapsed();
 
         let (outcome, value_bytes, found) = match &result {
-            Ok(value) => (
-                Outcome::Ok,
-                written.or(value.returned_bytes()),
-                value.found(),
-            ),
+            Ok(value) => (Outcome::Ok, written.or(value.value_len()), value.found()),
             Err(error) => (Outcome::Error(error.kind()), None, None),
         };
         let event = OpEvent {
@@ -199,39 +173,25 @@ impl<S: Store> MetricsStore<S> {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), flowstore_core::async_trait)]
-#[cfg_attr(target_arch = "wasm32", flowstore_core::async_trait(?Send))]
-impl<S: Store> Store for MetricsStore<S> {
-    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.observe(Operation::Get, Some(key), None, self.inner.get(key))
-            .await
+// Every operation, those added to `Store` later included, goes through `around`
+// and so is reported.
+impl<S: Store> LayeredStore for MetricsStore<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
     }
 
-    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        let call = self.inner.set(key, value, ttl);
-        self.observe(Operation::Set, Some(key), Some(value.len()), call)
-            .await
-    }
-
-    async fn delete(&self, key: &Key) -> Result<()> {
-        self.observe(Operation::Delete, Some(key), None, self.inner.delete(key))
-            .await
-    }
-
-    async fn clear(&self) -> Result<()> {
-        self.observe(Operation::Clear, None, None, self.inner.clear())
-            .await
-    }
-
-    fn namespace(&self) -> &Namespace {
-        self.inner.namespace()
-    }
-
-    fn max_value_size(&self) -> usize {
-        self.inner.max_value_size()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+    fn around<'a, T, F, Fut>(
+        &'a self,
+        call: Call<'a>,
+        mut run: F,
+    ) -> impl Future<Output = Result<T>> + MaybeSend + 'a
+    where
+        T: CallOutput + 'a,
+        F: FnMut() -> Fut + MaybeSend + 'a,
+        Fut: Future<Output = Result<T>> + MaybeSend + 'a,
+    {
+        self.observe(call, run())
     }
 }

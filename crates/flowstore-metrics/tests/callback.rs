@@ -149,3 +149,16 @@ async fn forwards_everything_and_works_through_arc_dyn_store() {
         "errors pass through unchanged"
     );
 }
+
+/// The layer rule for observing wrappers (docs/architecture.md): every
+/// operation is reported.
+#[tokio::test]
+async fn every_operation_is_reported() {
+    for operation in Operation::ALL {
+        let (seen, callback) = recorder_callback();
+        let store = MetricsStore::new(MemoryStore::new()).with_callback(callback);
+        flowstore_core::conformance::layers::exercise(&store, operation).await;
+        let reported = seen.lock().unwrap().iter().any(|seen| seen.op == operation);
+        assert!(reported, "{operation} was not reported");
+    }
+}

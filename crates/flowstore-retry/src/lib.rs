@@ -2,13 +2,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod layer;
 mod policy;
 mod rt;
 
 use std::future::Future;
 
-use flowstore_core::{Capabilities, Key, Namespace, Result, Store, Ttl};
+use flowstore_core::{Call, CallOutput, LayeredStore, MaybeSend, Result, Store};
 
+pub use layer::RetryLayer;
 pub use policy::RetryPolicy;
 
 /// A store that retries the temporary errors of the store it wraps, with
@@ -91,34 +93,25 @@ impl<S> RetryStore<S> {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), flowstore_core::async_trait)]
-#[cfg_attr(target_arch = "wasm32", flowstore_core::async_trait(?Send))]
-impl<S: Store> Store for RetryStore<S> {
-    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.run("get", || self.inner.get(key)).await
+// Every operation, those added to `Store` later included, goes through `around`
+// and so through the retry loop.
+impl<S: Store> LayeredStore for RetryStore<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
     }
 
-    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        self.run("set", || self.inner.set(key, value, ttl)).await
-    }
-
-    async fn delete(&self, key: &Key) -> Result<()> {
-        self.run("delete", || self.inner.delete(key)).await
-    }
-
-    async fn clear(&self) -> Result<()> {
-        self.run("clear", || self.inner.clear()).await
-    }
-
-    fn namespace(&self) -> &Namespace {
-        self.inner.namespace()
-    }
-
-    fn max_value_size(&self) -> usize {
-        self.inner.max_value_size()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+    fn around<'a, T, F, Fut>(
+        &'a self,
+        call: Call<'a>,
+        run: F,
+    ) -> impl Future<Output = Result<T>> + MaybeSend + 'a
+    where
+        T: CallOutput + 'a,
+        F: FnMut() -> Fut + MaybeSend + 'a,
+        Fut: Future<Output = Result<T>> + MaybeSend + 'a,
+    {
+        self.run(call.operation.as_str(), run)
     }
 }

@@ -11,8 +11,19 @@ pub use stack::{StackOptions, open_stack};
 
 pub use flowstore_core::{
     BoxError, Capabilities, DEFAULT_MAX_VALUE_SIZE, Error, ErrorKind, Key, MaybeSend, MaybeSync,
-    Namespace, Result, Store, StoreExt, Ttl, async_trait, check_value_size, parse_duration, url,
+    Namespace, Result, Store, StoreExt, Ttl, check_value_size, parse_duration, url,
 };
+
+/// The attribute a [`Store`] impl wears: `async_trait` on native targets,
+/// `async_trait(?Send)` on `wasm32` (flowstore-core's, for crates that depend on
+/// this facade alone).
+pub use flowstore_macros::facade_async_trait as async_trait;
+
+/// What the [`async_trait`] attribute expands to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use flowstore_core::__private::async_trait;
+}
 
 /// The in-memory backend (crate `flowstore-memory`), behind feature `memory`.
 #[cfg(feature = "memory")]

@@ -322,7 +322,7 @@ fn decode(record: &JsValue) -> Result<(Vec<u8>, Option<f64>)> {
     Ok((value.to_vec(), expires))
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
+#[async_trait]
 impl Store for IndexedDbStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         let (_tx, store) = self.transaction(IdbTransactionMode::Readonly, GET).await?;

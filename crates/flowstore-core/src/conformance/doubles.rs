@@ -31,23 +31,8 @@ use std::time::Duration;
 
 use crate::{Capabilities, Error, ErrorKind, Key, Namespace, Result, Store, Ttl};
 
-/// A store operation, as the double sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Op {
-    /// `get`
-    Get,
-    /// `set`
-    Set,
-    /// `delete`
-    Delete,
-    /// `clear`
-    Clear,
-}
-
-impl Op {
-    /// Every operation.
-    pub const ALL: [Op; 4] = [Op::Get, Op::Set, Op::Delete, Op::Clear];
-}
+/// A store operation, as the double sees it: [`Operation`](crate::Operation).
+pub use crate::Operation as Op;
 
 /// What one call does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,8 +161,7 @@ impl<S: Store> ScriptedStore<S> {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+#[crate::async_trait]
 impl<S: Store> Store for ScriptedStore<S> {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         self.run(Op::Get, self.inner.get(key)).await

@@ -32,6 +32,7 @@
 pub mod cases;
 pub mod doubles;
 mod factory;
+pub mod layers;
 pub mod rt;
 
 pub use factory::{DynFactory, StoreFactory, unique_namespace};

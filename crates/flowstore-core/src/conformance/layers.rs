@@ -1,0 +1,92 @@
+//! Checks of the two layer rules (see `docs/architecture.md`) for wrapper crates:
+//! every [`Operation`] is performed through the wrapper, so an operation added
+//! later is covered without an edit in any wrapper's tests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::{Key, Layer, Namespace, Operation, Result, Store, Ttl};
+
+/// A store that keeps entries in a map and records every value written to it:
+/// what a wrapper hands to the store below it.
+#[derive(Debug, Default)]
+pub struct RecordingStore {
+    namespace: Namespace,
+    entries: Mutex<HashMap<Key, Vec<u8>>>,
+    written: Mutex<Vec<Vec<u8>>>,
+}
+
+impl RecordingStore {
+    /// Every value written so far, oldest first.
+    pub fn written(&self) -> Vec<Vec<u8>> {
+        self.written.lock().unwrap().clone()
+    }
+}
+
+#[crate::async_trait]
+impl Store for RecordingStore {
+    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        Ok(self.entries.lock().unwrap().get(key).cloned())
+    }
+
+    async fn set(&self, key: &Key, value: &[u8], _ttl: Option<Ttl>) -> Result<()> {
+        self.written.lock().unwrap().push(value.to_vec());
+        self.entries
+            .lock()
+            .unwrap()
+            .insert(key.clone(), value.to_vec());
+        Ok(())
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        self.entries.lock().unwrap().remove(key);
+        Ok(())
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.entries.lock().unwrap().clear();
+        Ok(())
+    }
+
+    fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+}
+
+/// The value [`exercise`] writes.
+pub const VALUE: &[u8] = b"{\"step\":2,\"email\":\"ada@example.com\"}";
+
+/// Performs `operation` once through `store` (a read after a write, for reads),
+/// and checks what it returns where it returns a value.
+///
+/// The match has no wildcard: an operation added to [`Operation`] does not
+/// compile here until it is exercised.
+pub async fn exercise(store: &dyn Store, operation: Operation) {
+    let key = Key::new("flow/step").unwrap();
+    match operation {
+        Operation::Get => {
+            store.set(&key, VALUE, None).await.unwrap();
+            assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(VALUE));
+        }
+        Operation::Set => store.set(&key, VALUE, None).await.unwrap(),
+        Operation::Delete => store.delete(&key).await.unwrap(),
+        Operation::Clear => store.clear().await.unwrap(),
+    }
+}
+
+/// Rule 1: a value-transforming `layer` hands the store below it only values
+/// that `is_transformed` recognises, whatever the operation.
+pub async fn assert_transforms_every_value(layer: &dyn Layer, is_transformed: fn(&[u8]) -> bool) {
+    for operation in Operation::ALL {
+        let recording = Arc::new(RecordingStore::default());
+        let store = layer.layer(recording.clone());
+        exercise(store.as_ref(), operation).await;
+        for written in recording.written() {
+            assert!(
+                is_transformed(&written),
+                "{operation} through {layer:?} wrote a value the layer did not transform"
+            );
+            assert_ne!(written, VALUE, "{operation} wrote the plain value");
+        }
+    }
+}

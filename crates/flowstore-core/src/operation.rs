@@ -1,0 +1,49 @@
+//! The operations of a [`Store`](crate::Store), named: for errors' context,
+//! for layers that observe or guard calls, and for metrics labels.
+
+use std::fmt;
+
+/// A store operation.
+///
+/// Every operation of [`Store`](crate::Store) has a variant here, and every
+/// variant is exercised by the layer tests in this crate: adding an operation to
+/// the trait means adding it here first, and those tests do not compile until
+/// they cover it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// `get`
+    Get,
+    /// `set` (with or without TTL)
+    Set,
+    /// `delete`
+    Delete,
+    /// `clear`
+    Clear,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 4] = [
+        Operation::Get,
+        Operation::Set,
+        Operation::Delete,
+        Operation::Clear,
+    ];
+
+    /// The operation's name: `get`, `set`, `delete`, `clear`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Operation::Get => "get",
+            Operation::Set => "set",
+            Operation::Delete => "delete",
+            Operation::Clear => "clear",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
