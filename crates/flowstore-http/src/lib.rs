@@ -1,14 +1,31 @@
-#![doc = include_str!("../README.md")]
+#![cfg_attr(feature = "client", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "client"),
+    doc = "flowstore's HTTP wire format ([`protocol`]), built without the client \
+           (enable the `client` feature, on by default, for `HttpStore`)."
+)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+// The wire format alone: no HTTP client, no TLS (what flowstore-server builds on).
+#[cfg(feature = "protocol")]
+pub mod protocol;
+
+#[cfg(feature = "client")]
 mod builder;
+#[cfg(feature = "client")]
 mod store;
 
+#[cfg(feature = "client")]
 pub use builder::{HttpStoreBuilder, TOKEN_ENV};
-pub use store::{ABSENT_HEADER, HttpStore, NAMESPACE_HEADER, encode_key};
+#[cfg(feature = "protocol")]
+pub use protocol::{ABSENT_HEADER, NAMESPACE_HEADER, encode_key};
+#[cfg(feature = "client")]
+pub use store::HttpStore;
 
 /// Re-exported for [`HttpStoreBuilder::header`] (`http::HeaderName`, `http::HeaderValue`).
+#[cfg(feature = "client")]
 pub use http;
 /// Re-exported for [`HttpStoreBuilder::tls_config`].
+#[cfg(feature = "client")]
 pub use rustls;
