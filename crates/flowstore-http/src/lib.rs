@@ -1,9 +1,6 @@
-#![cfg_attr(feature = "client", doc = include_str!("../README.md"))]
-#![cfg_attr(
-    not(feature = "client"),
-    doc = "flowstore's HTTP wire format ([`protocol`]), built without the client \
-           (enable the `client` feature, on by default, for `HttpStore`)."
-)]
+// The README (the crate docs) describes the client: its example needs the
+// default `client` feature. With only `protocol`, see the `protocol` module.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
