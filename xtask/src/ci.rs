@@ -4,7 +4,8 @@
 //! 2. `clippy`: `cargo clippy --workspace --all-targets --all-features -- -D warnings`
 //! 3. `doc`: `RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features`
 //! 4. `check`: `cargo check -p <crate>` for every crate under `crates/` on its own
-//!    (default features), and `--no-default-features` for the facade `flowstore`
+//!    (default features), `--no-default-features` for the facade `flowstore`, and
+//!    `flowstore-http`'s protocol-only build (what `flowstore-server` depends on)
 //! 5. `wasm`: `cargo check --target wasm32-unknown-unknown` for `flowstore-core` and
 //!    every crate whose manifest says `[package.metadata.flowstore] wasm = true`
 //! 6. `browser`: `flowstore-browser`'s wasm tests in headless Chromium and its example
@@ -88,6 +89,16 @@ pub(crate) fn run_ci(
                 step!(
                     "check flowstore --no-default-features",
                     util::run(cargo().args(["check", "-p", "flowstore", "--no-default-features"]))
+                );
+            }
+            if krate.name == "flowstore-http" {
+                step!(
+                    "check flowstore-http --no-default-features --features protocol",
+                    util::run(cargo().args(["check", "-p", "flowstore-http"]).args([
+                        "--no-default-features",
+                        "--features",
+                        "protocol"
+                    ]))
                 );
             }
         }

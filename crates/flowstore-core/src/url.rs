@@ -5,6 +5,8 @@
 //! out with [`StoreUrl::take`] and hands [`StoreUrl::to_client_url`] — the rest —
 //! to its client library, so no client ever sees, or chokes on, ours.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
 use crate::error::{Error, Result};
 
 /// A store URL split into the part before `?` and its decoded query parameters.
@@ -124,46 +126,53 @@ impl std::fmt::Debug for StoreUrl {
     }
 }
 
-/// Decodes `%XX` escapes and `+` (as a space, as in form-encoded queries).
-pub fn percent_decode(text: &str) -> Result<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|hex| std::str::from_utf8(hex).ok())
-                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                    .ok_or_else(|| Error::config("URL has a malformed %-escape"))?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| Error::config("URL %-escapes are not valid UTF-8"))
+/// The characters left as they are by [`percent_encode`]: RFC 3986's unreserved
+/// characters `A-Z a-z 0-9 - . _ ~`. Everything else is `%XX`-encoded, so an
+/// encoded text is safe as a query value, a path segment and a header value alike.
+const ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Encodes every byte but unreserved characters (`A-Z a-z 0-9 - . _ ~`) as `%XX`
+/// (upper-case hex, UTF-8 bytes for non-ASCII).
+///
+/// This and the two decoders below are flowstore's one percent codec (on the
+/// `percent-encoding` crate): store URLs use it here, and the HTTP wire format
+/// (`flowstore_http::protocol`) uses it for keys and headers.
+pub fn percent_encode(text: &str) -> String {
+    utf8_percent_encode(text, ENCODED).to_string()
 }
 
-/// Encodes every byte but unreserved characters (`A-Z a-z 0-9 - . _ ~`) as `%XX`.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+/// Decodes `%XX` escapes and `+` (as a space, as in form-encoded queries).
+/// A malformed escape (`%` not followed by two hex digits) or bytes that are
+/// not UTF-8 are a `Config` error.
+pub fn percent_decode(text: &str) -> Result<String> {
+    let spaced = text.replace('+', " ");
+    let bytes = percent_decode_exact(&spaced)
+        .ok_or_else(|| Error::config("URL has a malformed %-escape"))?;
+    String::from_utf8(bytes).map_err(|_| Error::config("URL %-escapes are not valid UTF-8"))
+}
+
+/// Decodes `%XX` escapes exactly once and nothing else (`+` stays a plus sign),
+/// into bytes; `None` if a `%` is not followed by two hex digits.
+///
+/// Strict where the `percent-encoding` crate is lenient (it passes a malformed
+/// escape through as text): a malformed escape must be refused, not read as
+/// some other key.
+pub fn percent_decode_exact(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let well_formed = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, byte)| **byte == b'%')
+        .all(|(at, _)| {
+            bytes
+                .get(at + 1..at + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+        });
+    well_formed.then(|| percent_decode_str(text).collect())
 }
 
 #[cfg(test)]
@@ -196,7 +205,37 @@ mod tests {
 
     #[test]
     fn encode_then_decode_round_trips() {
-        let text = "a b/c?d=e&f%g😀";
+        let text = "a b/c?d=e&f%g+😀";
         assert_eq!(percent_decode(&percent_encode(text)).unwrap(), text);
+        assert_eq!(
+            percent_decode_exact(&percent_encode(text)).unwrap(),
+            text.as_bytes()
+        );
+    }
+
+    #[test]
+    fn only_unreserved_characters_stay_unencoded() {
+        assert_eq!(percent_encode("aZ09-._~"), "aZ09-._~");
+        assert_eq!(percent_encode("a/b?c#d e+f%g"), "a%2Fb%3Fc%23d%20e%2Bf%25g");
+        assert_eq!(percent_encode("😀"), "%F0%9F%98%80");
+    }
+
+    #[test]
+    fn form_decoding_reads_plus_as_space() {
+        assert_eq!(percent_decode("a+b%2Bc").unwrap(), "a b+c");
+        for bad in ["%", "%2", "%zz", "a%2", "%+1"] {
+            assert!(percent_decode(bad).is_err(), "{bad}");
+        }
+        assert!(percent_decode("%ff").is_err(), "not UTF-8");
+    }
+
+    #[test]
+    fn exact_decoding_keeps_plus_and_refuses_malformed_escapes() {
+        assert_eq!(percent_decode_exact("+a%2e%2E").unwrap(), b"+a..");
+        assert_eq!(percent_decode_exact("%252e").unwrap(), b"%2e");
+        assert_eq!(percent_decode_exact("%ff").unwrap(), [0xff]);
+        for bad in ["%", "%2", "%zz", "a%2", "%%41", "%-1", "%\u{e9}"] {
+            assert_eq!(percent_decode_exact(bad), None, "{bad}");
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flowstore_core::url::{StoreUrl, percent_encode};
+use flowstore_core::url::StoreUrl;
 use flowstore_core::{DEFAULT_MAX_VALUE_SIZE, Error, Namespace, Result};
 use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Scheme, Uri};
@@ -12,7 +12,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::store::{HttpStore, Inner, NAMESPACE_HEADER};
+use crate::protocol::{NAMESPACE_HEADER, encode_namespace};
+use crate::store::{HttpStore, Inner};
 
 /// The environment variable [`HttpStoreBuilder::bearer_token_from_env`] reads by
 /// default, the same one `flowstore serve` takes its token from.
@@ -182,7 +183,7 @@ impl HttpStoreBuilder {
         let namespace = match self.namespace {
             Some(namespace) => {
                 let namespace = Namespace::new(namespace)?;
-                let value = HeaderValue::try_from(percent_encode(namespace.as_str()))
+                let value = HeaderValue::try_from(encode_namespace(namespace.as_str()))
                     .map_err(|_| Error::config("namespace cannot be sent in a header"))?;
                 headers.insert(HeaderName::from_static(NAMESPACE_HEADER), value);
                 namespace

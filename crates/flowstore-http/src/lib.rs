@@ -1,14 +1,28 @@
+// The README (the crate docs) describes the client: its example needs the
+// default `client` feature. With only `protocol`, see the `protocol` module.
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+// The wire format alone: no HTTP client, no TLS (what flowstore-server builds on).
+#[cfg(feature = "protocol")]
+pub mod protocol;
+
+#[cfg(feature = "client")]
 mod builder;
+#[cfg(feature = "client")]
 mod store;
 
+#[cfg(feature = "client")]
 pub use builder::{HttpStoreBuilder, TOKEN_ENV};
-pub use store::{ABSENT_HEADER, HttpStore, NAMESPACE_HEADER, encode_key};
+#[cfg(feature = "protocol")]
+pub use protocol::{ABSENT_HEADER, NAMESPACE_HEADER, encode_key};
+#[cfg(feature = "client")]
+pub use store::HttpStore;
 
 /// Re-exported for [`HttpStoreBuilder::header`] (`http::HeaderName`, `http::HeaderValue`).
+#[cfg(feature = "client")]
 pub use http;
 /// Re-exported for [`HttpStoreBuilder::tls_config`].
+#[cfg(feature = "client")]
 pub use rustls;

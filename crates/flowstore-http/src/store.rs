@@ -17,16 +17,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::builder::{HeaderNames, HttpStoreBuilder};
-
-/// The response header with which a flowstore server marks a 404 as "this key is
-/// absent". Any other 404 is an error unless plain-404 mode is on.
-// Kept equal to the server's by tests/client.rs (client_and_server_agree_on_the_wire).
-pub const ABSENT_HEADER: &str = "flowstore-absent";
-
-/// The request header naming the namespace the client expects (percent-encoded);
-/// a server serving another refuses the request with 400 `config`.
-// Kept equal to the server's by tests/client.rs (client_and_server_agree_on_the_wire).
-pub const NAMESPACE_HEADER: &str = "flowstore-namespace";
+use crate::protocol::{
+    ABSENT_HEADER, ABSENT_VALUE, STATES_PATH, TTL_PARAMETER, decode_error, encode_key,
+};
 
 /// Room for an error body on top of the value limit when reading responses.
 const RESPONSE_SLACK: usize = 64 * 1024;
@@ -82,7 +75,8 @@ impl HttpStore {
         let encoded = encode_key(key.as_str());
         let mut url = String::with_capacity(self.inner.base.len() + 8 + encoded.len() + 16);
         url.push_str(&self.inner.base);
-        url.push_str("/states/");
+        url.push_str(STATES_PATH);
+        url.push('/');
         url.push_str(&encoded);
         url
     }
@@ -183,7 +177,7 @@ impl HttpStore {
                 ),
             );
         }
-        if let Some(error) = wire_error(status, &answer.body) {
+        if let Some(error) = decode_error(status, &answer.body) {
             return error;
         }
         let message = format!("{} answered HTTP {}", self.inner.base, status.as_u16());
@@ -198,37 +192,6 @@ impl HttpStore {
             _ => Error::backend(message),
         }
     }
-}
-
-/// Encodes `key` as one path segment: everything but unreserved characters is
-/// percent-encoded, and a key of only dots (`.`, `..`) has its dots encoded too,
-/// so no URL handling on the way can read it as a relative path step.
-pub fn encode_key(key: &str) -> String {
-    if key.bytes().all(|byte| byte == b'.') {
-        return "%2E".repeat(key.len());
-    }
-    flowstore_core::url::percent_encode(key)
-}
-
-/// A flowstore error body: `{"error": kind, "message": …, "temporary": bool}`.
-// Pinned to what the server writes by tests/client.rs (server_side_corrupt_stays_permanent).
-fn wire_error(status: StatusCode, body: &[u8]) -> Option<Error> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let kind: ErrorKind = value.get("error")?.as_str()?.parse().ok()?;
-    let message = value
-        .get("message")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("(no message)");
-    let message: String = message.chars().take(512).collect();
-    let temporary = value
-        .get("temporary")
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or_else(|| {
-            kind.is_temporary_by_default()
-                || (kind == ErrorKind::Backend
-                    && (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS))
-        });
-    Some(Error::new(kind, format!("server: {message}")).with_temporary(temporary))
 }
 
 fn io_kind_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
@@ -266,7 +229,7 @@ impl Store for HttpStore {
                     || answer
                         .headers
                         .get(ABSENT_HEADER)
-                        .is_some_and(|value| value.as_bytes() == b"1") =>
+                        .is_some_and(|value| value.as_bytes() == ABSENT_VALUE.as_bytes()) =>
             {
                 Ok(None)
             }
@@ -289,7 +252,9 @@ impl Store for HttpStore {
         check_value_size(value, self.inner.max_value_size)?;
         let mut url = self.key_url(key);
         if let Some(ttl) = ttl {
-            url.push_str("?ttl=");
+            url.push('?');
+            url.push_str(TTL_PARAMETER);
+            url.push('=');
             url.push_str(&ttl.to_string());
         }
         let body = Bytes::copy_from_slice(value);
@@ -311,7 +276,7 @@ impl Store for HttpStore {
     }
 
     async fn clear(&self) -> Result<()> {
-        let url = format!("{}/states", self.inner.base);
+        let url = format!("{}{STATES_PATH}", self.inner.base);
         let answer = self.send(Method::DELETE, url, None).await?;
         if answer.status.is_success() {
             Ok(())
@@ -345,35 +310,5 @@ impl fmt::Debug for HttpStore {
             .field("connect_timeout", &inner.connect_timeout)
             .field("plain_404", &inner.plain_404)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_become_one_segment() {
-        assert_eq!(encode_key(".."), "%2E%2E");
-        assert_eq!(encode_key("."), "%2E");
-        assert_eq!(encode_key("a.b"), "a.b");
-        assert_eq!(encode_key("a/b?c#d"), "a%2Fb%3Fc%23d");
-        assert_eq!(encode_key("%2e%2e"), "%252e%252e");
-        assert_eq!(encode_key("😀"), "%F0%9F%98%80");
-    }
-
-    #[test]
-    fn error_bodies_keep_their_kind() {
-        let body = br#"{"error":"corrupt","message":"bad frame","temporary":false}"#;
-        let err = wire_error(StatusCode::INTERNAL_SERVER_ERROR, body).unwrap();
-        assert_eq!(err.kind(), ErrorKind::Corrupt);
-        assert!(!err.is_temporary());
-        // Without the `temporary` field: the kind's default, and 5xx backend errors retry.
-        let err = wire_error(StatusCode::INTERNAL_SERVER_ERROR, br#"{"error":"corrupt"}"#).unwrap();
-        assert!(!err.is_temporary());
-        let err = wire_error(StatusCode::INTERNAL_SERVER_ERROR, br#"{"error":"backend"}"#).unwrap();
-        assert!(err.is_temporary());
-        assert!(wire_error(StatusCode::INTERNAL_SERVER_ERROR, b"<html>oops</html>").is_none());
-        assert!(wire_error(StatusCode::INTERNAL_SERVER_ERROR, br#"{"error":"nope"}"#).is_none());
     }
 }

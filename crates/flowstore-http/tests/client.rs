@@ -210,19 +210,6 @@ async fn garbage_and_truncated_responses_are_errors() {
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
 }
 
-/// The client and the server each define the wire's header names, so that the
-/// client never depends on the server's code; this keeps them equal. Their
-/// meaning is checked by round trips through a real server: `flowstore-absent` by
-/// every absent read of the conformance suite, `flowstore-namespace` by
-/// `a_server_of_another_namespace_refuses_every_request`, and the error body by
-/// `server_side_corrupt_stays_permanent`.
-#[test]
-fn client_and_server_agree_on_the_wire() {
-    use flowstore_server::protocol;
-    assert_eq!(flowstore_http::ABSENT_HEADER, protocol::ABSENT_HEADER);
-    assert_eq!(flowstore_http::NAMESPACE_HEADER, protocol::NAMESPACE_HEADER);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_corrupt_stays_permanent() {
     let scripted = Arc::new(ScriptedStore::new(memory()));

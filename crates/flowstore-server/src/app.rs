@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::routing::{delete, get};
@@ -13,10 +13,13 @@ use flowstore_core::{Error, ErrorKind, Key, Result, Store};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::config::{ServerConfig, Token};
-use crate::protocol::{
-    ABSENT_HEADER, NAMESPACE_HEADER, decode_key, error_response, parse_query, store_error_response,
+use flowstore_http::protocol::{
+    ABSENT_HEADER, ABSENT_VALUE, NAMESPACE_HEADER, decode_key, decode_namespace,
 };
+
+use crate::config::{ServerConfig, Token};
+use crate::query::{Query, known_parameters_only};
+use crate::response::{error_response, store_error_response};
 use crate::telemetry;
 
 /// The OpenAPI 3 document of the protocol, as served at `GET /openapi.yaml`.
@@ -66,6 +69,9 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route("/openapi.yaml", get(openapi))
+        // One query check in front of every route (not the fallback: an unknown
+        // route stays a plain 404).
+        .route_layer(middleware::from_fn(known_parameters_only))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -164,11 +170,7 @@ fn serves_namespace(served: &str, headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(NAMESPACE_HEADER) else {
         return true;
     };
-    value
-        .to_str()
-        .ok()
-        .and_then(|text| flowstore_core::url::percent_decode(text).ok())
-        .is_some_and(|asked| asked == served)
+    decode_namespace(value).is_some_and(|asked| asked == served)
 }
 
 fn authorized(token: Option<&Token>, headers: &HeaderMap) -> bool {
@@ -222,10 +224,7 @@ fn failed(operation: &'static str, err: &Error) -> Response<Body> {
 }
 
 async fn get_state(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
-    let key = match key_of(&request).and_then(|key| {
-        parse_query(request.uri().query(), false)?;
-        Ok(key)
-    }) {
+    let key = match key_of(&request) {
         Ok(key) => key,
         Err(err) => return store_error_response(&err),
     };
@@ -245,7 +244,7 @@ async fn get_state(State(state): State<Arc<AppState>>, request: Request) -> Resp
             let headers = response.headers_mut();
             headers.insert(
                 HeaderName::from_static(ABSENT_HEADER),
-                HeaderValue::from_static("1"),
+                HeaderValue::from_static(ABSENT_VALUE),
             );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
@@ -254,11 +253,13 @@ async fn get_state(State(state): State<Arc<AppState>>, request: Request) -> Resp
     }
 }
 
-async fn put_state(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
-    let (key, ttl) = match key_of(&request)
-        .and_then(|key| Ok((key, parse_query(request.uri().query(), true)?)))
-    {
-        Ok(parsed) => parsed,
+async fn put_state(
+    State(state): State<Arc<AppState>>,
+    Extension(query): Extension<Query>,
+    request: Request,
+) -> Response<Body> {
+    let key = match key_of(&request) {
+        Ok(key) => key,
         Err(err) => return store_error_response(&err),
     };
     let limit = state.max_value_size;
@@ -286,17 +287,14 @@ async fn put_state(State(state): State<Arc<AppState>>, request: Request) -> Resp
             ));
         }
     };
-    match state.store.set(&key, &value, ttl).await {
+    match state.store.set(&key, &value, query.ttl).await {
         Ok(()) => empty(StatusCode::NO_CONTENT),
         Err(err) => failed("set", &err),
     }
 }
 
 async fn delete_state(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
-    let key = match key_of(&request).and_then(|key| {
-        parse_query(request.uri().query(), false)?;
-        Ok(key)
-    }) {
+    let key = match key_of(&request) {
         Ok(key) => key,
         Err(err) => return store_error_response(&err),
     };
@@ -306,10 +304,7 @@ async fn delete_state(State(state): State<Arc<AppState>>, request: Request) -> R
     }
 }
 
-async fn clear_states(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
-    if let Err(err) = parse_query(request.uri().query(), false) {
-        return store_error_response(&err);
-    }
+async fn clear_states(State(state): State<Arc<AppState>>) -> Response<Body> {
     match state.store.clear().await {
         Ok(()) => empty(StatusCode::NO_CONTENT),
         Err(err) => failed("clear", &err),

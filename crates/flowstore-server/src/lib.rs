@@ -4,7 +4,8 @@
 
 mod app;
 mod config;
-pub mod protocol;
+mod query;
+mod response;
 mod serve;
 mod telemetry;
 
@@ -15,3 +16,6 @@ pub use telemetry::{REQUEST_DURATION, REQUESTS_TOTAL};
 
 /// Re-exported so an application can embed [`router`] with matching versions.
 pub use axum;
+/// The wire format this server speaks (header names, error body, key codec),
+/// shared with the `flowstore-http` client: one definition for both ends.
+pub use flowstore_http::protocol;

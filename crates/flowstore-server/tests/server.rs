@@ -283,6 +283,82 @@ async fn delete_states_clears_only_this_namespace() {
     assert_eq!(raw(addr, "GET", "/states", &[], None).await.status, 405);
 }
 
+/// Asks `target` with an unknown query parameter and checks the answer is the
+/// one every `/states` route gives for it: 400, the JSON error body with kind
+/// `invalid_argument` and the same message.
+async fn assert_unknown_parameter_refused(target: &str) {
+    let addr = spawn_server(Arc::new(memory()), local_config()).await;
+    let reference = raw(addr, "GET", "/states/k?verbose=1", &[], None).await;
+    assert_eq!(reference.status, 400);
+    let response = raw(addr, "GET", &format!("{target}?verbose=1"), &[], None).await;
+    assert_eq!(response.status, 400, "{target}: {response:?}");
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.json(), reference.json(), "{target}");
+    assert_eq!(
+        response.json(),
+        serde_json::json!({
+            "error": "invalid_argument",
+            "message": "unknown query parameter \"verbose\"",
+            "temporary": false,
+        })
+    );
+    // Without the parameter the route answers as before.
+    assert_eq!(
+        raw(addr, "GET", target, &[], None).await.status,
+        200,
+        "{target}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_refuses_unknown_query_parameters() {
+    assert_unknown_parameter_refused("/healthz").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_refuses_unknown_query_parameters() {
+    assert_unknown_parameter_refused("/metrics").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_refuses_unknown_query_parameters() {
+    assert_unknown_parameter_refused("/openapi.yaml").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_states_route_refuses_unknown_query_parameters() {
+    let store = Arc::new(memory());
+    let addr = spawn_server(store.clone(), local_config()).await;
+    store.set(&key("k"), b"v", None).await.unwrap();
+    for (method, target) in [
+        ("GET", "/states/k?x"),
+        ("GET", "/states/k?ttl=1s"),
+        ("PUT", "/states/k?x=1"),
+        ("PUT", "/states/k?ttl=1s&x=1"),
+        ("DELETE", "/states/k?x=1"),
+        ("DELETE", "/states?x=1"),
+    ] {
+        let body = (method == "PUT").then_some(&b"w"[..]);
+        let response = raw(addr, method, target, &[], body).await;
+        assert_eq!(
+            (response.status, response.error_kind().as_str()),
+            (400, "invalid_argument"),
+            "{method} {target}"
+        );
+    }
+    assert_eq!(
+        store.get(&key("k")).await.unwrap().as_deref(),
+        Some(&b"v"[..]),
+        "a refused request changed the store"
+    );
+    // Unknown routes stay plain 404s, query or not.
+    let unknown = raw(addr, "GET", "/nope?x=1", &[], None).await;
+    assert_eq!(
+        (unknown.status, unknown.header("flowstore-absent")),
+        (404, None)
+    );
+}
+
 fn with_token(token: &str) -> ServerConfig {
     let mut config = local_config();
     config.token = Some(Token::new(token).unwrap());

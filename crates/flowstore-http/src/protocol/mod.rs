@@ -1,0 +1,94 @@
+//! The wire format of flowstore's HTTP API, shared by the client (`HttpStore`,
+//! with the `client` feature) and the server (`flowstore-server`, which depends on
+//! this crate with only the `protocol` feature, so it pulls in no HTTP client or
+//! TLS).
+//!
+//! Everything both ends must agree on lives here, once:
+//!
+//! - the routes' shape: `{base}/states/{key}` ([`STATES_PATH`]) and the `ttl`
+//!   query parameter ([`TTL_PARAMETER`]);
+//! - the headers: the "absent" marker on a 404 ([`ABSENT_HEADER`] with
+//!   [`ABSENT_VALUE`]) and the namespace a client expects ([`NAMESPACE_HEADER`],
+//!   [`encode_namespace`], [`decode_namespace`]);
+//! - the key codec: one key is exactly one path segment ([`encode_key`],
+//!   [`decode_key`]);
+//! - the error body and the status code of each error kind ([`encode_error`],
+//!   [`decode_error`], [`status_for`]).
+//!
+//! Percent-encoding itself is flowstore's one codec, `flowstore_core::url`
+//! (on the `percent-encoding` crate), which store URLs use too.
+//!
+//! None of this may change without breaking deployed clients: a client of the
+//! original design (a TypeScript `APIStore`) talks to `flowstore serve` as is.
+//! `docs/http.md` in the repository describes the protocol for people.
+
+mod error_body;
+mod key;
+
+pub use error_body::{ERROR_CONTENT_TYPE, decode_error, encode_error, status_for};
+pub use key::{decode_key, encode_key};
+
+use http::HeaderValue;
+
+/// The path, under the base URL, of the collection of states: a key's state is
+/// at `{base}/states/{key}`, and `DELETE {base}/states` clears the namespace.
+pub const STATES_PATH: &str = "/states";
+
+/// The query parameter of `PUT {base}/states/{key}` that sets a TTL, in the
+/// duration grammar of [`flowstore_core::Ttl`]'s `Display`/`FromStr` (`30s`).
+/// It is the only query parameter of the API; any other is refused with `400
+/// invalid_argument`.
+pub const TTL_PARAMETER: &str = "ttl";
+
+/// The response header that marks a 404 as "this key is absent" (with the value
+/// [`ABSENT_VALUE`]). Any other 404 (a wrong URL, a proxy's page) is an error
+/// for the client, never "absent".
+pub const ABSENT_HEADER: &str = "flowstore-absent";
+
+/// The value of [`ABSENT_HEADER`] on an "absent" 404.
+pub const ABSENT_VALUE: &str = "1";
+
+/// The request header in which a client names the namespace it expects
+/// (percent-encoded, see [`encode_namespace`]). The server serves one
+/// namespace; a request naming another is refused with 400 `config`, so a client
+/// configured for namespace `a` can never read, overwrite or clear the keys of a
+/// server serving `b`. Clients that do not send it (such as the original
+/// design's) are served as before.
+pub const NAMESPACE_HEADER: &str = "flowstore-namespace";
+
+/// The value of [`NAMESPACE_HEADER`] for `namespace`: percent-encoded, so any
+/// namespace (spaces, non-ASCII) fits in a header.
+pub fn encode_namespace(namespace: &str) -> String {
+    flowstore_core::url::percent_encode(namespace)
+}
+
+/// The namespace named by a [`NAMESPACE_HEADER`] value, `None` if it is not
+/// validly encoded (visible ASCII, well-formed `%XX` escapes, UTF-8 once
+/// decoded). Decoded form-style (`+` is a space), as it always was.
+pub fn decode_namespace(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    flowstore_core::url::percent_decode(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_round_trip_through_the_header() {
+        for namespace in ["flow", "a b", "a+b", "ü/%", "x:y*?[%_"] {
+            let value = encode_namespace(namespace);
+            assert!(value.bytes().all(|byte| byte.is_ascii_graphic()), "{value}");
+            let header = HeaderValue::try_from(value).unwrap();
+            assert_eq!(decode_namespace(&header).as_deref(), Some(namespace));
+        }
+        let decode = |raw: &[u8]| decode_namespace(&HeaderValue::from_bytes(raw).unwrap());
+        assert_eq!(decode(b"a+b").as_deref(), Some("a b"));
+        assert_eq!(decode(b"%zz"), None);
+        assert_eq!(
+            decode(b"\xc3\xbc"),
+            None,
+            "raw non-ASCII is not an encoded namespace"
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! The query string of every route, checked in one place.
+//!
+//! The API knows one query parameter, `ttl` on `PUT /states/{key}`. Any other, on
+//! any route, is `400 invalid_argument`, so a misspelt `tll=30s` is never
+//! silently ignored. [`known_parameters_only`] runs in front of every route
+//! (the router adds it with `route_layer`), so a new route cannot forget it.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{Method, Response};
+use axum::middleware::Next;
+use flowstore_core::url::percent_decode_exact;
+use flowstore_core::{Error, Result, Ttl};
+use flowstore_http::protocol::{STATES_PATH, TTL_PARAMETER};
+
+use crate::response::store_error_response;
+
+/// The parsed query of a request, put into the request's extensions by
+/// [`known_parameters_only`] for the handler to take.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Query {
+    /// `ttl`: the entry's time to live (`PUT /states/{key}` only).
+    pub(crate) ttl: Option<Ttl>,
+}
+
+/// Middleware: parses the query against the parameters the route knows, and
+/// answers `400 invalid_argument` for an unknown, repeated or bad one before the
+/// handler runs.
+pub(crate) async fn known_parameters_only(mut request: Request, next: Next) -> Response<Body> {
+    let known = known_parameters(request.method(), request.uri().path());
+    match parse(request.uri().query(), known) {
+        Ok(query) => {
+            request.extensions_mut().insert(query);
+            next.run(request).await
+        }
+        Err(err) => store_error_response(&err),
+    }
+}
+
+/// The query parameters a request may carry: `ttl` on a `PUT` of a state (the
+/// only `PUT` route), nothing on any other request. The path is the router's
+/// own (without a prefix the router is nested under).
+fn known_parameters(method: &Method, path: &str) -> &'static [&'static str] {
+    let state = path
+        .strip_prefix(STATES_PATH)
+        .is_some_and(|rest| rest.starts_with('/'));
+    if method == Method::PUT && state {
+        &[TTL_PARAMETER]
+    } else {
+        &[]
+    }
+}
+
+/// Parses `query` (the part after `?`, if any), knowing only the parameters in
+/// `known`. Anything else is `InvalidArgument`.
+fn parse(query: Option<&str>, known: &[&str]) -> Result<Query> {
+    let mut parsed = Query::default();
+    let Some(query) = query else {
+        return Ok(parsed);
+    };
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !known.contains(&name) {
+            return Err(Error::invalid_argument(format!(
+                "unknown query parameter {:?}{}",
+                truncate(name, 64),
+                match known {
+                    [] => String::new(),
+                    known => format!(" (only `{}` is known)", known.join("`, `")),
+                }
+            )));
+        }
+        // `ttl` is the only parameter there is.
+        if parsed.ttl.is_some() {
+            return Err(Error::invalid_argument(format!(
+                "`{TTL_PARAMETER}` is given more than once"
+            )));
+        }
+        let value = percent_decode_exact(value)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| {
+                Error::invalid_argument(format!("`{TTL_PARAMETER}` has a malformed %-escape"))
+            })?;
+        parsed.ttl = Some(value.parse::<Ttl>()?);
+    }
+    Ok(parsed)
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary: an error message
+/// quotes a parameter name, never an unbounded one.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use flowstore_core::ErrorKind;
+
+    use super::*;
+
+    const TTL: &[&str] = &[TTL_PARAMETER];
+
+    #[test]
+    fn only_known_parameters_pass() {
+        assert_eq!(parse(None, TTL).unwrap().ttl, None);
+        assert_eq!(parse(Some(""), TTL).unwrap().ttl, None);
+        assert_eq!(
+            parse(Some("ttl=30s"), TTL).unwrap().ttl,
+            Some("30s".parse().unwrap())
+        );
+        for bad in ["ttl=0s", "ttl=abc", "tll=30s", "ttl=1s&ttl=2s", "ttl=%zz"] {
+            let err = parse(Some(bad), TTL).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
+        }
+        let err = parse(Some("ttl=30s"), &[]).unwrap_err();
+        assert_eq!(err.message(), "unknown query parameter \"ttl\"");
+        let err = parse(Some("tll=30s"), TTL).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "unknown query parameter \"tll\" (only `ttl` is known)"
+        );
+    }
+
+    #[test]
+    fn ttl_is_known_only_when_putting_a_state() {
+        assert_eq!(known_parameters(&Method::PUT, "/states/k"), TTL);
+        for (method, path) in [
+            (Method::GET, "/states/k"),
+            (Method::DELETE, "/states/k"),
+            (Method::DELETE, "/states"),
+            (Method::PUT, "/states"),
+            (Method::PUT, "/statesk"),
+            (Method::GET, "/healthz"),
+        ] {
+            assert!(
+                known_parameters(&method, path).is_empty(),
+                "{method} {path}"
+            );
+        }
+    }
+}
