@@ -1,6 +1,6 @@
-//! Redis fault tests: what a `RedisStore` does when its server crashes, and when a
+//! Redis fault tests: what a `RedisStore` does when its server crashes, when a
 //! Redis Cluster primary or a Sentinel-managed primary dies and its replica
-//! takes over.
+//! takes over, and when the server refuses our credentials on reconnect.
 //!
 //! Each test starts throwaway servers of its own (`flowstore_tests::servers`),
 //! never the shared ones. They need `redis-server` on `PATH`, so a plain `cargo
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use flowstore_core::{Key, Namespace, Store};
+use flowstore_core::{ErrorKind, Key, Namespace, Store};
 use flowstore_redis::RedisStore;
 use flowstore_tests::faults::{RECOVERY, assert_temporary, within};
 use flowstore_tests::servers::{
@@ -270,6 +270,84 @@ async fn sentinel_primary_fails_over_to_its_replica() {
     }
     store.clear().await.unwrap();
     assert_eq!(store.get(&keys[0]).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server on PATH (run by cargo xtask ci)"]
+async fn credentials_refused_on_reconnect_are_unauthorized_at_once() {
+    let _serial = serial();
+    // The default command timeout: a refusal must not wait for it.
+    const TIMEOUT: Duration = Duration::from_secs(5);
+    const OLD: &str = "old-secret-5b1f";
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    // An ACL user with a password (the default user stays open, so the test's
+    // own one-command connections need no AUTH).
+    let acl = |args: &[&str]| {
+        let mut command = vec!["ACL", "SETUSER", "flowstore"];
+        command.extend_from_slice(args);
+        server.cmd(&command).expect("ACL SETUSER");
+    };
+    acl(&["on", &format!(">{OLD}"), "~*", "&*", "+@all"]);
+    let url = format!("redis://flowstore:{OLD}@127.0.0.1:{}", server.port());
+    let store = RedisStore::from_url(&url)
+        .unwrap()
+        .namespace(Namespace::new("auth").unwrap())
+        .command_timeout(TIMEOUT)
+        .open()
+        .await
+        .unwrap();
+    let k = key("k");
+    store.set(&k, b"before", None).await.unwrap();
+
+    // The password changes and our (already authenticated) connection is
+    // closed: fred reconnects with the old password and is refused.
+    acl(&["resetpass", ">new-secret-9c2e"]);
+    server
+        .cmd(&["CLIENT", "KILL", "USER", "flowstore"])
+        .expect("CLIENT KILL");
+
+    let refused = |err: &flowstore_core::Error, what: &str| {
+        assert_eq!(err.kind(), ErrorKind::Unauthorized, "{what}: {err:?}");
+        assert!(!err.is_temporary(), "{what}: retried? {err:?}");
+        assert!(!format!("{err:?}").contains(OLD), "{what}: {err:?}");
+    };
+    let started = Instant::now();
+    let err = within(TIMEOUT, "get after the refusal", store.get(&k))
+        .await
+        .unwrap_err();
+    refused(&err, "the get waiting for the reconnection");
+    let took = started.elapsed();
+    assert!(
+        took < TIMEOUT,
+        "the refusal took {took:?}, as long as the command timeout"
+    );
+    // While the refusal lasts, commands fail at once and are not sent.
+    let started = Instant::now();
+    let err = store.set(&k, b"refused", None).await.unwrap_err();
+    refused(&err, "a set while refused");
+    refused(
+        &store.delete(&k).await.unwrap_err(),
+        "a delete while refused",
+    );
+    refused(&store.clear().await.unwrap_err(), "a clear while refused");
+    assert!(started.elapsed() < TIMEOUT, "{:?}", started.elapsed());
+
+    // The old password is accepted again: the same store recovers on its own
+    // (fred keeps reconnecting), and nothing refused was written.
+    acl(&[&format!(">{OLD}")]);
+    let deadline = Instant::now() + RECOVERY;
+    let value = loop {
+        match store.get(&k).await {
+            Ok(value) => break value,
+            Err(err) => refused(&err, "a get before the next reconnection"),
+        }
+        assert!(Instant::now() < deadline, "the store did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(value.as_deref(), Some(&b"before"[..]));
+    store.set(&k, b"after", None).await.unwrap();
+    assert_eq!(store.get(&k).await.unwrap().as_deref(), Some(&b"after"[..]));
+    store.clear().await.unwrap();
 }
 
 /// Waits until the replica on `replica_port` has everything `primary` acknowledged.

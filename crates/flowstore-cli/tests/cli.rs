@@ -417,3 +417,21 @@ fn clear_asks_on_a_terminal() {
     assert_exit(&on_a_terminal(b"y\n"), 0);
     assert_exit(&sandbox.run(["get", "k"]), 1);
 }
+
+/// SQLite's write-ahead log (`NAME-wal`) is checkpointed and removed when the
+/// command's store closes, so it does not linger beside the database after the
+/// process exits.
+#[test]
+fn no_write_ahead_log_is_left_after_the_command_exits() {
+    let sandbox = Sandbox::new();
+    let url = "sqlite://state.db";
+    let wal = sandbox.path().join("state.db-wal");
+    let wal_size = || std::fs::metadata(&wal).map_or(0, |meta| meta.len());
+    assert_exit(&sandbox.run(["--store", url, "set", "k", "v"]), 0);
+    assert_eq!(wal_size(), 0, "the log is left after `set`");
+    assert_exit(&sandbox.run(["--store", url, "clear", "--yes"]), 0);
+    assert_eq!(wal_size(), 0, "the log is left after `clear`");
+    let get = sandbox.run(["--store", url, "get", "k"]);
+    assert_exit(&get, 1);
+    assert_eq!(wal_size(), 0, "the log is left after `get`");
+}

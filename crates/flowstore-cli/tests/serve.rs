@@ -169,6 +169,14 @@ fn serve_the_default_sqlite_file_and_stop_on_sigterm() {
 
     let status = server.terminate();
     assert_eq!(status.code(), Some(0), "{status}");
+    // The server closed its store on the way out, so SQLite checkpointed the
+    // write-ahead log into the database and removed it.
+    let wal = sandbox.path().join("flowstore.db-wal");
+    assert_eq!(
+        std::fs::metadata(&wal).map_or(0, |meta| meta.len()),
+        0,
+        "the -wal file is left after the server stopped"
+    );
     // Stopped: the client now reports an outage, not "absent".
     let line = assert_error(&client(
         &sandbox,

@@ -100,6 +100,9 @@ impl RedisBuilder {
     /// How long one command may take before it fails with `Timeout`
     /// (default [`DEFAULT_COMMAND_TIMEOUT`]). Also bounds the commands the client
     /// sends on its own (`AUTH`, `SELECT`, `CLUSTER SLOTS`). Zero is refused.
+    /// A command waiting for a reconnection that the server refuses for our
+    /// credentials does not wait this long: it fails with `Unauthorized` as soon
+    /// as the refusal comes.
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
         self

@@ -13,25 +13,32 @@ use fred::interfaces::{ClusterInterface, KeysInterface};
 use fred::types::Key;
 use futures::future::try_join_all;
 
+use crate::auth::Refusals;
 use crate::error::map_error;
 use crate::keys::match_pattern;
+use crate::store::Shared;
 
 /// Keys asked for per SCAN call (a hint to the server, not a limit).
 const SCAN_COUNT: u32 = 1000;
 
 /// Removes every key starting with `prefix` that exists when the call starts.
 /// Keys written while it runs may or may not survive.
-pub(crate) async fn clear(client: &Client, clustered: bool, prefix: &str) -> Result<()> {
+///
+/// Every command goes through [`Refusals::run`], so credentials refused on
+/// reconnect stop the clear with `Unauthorized` at once.
+pub(crate) async fn clear(shared: &Shared, prefix: &str) -> Result<()> {
+    let client = &shared.client;
+    let refusals = &shared.refusals;
     let pattern = match_pattern(prefix);
-    if !clustered {
-        return clear_node(client, client, false, &pattern).await;
+    if !shared.clustered {
+        return clear_node(refusals, client, client, false, &pattern).await;
     }
     // Refresh the slot map first, so a primary promoted since the last refresh
     // is scanned and a failed one is not.
-    client
-        .sync_cluster()
-        .await
-        .map_err(|err| map_error(err, "CLUSTER SLOTS"))?;
+    let syncer = client.clone();
+    refusals
+        .run("CLUSTER SLOTS", async move { syncer.sync_cluster().await })
+        .await?;
     let primaries = client
         .cached_cluster_state()
         .map(|state| state.unique_primary_nodes())
@@ -43,14 +50,15 @@ pub(crate) async fn clear(client: &Client, clustered: bool, prefix: &str) -> Res
     }
     for primary in primaries {
         let node = client.with_cluster_node(primary);
-        clear_node(&node, client, true, &pattern).await?;
+        clear_node(refusals, &node, client, true, &pattern).await?;
     }
     Ok(())
 }
 
 /// Walks one server's keyspace with SCAN through `scanner` (bound to that
 /// server in a cluster) and unlinks the matches through `client`.
-async fn clear_node<S: KeysInterface + Sync>(
+async fn clear_node<S: KeysInterface + Clone + Send + Sync + 'static>(
+    refusals: &Refusals,
     scanner: &S,
     client: &Client,
     clustered: bool,
@@ -58,12 +66,16 @@ async fn clear_node<S: KeysInterface + Sync>(
 ) -> Result<()> {
     let mut cursor = String::from("0");
     loop {
-        let (next, keys): (String, Vec<Bytes>) = scanner
-            .scan_page(cursor, pattern.to_string(), Some(SCAN_COUNT), None)
-            .await
-            .map_err(|err| map_error(err, "SCAN"))?;
+        let (scanner, pattern) = (scanner.clone(), pattern.to_string());
+        let (next, keys): (String, Vec<Bytes>) = refusals
+            .run("SCAN", async move {
+                scanner
+                    .scan_page(cursor, pattern, Some(SCAN_COUNT), None)
+                    .await
+            })
+            .await?;
         if !keys.is_empty() {
-            unlink(client, clustered, keys).await?;
+            unlink(refusals, client, clustered, keys).await?;
         }
         if next == "0" {
             return Ok(());
@@ -72,22 +84,32 @@ async fn clear_node<S: KeysInterface + Sync>(
     }
 }
 
-async fn unlink(client: &Client, clustered: bool, keys: Vec<Bytes>) -> Result<()> {
+async fn unlink(
+    refusals: &Refusals,
+    client: &Client,
+    clustered: bool,
+    keys: Vec<Bytes>,
+) -> Result<()> {
     let keys: Vec<Key> = keys.into_iter().map(Key::from).collect();
     if !clustered {
-        let _: i64 = client
-            .unlink(keys)
-            .await
-            .map_err(|err| map_error(err, "UNLINK"))?;
+        let client = client.clone();
+        let _: i64 = refusals
+            .run("UNLINK", async move { client.unlink(keys).await })
+            .await?;
         return Ok(());
     }
     let groups = fred::util::group_by_hash_slot(keys).map_err(|err| map_error(err, "UNLINK"))?;
-    try_join_all(groups.into_values().map(|group| async move {
-        let _: i64 = client
-            .unlink(Vec::from(group))
-            .await
-            .map_err(|err| map_error(err, "UNLINK"))?;
-        Ok::<(), Error>(())
+    try_join_all(groups.into_values().map(|group| {
+        let client = client.clone();
+        async move {
+            let _: i64 = refusals
+                .run(
+                    "UNLINK",
+                    async move { client.unlink(Vec::from(group)).await },
+                )
+                .await?;
+            Ok::<(), Error>(())
+        }
     }))
     .await?;
     Ok(())

@@ -11,8 +11,8 @@ use fred::clients::Client;
 use fred::interfaces::KeysInterface;
 use fred::types::{ConnectHandle, Expiration};
 
+use crate::auth::Refusals;
 use crate::builder::RedisBuilder;
-use crate::error::map_error;
 use crate::{clear, keys};
 
 /// What every namespace handle of one connection shares.
@@ -20,15 +20,18 @@ pub(crate) struct Shared {
     pub(crate) client: Client,
     task: ConnectHandle,
     pub(crate) clustered: bool,
+    pub(crate) refusals: Refusals,
     eviction_warning: Option<String>,
 }
 
 impl Shared {
     pub(crate) fn new(client: Client, task: ConnectHandle, clustered: bool) -> Shared {
+        let refusals = Refusals::watch(&client);
         Shared {
             client,
             task,
             clustered,
+            refusals,
             eviction_warning: None,
         }
     }
@@ -142,12 +145,13 @@ impl fmt::Debug for RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        let client = self.shared.client.clone();
+        let key = self.key(key);
         let value: Option<Bytes> = self
             .shared
-            .client
-            .get(self.key(key))
-            .await
-            .map_err(|err| map_error(err, "GET"))?;
+            .refusals
+            .run("GET", async move { client.get(key).await })
+            .await?;
         Ok(value.map(Vec::from))
     }
 
@@ -156,33 +160,31 @@ impl Store for RedisStore {
         // A SET without options replaces the value and drops any earlier TTL.
         let expire =
             ttl.map(|ttl| Expiration::PX(i64::try_from(ttl.as_millis_ceil()).unwrap_or(i64::MAX)));
+        let client = self.shared.client.clone();
+        let (key, value) = (self.key(key), Bytes::copy_from_slice(value));
         let () = self
             .shared
-            .client
-            .set(
-                self.key(key),
-                Bytes::copy_from_slice(value),
-                expire,
-                None,
-                false,
-            )
-            .await
-            .map_err(|err| map_error(err, "SET"))?;
+            .refusals
+            .run("SET", async move {
+                client.set(key, value, expire, None, false).await
+            })
+            .await?;
         Ok(())
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {
+        let client = self.shared.client.clone();
+        let key = self.key(key);
         let _removed: i64 = self
             .shared
-            .client
-            .del(self.key(key))
-            .await
-            .map_err(|err| map_error(err, "DEL"))?;
+            .refusals
+            .run("DEL", async move { client.del(key).await })
+            .await?;
         Ok(())
     }
 
     async fn clear(&self) -> Result<()> {
-        clear::clear(&self.shared.client, self.shared.clustered, &self.prefix).await
+        clear::clear(&self.shared, &self.prefix).await
     }
 
     fn namespace(&self) -> &Namespace {

@@ -78,6 +78,11 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// otherwise.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The size the write-ahead log (the `-wal` file beside the database) is cut
+/// back to, unless configured otherwise: 64 MiB. See
+/// [`SqliteBuilder::wal_size_limit`].
+pub const DEFAULT_WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// Options for opening a [`SqliteStore`]. Start with [`SqliteStore::builder`] or
 /// [`SqliteBuilder::from_url`].
 #[derive(Clone, Debug)]
@@ -89,6 +94,7 @@ pub struct SqliteBuilder {
     pub(crate) max_value_size: usize,
     pub(crate) readers: usize,
     pub(crate) sweep_interval: Duration,
+    pub(crate) wal_size_limit: u64,
 }
 
 impl SqliteBuilder {
@@ -101,6 +107,7 @@ impl SqliteBuilder {
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             readers: default_readers(),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            wal_size_limit: DEFAULT_WAL_SIZE_LIMIT,
         }
     }
 
@@ -109,8 +116,8 @@ impl SqliteBuilder {
     /// to an optional `?` is the file path, taken literally. Parameters:
     /// `namespace`, `synchronous` (`full`, `normal`, `off`), `busy_timeout` (a
     /// duration such as `500ms` or `5s`), `max_value_size` (bytes),
-    /// `read_connections` (1 to 64) and `sweep_interval` (a duration). Anything
-    /// else is a `Config` error.
+    /// `read_connections` (1 to 64), `sweep_interval` (a duration) and
+    /// `wal_size_limit` (bytes). Anything else is a `Config` error.
     ///
     /// ```
     /// use flowstore_sqlite::{SqliteBuilder, Synchronous};
@@ -164,6 +171,11 @@ impl SqliteBuilder {
         })? {
             builder = builder.sweep_interval(interval);
         }
+        if let Some(limit) =
+            parsed.take_parsed("wal_size_limit", |text| text.parse::<u64>().ok())?
+        {
+            builder = builder.wal_size_limit(limit);
+        }
         parsed.expect_no_more()?;
         Ok(builder)
     }
@@ -206,6 +218,24 @@ impl SqliteBuilder {
     pub fn sweep_interval(mut self, interval: Duration) -> Self {
         self.sweep_interval = interval.max(Duration::from_millis(1));
         self
+    }
+
+    /// The size, in bytes, the write-ahead log is brought back under (default
+    /// [`DEFAULT_WAL_SIZE_LIMIT`]). A transaction writes all it changes to the
+    /// log, so a `clear` of many keys grows it far beyond this for a moment;
+    /// the store then checkpoints and truncates it before `clear` returns (if
+    /// another process is still reading an old snapshot, the log is cut back to
+    /// this size at its next reuse: SQLite's `journal_size_limit`). When the
+    /// last handle of the store is dropped, the log is checkpointed and removed
+    /// (unless another process still has the file open).
+    pub fn wal_size_limit(mut self, bytes: u64) -> Self {
+        self.wal_size_limit = bytes;
+        self
+    }
+
+    /// The configured write-ahead log size limit.
+    pub fn get_wal_size_limit(&self) -> u64 {
+        self.wal_size_limit
     }
 
     /// The database file, as given (a relative path is resolved against the

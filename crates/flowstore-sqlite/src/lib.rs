@@ -11,14 +11,18 @@ mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use flowstore_core::{
     Capabilities, Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
 };
 use tokio::sync::oneshot;
 
-pub use config::{DEFAULT_BUSY_TIMEOUT, DEFAULT_SWEEP_INTERVAL, SqliteBuilder, Synchronous};
+pub use config::{
+    DEFAULT_BUSY_TIMEOUT, DEFAULT_SWEEP_INTERVAL, DEFAULT_WAL_SIZE_LIMIT, SqliteBuilder,
+    Synchronous,
+};
 /// The SQLite bindings this crate is built on, re-exported so users get a
 /// matching version.
 pub use rusqlite;
@@ -30,8 +34,13 @@ use writer::{WriteOp, WriteRequest};
 /// A store in one SQLite file.
 ///
 /// Cloning, and [`with_namespace`](SqliteStore::with_namespace), give more handles
-/// on the same writer thread, reader threads and file. The threads stop when the
-/// last handle is dropped (after finishing what was queued).
+/// on the same writer thread, reader threads and file. Dropping the last handle
+/// stops the threads: it waits (blocking the current thread) until they have
+/// finished what was queued and closed their connections, so that SQLite
+/// checkpoints the write-ahead log into the database and removes the `-wal`
+/// file (unless another process still has the database open). That usually
+/// takes milliseconds; drop the store before the process exits (a
+/// `std::process::exit` skips it).
 #[derive(Clone)]
 pub struct SqliteStore {
     namespace: Arc<Namespace>,
@@ -45,13 +54,46 @@ struct Shared {
     max_value_size: usize,
     writes: Arc<Queue<WriteRequest>>,
     reads: Arc<Queue<ReadRequest>>,
+    threads: Mutex<Threads>,
+}
+
+/// The store's threads, joined when the last handle goes.
+#[derive(Default)]
+struct Threads {
+    writer: Option<JoinHandle<()>>,
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // The threads finish what is queued, then exit and close their connections.
-        self.writes.close();
+        // The threads finish what is queued, then exit and close their
+        // connections. Waiting for that is what lets SQLite checkpoint and remove
+        // the log before a process that drops its store exits. The readers go
+        // first so that the writer's connection, the one that writes, is the
+        // last to close and does the checkpoint.
+        let threads = std::mem::take(
+            self.threads
+                .get_mut()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
         self.reads.close();
+        for reader in threads.readers {
+            join(reader);
+        }
+        self.writes.close();
+        if let Some(writer) = threads.writer {
+            join(writer);
+        }
+    }
+}
+
+/// Waits for one of the store's threads to end. A thread that panicked has
+/// already failed its callers; nothing more to report here.
+fn join(thread: JoinHandle<()>) {
+    // Never the case today (no store handle lives on its own threads), but
+    // joining oneself would deadlock.
+    if thread.thread().id() != std::thread::current().id() {
+        let _ = thread.join();
     }
 }
 
@@ -110,33 +152,42 @@ impl SqliteStore {
             max_value_size: builder.max_value_size,
             writes: Arc::new(Queue::new()),
             reads: Arc::new(Queue::new()),
+            threads: Mutex::new(Threads::default()),
         });
         let thread_error =
             |err: std::io::Error| Error::backend("cannot start an SQLite thread").with_source(err);
 
         // The writer creates the file and the schema before any reader opens it.
         let (ready, writer_ready) = oneshot::channel();
-        writer::spawn(
+        let writer = writer::spawn(
             writer::WriterConfig {
                 path: path.clone(),
                 synchronous: builder.synchronous,
                 busy_timeout: builder.busy_timeout,
                 sweep_interval: builder.sweep_interval,
+                wal_size_limit: builder.wal_size_limit,
             },
             shared.writes.clone(),
             ready,
         )
         .map_err(thread_error)?;
+        shared.threads().writer = Some(writer);
         writer_ready.await.map_err(|_| stopped())??;
 
         let readers = reader::spawn(
             path,
             builder.busy_timeout,
+            builder.wal_size_limit,
             builder.readers,
             shared.reads.clone(),
         )
         .map_err(thread_error)?;
-        for ready in readers {
+        let mut ready = Vec::with_capacity(readers.len());
+        for started in readers {
+            shared.threads().readers.push(started.thread);
+            ready.push(started.ready);
+        }
+        for ready in ready {
             ready.await.map_err(|_| stopped())??;
         }
         Ok(SqliteStore {
@@ -154,6 +205,14 @@ impl SqliteStore {
         };
         self.shared.writes.push(request).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Shared {
+    fn threads(&self) -> std::sync::MutexGuard<'_, Threads> {
+        self.threads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

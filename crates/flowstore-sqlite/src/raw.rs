@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::config::{DEFAULT_BUSY_TIMEOUT, Synchronous};
+use crate::config::{DEFAULT_BUSY_TIMEOUT, DEFAULT_WAL_SIZE_LIMIT, Synchronous};
 use crate::error::is_busy;
 
 /// The schema version this release writes and understands. It is stored in the
@@ -189,11 +189,22 @@ fn create_or_check_schema(conn: &Connection) -> Result<(), SetupError> {
     }
 }
 
+/// Sets `journal_size_limit`: whenever SQLite starts the write-ahead log over
+/// (after a checkpoint copied all of it), it truncates the file to `bytes`, so
+/// one large transaction does not leave a large log behind for good.
+pub(crate) fn limit_wal(conn: &Connection, bytes: u64) -> rusqlite::Result<()> {
+    let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+    // This pragma answers with the new limit (a row), which `pragma_update` refuses.
+    conn.pragma_update_and_check(None, "journal_size_limit", bytes, |_| Ok(()))
+}
+
 /// Opens `path` exactly as the store's writer does: the same open flags, WAL,
-/// `synchronous`, the default busy timeout (5 s), and the schema created or
-/// checked. A file whose schema is newer than this release is an error.
+/// `synchronous`, the default busy timeout (5 s), the default write-ahead log
+/// size limit, and the schema created or checked. A file whose schema is newer
+/// than this release is an error.
 pub fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
     let conn = open_plain(path, DEFAULT_BUSY_TIMEOUT)?;
     prepare(&conn, synchronous, DEFAULT_BUSY_TIMEOUT).map_err(SetupError::into_rusqlite)?;
+    limit_wal(&conn, DEFAULT_WAL_SIZE_LIMIT)?;
     Ok(conn)
 }

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use flowstore_core::{Key, Namespace, Result};
@@ -43,14 +44,22 @@ impl Drop for LastOneCloses {
     }
 }
 
-/// Starts `count` reader threads on `path`; each reports on its `ready` sender
-/// whether it could open its connection.
+/// A started reader thread and where it reports whether it could open its
+/// connection.
+pub(crate) struct Started {
+    pub(crate) thread: JoinHandle<()>,
+    pub(crate) ready: oneshot::Receiver<Result<()>>,
+}
+
+/// Starts `count` reader threads on `path`. Each closes its connection as it
+/// ends (when the queue is closed).
 pub(crate) fn spawn(
     path: PathBuf,
     busy_timeout: Duration,
+    wal_size_limit: u64,
     count: usize,
     queue: Arc<Queue<ReadRequest>>,
-) -> std::io::Result<Vec<oneshot::Receiver<Result<()>>>> {
+) -> std::io::Result<Vec<Started>> {
     let alive = Arc::new(AtomicUsize::new(count));
     let mut ready = Vec::with_capacity(count);
     for i in 0..count {
@@ -64,7 +73,7 @@ pub(crate) fn spawn(
             .name(format!("flowstore-sqlite-reader-{i}"))
             .spawn(move || {
                 let guard = guard;
-                let conn = match open(&path, busy_timeout) {
+                let conn = match open(&path, busy_timeout, wal_size_limit) {
                     Ok(conn) => conn,
                     Err(err) => {
                         let _ = tx.send(Err(err));
@@ -76,7 +85,7 @@ pub(crate) fn spawn(
                 }
             });
         match spawned {
-            Ok(_) => ready.push(rx),
+            Ok(thread) => ready.push(Started { thread, ready: rx }),
             Err(err) => {
                 // The threads already started stop when the store's queues close.
                 return Err(err);
@@ -86,10 +95,12 @@ pub(crate) fn spawn(
     Ok(ready)
 }
 
-fn open(path: &std::path::Path, busy_timeout: Duration) -> Result<Connection> {
+fn open(path: &std::path::Path, busy_timeout: Duration, wal_size_limit: u64) -> Result<Connection> {
     let conn = raw::open_plain(path, busy_timeout)
         .map_err(|err| map_error(&err, "cannot open a read connection"))?;
-    conn.pragma_update(None, "query_only", true)
+    // The last connection to close checkpoints the log; a reader may be it.
+    raw::limit_wal(&conn, wal_size_limit)
+        .and_then(|()| conn.pragma_update(None, "query_only", true))
         .map_err(|err| map_error(&err, "cannot open a read connection"))?;
     Ok(conn)
 }

@@ -6,9 +6,15 @@
 //! `BEGIN IMMEDIATE` transaction, commits (one fsync under `synchronous=FULL`),
 //! and only then answers each caller. While it commits, new requests queue up
 //! and form the next batch, so under load many writes share one fsync.
+//!
+//! It also keeps the write-ahead log bounded: `journal_size_limit` cuts the log
+//! back whenever SQLite reuses it, and after a `clear` (whose one transaction
+//! writes every page it empties to the log) the writer checkpoints and
+//! truncates the log before answering.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use flowstore_core::{Error, Key, Namespace, Result};
@@ -31,6 +37,12 @@ const SWEEP_BATCH: i64 = 256;
 
 /// The longest [`Writer::fill_batch`] waits for more requests.
 const MAX_FILL_WAIT: Duration = Duration::from_millis(2);
+
+/// How long the truncating checkpoint after a `clear` waits for other
+/// connections (readers of an old snapshot, writers in other processes). It
+/// holds the write lock while it waits, so it gives up early; the log is then
+/// cut back by `journal_size_limit` the next time SQLite reuses it.
+const TRUNCATE_BUSY_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// One write.
 #[derive(Debug)]
@@ -61,6 +73,7 @@ pub(crate) struct WriterConfig {
     pub(crate) synchronous: Synchronous,
     pub(crate) busy_timeout: Duration,
     pub(crate) sweep_interval: Duration,
+    pub(crate) wal_size_limit: u64,
 }
 
 /// Milliseconds since the Unix epoch by the local clock.
@@ -82,12 +95,13 @@ impl<T> Drop for CloseOnExit<T> {
 }
 
 /// Starts the writer thread. It opens and prepares the file, reports the outcome
-/// on `ready`, then serves `queue` until it is closed.
+/// on `ready`, then serves `queue` until it is closed, and closes its
+/// connection as it ends.
 pub(crate) fn spawn(
     config: WriterConfig,
     queue: Arc<Queue<WriteRequest>>,
     ready: oneshot::Sender<Result<()>>,
-) -> std::io::Result<()> {
+) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("flowstore-sqlite-writer".into())
         .spawn(move || {
@@ -105,6 +119,9 @@ pub(crate) fn spawn(
             Writer {
                 conn,
                 queue,
+                wal_path: wal_path(&config.path),
+                wal_size_limit: config.wal_size_limit,
+                busy_timeout: config.busy_timeout,
                 sweep_interval: config.sweep_interval,
                 next_sweep: Instant::now() + config.sweep_interval,
                 batch: Vec::with_capacity(MAX_BATCH),
@@ -114,7 +131,13 @@ pub(crate) fn spawn(
             }
             .run();
         })
-        .map(drop)
+}
+
+/// The write-ahead log beside the database: its name plus `-wal`.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
 }
 
 fn open(config: &WriterConfig) -> Result<Connection> {
@@ -124,12 +147,17 @@ fn open(config: &WriterConfig) -> Result<Connection> {
         raw::SetupError::Sqlite(err) => map_error(&err, "cannot set up the database"),
         other => Error::config(format!("SQLite: {}", other.describe())),
     })?;
+    raw::limit_wal(&conn, config.wal_size_limit)
+        .map_err(|err| map_error(&err, "cannot set up the database"))?;
     Ok(conn)
 }
 
 struct Writer {
     conn: Connection,
     queue: Arc<Queue<WriteRequest>>,
+    wal_path: PathBuf,
+    wal_size_limit: u64,
+    busy_timeout: Duration,
     sweep_interval: Duration,
     next_sweep: Instant,
     batch: Vec<WriteRequest>,
@@ -236,6 +264,14 @@ impl Writer {
             self.fail_all(&err, "cannot commit");
             return;
         }
+        if self
+            .batch
+            .iter()
+            .any(|request| matches!(request.op, WriteOp::Clear))
+        {
+            // Before answering, so that a `clear` that returned left a bounded log.
+            self.bound_wal();
+        }
         // Every caller in flight right now: the next batch waits for this many.
         self.expected = self.batch.len() + self.queue.len();
         for (request, outcome) in self.batch.drain(..).zip(self.outcomes.drain(..)) {
@@ -244,6 +280,27 @@ impl Writer {
                 None => Ok(()),
                 Some(err) => Err(err),
             });
+        }
+    }
+
+    /// Brings the write-ahead log back under its limit after a large delete
+    /// (a committed `clear`), in two steps so that writers in other processes
+    /// are held up only briefly. A `PASSIVE` checkpoint first copies the log
+    /// into the database (the long part) without taking the write lock; a
+    /// `TRUNCATE` checkpoint then copies what was written meanwhile and empties
+    /// the file, waiting at most [`TRUNCATE_BUSY_TIMEOUT`] for other
+    /// connections. Failures change nothing the caller asked for (the clear is
+    /// committed), so they are not reported: the log is then cut back at its
+    /// next reuse by `journal_size_limit`.
+    fn bound_wal(&mut self) {
+        let size = std::fs::metadata(&self.wal_path).map_or(0, |meta| meta.len());
+        if size <= self.wal_size_limit {
+            return;
+        }
+        let _ = checkpoint(&self.conn, "PASSIVE");
+        if self.conn.busy_timeout(TRUNCATE_BUSY_TIMEOUT).is_ok() {
+            let _ = checkpoint(&self.conn, "TRUNCATE");
+            let _ = self.conn.busy_timeout(self.busy_timeout);
         }
     }
 
@@ -318,6 +375,12 @@ fn apply(conn: &Connection, request: &WriteRequest) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs `PRAGMA wal_checkpoint(mode)`. SQLite answers with a row (busy flag,
+/// log frames, frames checkpointed) rather than an error when it is blocked.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<()> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
 }
 
 /// Deletes up to [`SWEEP_BATCH`] expired entries; returns how many.
