@@ -45,6 +45,10 @@ pub use flowstore_redis as redis;
 #[cfg(feature = "http")]
 pub use flowstore_http as http;
 
+/// The default-TTL wrapper (crate `flowstore-default-ttl`), behind feature `default-ttl`.
+#[cfg(feature = "default-ttl")]
+pub use flowstore_default_ttl as default_ttl;
+
 /// The encryption wrapper (crate `flowstore-encrypt`), behind feature `encrypt`.
 #[cfg(feature = "encrypt")]
 pub use flowstore_encrypt as encrypt;

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use flowstore_core::{Error, Result, Store};
+use std::collections::BTreeMap;
+
+use flowstore_core::{Error, Layer, Result, Store, apply_layers};
 
 use crate::open::{OpenOptions, open_with};
 
@@ -11,13 +13,15 @@ use crate::open::{OpenOptions, open_with};
 /// (see `docs/architecture.md`):
 ///
 /// ```text
-/// application → metrics → retry → fallback → compress → encrypt → backend(s)
+/// application → metrics → retry → default TTL → fallback → compress → encrypt → backend(s)
 /// ```
 ///
 /// - **metrics** (feature `metrics`) outermost: one event per application call,
 ///   retries and fallbacks included, reported to the `metrics` facade;
 /// - **retry** (feature `retry`): retries what is temporary after the fallback
 ///   gave up on every store;
+/// - **default TTL** (feature `default-ttl`): the application's writes that carry
+///   no TTL get the configured one;
 /// - **fallback** (feature `fallback`): the URL's store first, then each
 ///   `fallback` URL, opened with the same [`OpenOptions`];
 ///   only when at least one fallback URL is given;
@@ -57,16 +61,59 @@ use crate::open::{OpenOptions, open_with};
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct StackOptions {
-    #[cfg(feature = "metrics")]
-    metrics: bool,
-    #[cfg(feature = "retry")]
-    retry: Option<flowstore_retry::RetryPolicy>,
+    /// The wrappers that are on, each in its slot: the slot says where it goes.
+    layers: BTreeMap<Slot, Arc<dyn Layer>>,
     #[cfg(feature = "fallback")]
     fallback: Vec<String>,
-    #[cfg(feature = "compress")]
-    compress: bool,
+}
+
+/// A wrapper's place in the stack. The variants' order is the recommended order,
+/// innermost first (see `docs/architecture.md`); adding a wrapper to the facade is
+/// a variant here, its [`placement`](Slot::placement) and a setter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    /// Right above each store: everything that leaves the process is sealed.
     #[cfg(feature = "encrypt")]
-    encrypt: Option<flowstore_encrypt::Keyring>,
+    Encrypt,
+    /// Above encrypt: ciphertext does not compress.
+    #[cfg(feature = "compress")]
+    Compress,
+    /// Above the fallback: application writes get the default, the fallback's own
+    /// bookkeeping writes do not.
+    #[cfg(feature = "default-ttl")]
+    DefaultTtl,
+    /// Above the fallback: retries what is temporary after every store failed.
+    #[cfg(feature = "retry")]
+    Retry,
+    /// Outermost: one event per application call, retries included.
+    #[cfg(feature = "metrics")]
+    Metrics,
+}
+
+/// Where a slot's layer is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Placement {
+    /// Around each store of a fallback chain separately.
+    EachStore,
+    /// Once, around the fallback (or the one store).
+    Outer,
+}
+
+impl Slot {
+    fn placement(self) -> Placement {
+        match self {
+            #[cfg(feature = "encrypt")]
+            Slot::Encrypt => Placement::EachStore,
+            #[cfg(feature = "compress")]
+            Slot::Compress => Placement::EachStore,
+            #[cfg(feature = "default-ttl")]
+            Slot::DefaultTtl => Placement::Outer,
+            #[cfg(feature = "retry")]
+            Slot::Retry => Placement::Outer,
+            #[cfg(feature = "metrics")]
+            Slot::Metrics => Placement::Outer,
+        }
+    }
 }
 
 impl StackOptions {
@@ -75,18 +122,36 @@ impl StackOptions {
         StackOptions::default()
     }
 
+    /// Puts `layer` in `slot` (or takes the slot's layer out), replacing what was there.
+    #[allow(dead_code)] // unused when no wrapper feature is on
+    fn with(mut self, slot: Slot, layer: Option<Arc<dyn Layer>>) -> Self {
+        match layer {
+            Some(layer) => self.layers.insert(slot, layer),
+            None => self.layers.remove(&slot),
+        };
+        self
+    }
+
     /// Report every operation to the `metrics` facade (outermost layer).
     #[cfg(feature = "metrics")]
-    pub fn metrics(mut self, on: bool) -> Self {
-        self.metrics = on;
-        self
+    pub fn metrics(self, on: bool) -> Self {
+        let layer = on.then(|| Arc::new(flowstore_metrics::MetricsLayer::new()) as Arc<dyn Layer>);
+        self.with(Slot::Metrics, layer)
     }
 
     /// Retry temporary errors with `policy`.
     #[cfg(feature = "retry")]
-    pub fn retry(mut self, policy: flowstore_retry::RetryPolicy) -> Self {
-        self.retry = Some(policy);
-        self
+    pub fn retry(self, policy: flowstore_retry::RetryPolicy) -> Self {
+        let layer = flowstore_retry::RetryLayer::new(policy);
+        self.with(Slot::Retry, Some(Arc::new(layer)))
+    }
+
+    /// Give every write that carries no TTL this one (the application's
+    /// writes, not the fallback's own).
+    #[cfg(feature = "default-ttl")]
+    pub fn default_ttl(self, ttl: flowstore_core::Ttl) -> Self {
+        let layer = flowstore_default_ttl::DefaultTtlLayer::new(ttl);
+        self.with(Slot::DefaultTtl, Some(Arc::new(layer)))
     }
 
     /// Adds a fallback store, after the URL's store and the fallbacks added
@@ -99,16 +164,17 @@ impl StackOptions {
 
     /// Compress values with lz4 (above the encryption, if any).
     #[cfg(feature = "compress")]
-    pub fn compress(mut self, on: bool) -> Self {
-        self.compress = on;
-        self
+    pub fn compress(self, on: bool) -> Self {
+        let layer =
+            on.then(|| Arc::new(flowstore_compress::CompressLayer::new()) as Arc<dyn Layer>);
+        self.with(Slot::Compress, layer)
     }
 
     /// Encrypt values with AES-256-GCM under `keyring` (right above each store).
     #[cfg(feature = "encrypt")]
-    pub fn encrypt(mut self, keyring: flowstore_encrypt::Keyring) -> Self {
-        self.encrypt = Some(keyring);
-        self
+    pub fn encrypt(self, keyring: flowstore_encrypt::Keyring) -> Self {
+        let layer = flowstore_encrypt::EncryptLayer::new(keyring);
+        self.with(Slot::Encrypt, Some(Arc::new(layer)))
     }
 
     /// The fallback URLs, in order (empty without feature `fallback`).
@@ -119,6 +185,14 @@ impl StackOptions {
         return &[];
     }
 
+    /// The layers placed `placement`, innermost first.
+    fn layers(&self, placement: Placement) -> impl Iterator<Item = &dyn Layer> {
+        self.layers
+            .iter()
+            .filter(move |(slot, _)| slot.placement() == placement)
+            .map(|(_, layer)| layer.as_ref())
+    }
+
     /// Builds the stack over stores already opened: `stores[0]` is the primary,
     /// any others are its fallbacks, in order (the URLs given to
     /// `fallback` are not used here). A `Config` error when
@@ -126,76 +200,36 @@ impl StackOptions {
     pub fn wrap(&self, stores: Vec<Arc<dyn Store>>) -> Result<Arc<dyn Store>> {
         let mut stores: Vec<Arc<dyn Store>> = stores
             .into_iter()
-            .map(|store| self.wrap_one(store))
+            .map(|store| apply_layers(store, self.layers(Placement::EachStore)))
             .collect();
         let store = match stores.len() {
             0 => return Err(Error::config("a store stack needs at least one store")),
             1 => stores.remove(0),
-            _ => self.fallback_over(stores)?,
+            _ => fallback_over(stores)?,
         };
-        #[cfg(feature = "retry")]
-        let store: Arc<dyn Store> = match &self.retry {
-            Some(policy) => Arc::new(flowstore_retry::RetryStore::with_policy(
-                store,
-                policy.clone(),
-            )),
-            None => store,
-        };
-        #[cfg(feature = "metrics")]
-        let store: Arc<dyn Store> = if self.metrics {
-            Arc::new(flowstore_metrics::MetricsStore::new(store))
-        } else {
-            store
-        };
-        Ok(store)
-    }
-
-    /// compress → encrypt → `store`.
-    fn wrap_one(&self, store: Arc<dyn Store>) -> Arc<dyn Store> {
-        #[cfg(feature = "encrypt")]
-        let store: Arc<dyn Store> = match &self.encrypt {
-            Some(keyring) => Arc::new(flowstore_encrypt::EncryptedStore::new(
-                store,
-                keyring.clone(),
-            )),
-            None => store,
-        };
-        #[cfg(feature = "compress")]
-        let store: Arc<dyn Store> = if self.compress {
-            Arc::new(flowstore_compress::CompressedStore::new(store))
-        } else {
-            store
-        };
-        store
-    }
-
-    #[cfg(feature = "fallback")]
-    fn fallback_over(&self, stores: Vec<Arc<dyn Store>>) -> Result<Arc<dyn Store>> {
-        Ok(Arc::new(flowstore_fallback::FallbackStore::new(stores)?))
-    }
-
-    #[cfg(not(feature = "fallback"))]
-    fn fallback_over(&self, _stores: Vec<Arc<dyn Store>>) -> Result<Arc<dyn Store>> {
-        Err(Error::config(
-            "several stores need the fallback wrapper (cargo feature `fallback` of flowstore)",
-        ))
+        Ok(apply_layers(store, self.layers(Placement::Outer)))
     }
 }
 
+#[cfg(feature = "fallback")]
+fn fallback_over(stores: Vec<Arc<dyn Store>>) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(flowstore_fallback::FallbackStore::new(stores)?))
+}
+
+#[cfg(not(feature = "fallback"))]
+fn fallback_over(_stores: Vec<Arc<dyn Store>>) -> Result<Arc<dyn Store>> {
+    Err(Error::config(
+        "several stores need the fallback wrapper (cargo feature `fallback` of flowstore)",
+    ))
+}
+
 impl fmt::Debug for StackOptions {
-    /// Shows which wrappers are on; never key material, never a URL.
+    /// Shows each wrapper's settings, never key material, never a URL.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut debug = f.debug_struct("StackOptions");
-        #[cfg(feature = "metrics")]
-        debug.field("metrics", &self.metrics);
-        #[cfg(feature = "retry")]
-        debug.field("retry", &self.retry);
+        debug.field("layers", &self.layers);
         #[cfg(feature = "fallback")]
         debug.field("fallback_stores", &self.fallback.len());
-        #[cfg(feature = "compress")]
-        debug.field("compress", &self.compress);
-        #[cfg(feature = "encrypt")]
-        debug.field("encrypt", &self.encrypt);
         debug.finish()
     }
 }
