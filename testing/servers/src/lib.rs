@@ -16,6 +16,9 @@
 //!   refuses to run as root; when run as root, the server runs as the system user
 //!   [`POSTGRES_OS_USER`] (created with `useradd` if missing) through `runuser`.
 //!
+//! [`process`] (`which`, `is_root`, `run`, `output`) is how the launcher runs
+//! those binaries; `xtask` uses it too, so the workspace has one copy.
+//!
 //! # URL forms
 //!
 //! These are the forms the `FLOWSTORE_TEST_*_URL` variables take (see
