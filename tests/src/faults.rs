@@ -24,7 +24,7 @@ pub const HANG_SLACK: Duration = Duration::from_secs(10);
 /// How long a store may take to serve again after a crash, restart or failover
 /// before the test gives up. The throwaway servers notice a dead primary within
 /// 2 s (`cluster-node-timeout`, Sentinel's `down-after-milliseconds`; see
-/// [`crate::servers`]) and Sentinel retries a failed failover after 10 s, so only
+/// `flowstore_test_servers`) and Sentinel retries a failed failover after 10 s, so only
 /// a store that does not recover runs out of this.
 pub const RECOVERY: Duration = Duration::from_secs(60);
 

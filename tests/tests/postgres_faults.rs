@@ -2,7 +2,7 @@
 //! abruptly (`pg_ctl stop -m immediate`, like a crash) and comes back, and when
 //! its pool is exhausted.
 //!
-//! Each test starts a throwaway server of its own (`flowstore_tests::servers`),
+//! Each test starts a throwaway server of its own (`flowstore_test_servers`),
 //! never the shared one. They need PostgreSQL's server binaries, so a plain
 //! `cargo test` skips them visibly (ignored); `cargo xtask ci` runs them with
 //! `--include-ignored`. Run serially: `--test-threads 1`.
@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use flowstore_core::{ErrorKind, Key, Namespace, Store};
 use flowstore_postgres::{PostgresBuilder, PostgresStore};
+use flowstore_test_servers::Postgres;
 use flowstore_tests::faults::{HANG_SLACK, RECOVERY, assert_temporary, within};
-use flowstore_tests::servers::Postgres;
 
 const WAIT_TIMEOUT: Duration = Duration::from_millis(500);
 const CREATE_TIMEOUT: Duration = Duration::from_secs(2);

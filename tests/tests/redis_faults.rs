@@ -2,7 +2,7 @@
 //! Redis Cluster primary or a Sentinel-managed primary dies and its replica
 //! takes over, and when the server refuses our credentials on reconnect.
 //!
-//! Each test starts throwaway servers of its own (`flowstore_tests::servers`),
+//! Each test starts throwaway servers of its own (`flowstore_test_servers`),
 //! never the shared ones. They need `redis-server` on `PATH`, so a plain `cargo
 //! test` skips them visibly (ignored); `cargo xtask ci` runs them with
 //! `--include-ignored`. They take a lock, so they run one at a time.
@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use flowstore_core::{ErrorKind, Key, Namespace, Store};
 use flowstore_redis::RedisStore;
-use flowstore_tests::faults::{RECOVERY, assert_temporary, within};
-use flowstore_tests::servers::{
+use flowstore_test_servers::{
     RedisCluster, RedisOptions, RedisSentinel, RedisServer, redis_command,
 };
+use flowstore_tests::faults::{RECOVERY, assert_temporary, within};
 
 /// The tests of this binary run one at a time even without `--test-threads 1`:
 /// each starts servers whose failovers must not compete for the CPU.

@@ -13,9 +13,11 @@
 //!    matching `wasm-bindgen-cli` when missing)
 //! 7. `test`: starts the throwaway servers (unless the `FLOWSTORE_TEST_*_URL`
 //!    variables are set), then `cargo test --workspace --all-features` with
-//!    `--include-ignored` (so the server-backed suites run), then the doctests
+//!    `--include-ignored` (so the server-backed suites run; all but
+//!    `flowstore-browser-e2e`, which the `browser` step runs), then the doctests
 //! 8. `package`: `cargo package --workspace` (each publishable crate packaged and
-//!    verified by building it from its `.crate` file)
+//!    verified by building it from its `.crate` file; the unpublished crates
+//!    excluded)
 //!
 //! All steps share one target directory.
 
@@ -29,7 +31,14 @@ use crate::util::{self, Timings, cargo};
 const STEPS: [&str; 8] = [
     "fmt", "clippy", "doc", "check", "wasm", "browser", "test", "package",
 ];
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The workspace's crates that are not published (`publish = false`).
+const UNPUBLISHED: [&str; 4] = [
+    "xtask",
+    "flowstore-tests",
+    "flowstore-test-servers",
+    "flowstore-browser-e2e",
+];
+pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 pub(crate) fn run_ci(
     only: &BTreeSet<&str>,
@@ -113,7 +122,8 @@ pub(crate) fn run_ci(
         }
     }
     if wanted("browser") {
-        // flowstore-browser's tests run on wasm32 in headless Chromium (xtask/src/browser.rs).
+        // flowstore-browser's tests run on wasm32 in headless Chromium, and the example
+        // app's check in flowstore-browser-e2e (see xtask/src/browser.rs).
         let mut tools = None;
         step!(
             "browser tools",
@@ -140,6 +150,9 @@ pub(crate) fn run_ci(
         let mut tests = cargo();
         tests
             .args(["test", "--workspace", "--all-features"])
+            // Its WebDriver check needs Chromium and the built app: the
+            // `browser` step runs it.
+            .args(["--exclude", "flowstore-browser-e2e"])
             // Every target but the doctests: `--include-ignored` would also run
             // doctests marked `ignore`, which are not meant to compile.
             .args(["--lib", "--bins", "--tests", "--examples"])
@@ -158,14 +171,11 @@ pub(crate) fn run_ci(
     }
     if wanted("package") {
         let mut package = cargo();
-        package.args([
-            "package",
-            "--workspace",
-            "--exclude",
-            "xtask",
-            "--exclude",
-            "flowstore-tests",
-        ]);
+        package.args(["package", "--workspace"]);
+        // The unpublished crates (`publish = false`): xtask, tests/, testing/*.
+        for krate in UNPUBLISHED {
+            package.args(["--exclude", krate]);
+        }
         if !util::in_ci() {
             // Locally the tree usually has uncommitted work; CI runs on a clean clone.
             package.arg("--allow-dirty");
@@ -282,7 +292,7 @@ pub(crate) fn section<'a>(toml: &'a str, name: &str) -> Option<&'a str> {
     start.map(|s| &toml[s..])
 }
 
-fn ensure_wasm_target() -> Result<(), String> {
+pub(crate) fn ensure_wasm_target() -> Result<(), String> {
     let Some(rustup) = util::which("rustup") else {
         // Without rustup we cannot tell; let cargo report a missing target.
         return Ok(());

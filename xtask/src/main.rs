@@ -7,18 +7,15 @@
 //! - `cargo xtask bench [BACKEND...] [--ops N] [--runs N]`: the documented benchmark
 //!   comparisons through `flowstore bench --compare-raw`.
 //!
-//! This crate keeps to `std`: it is built first on every CI run. The throwaway-server
-//! launcher is `flowstore_tests::servers` (`tests/src/servers.rs`, std-only too),
-//! compiled in here by path so that xtask does not build `flowstore-tests`'
-//! dependencies.
+//! This crate keeps to `std` and one std-only crate of the workspace,
+//! `flowstore-test-servers` (`testing/servers`: the throwaway-server launcher, and
+//! the `which`/`is_root`/`run` helpers): it is built first on every CI run. What
+//! needs real libraries (the WebDriver check of the browser example app) lives in
+//! the test crate `flowstore-browser-e2e` (`testing/browser-e2e`), which xtask runs.
 
 mod bench;
 mod browser;
 mod ci;
-// Only part of the launcher's public API is used here.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/servers.rs"]
-mod servers;
 mod test_servers;
 #[cfg(test)]
 mod tidy;

@@ -1,5 +1,5 @@
 //! The servers the test suite runs against: taken from the environment, or
-//! started here (throwaway, see `tests/src/servers.rs`) and installed first
+//! started here (throwaway, see `flowstore-test-servers` in `testing/servers`) and installed first
 //! when their binaries are missing.
 
 use std::env;
@@ -7,8 +7,8 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::servers::{
-    self, POSTGRES_TLS_URL_VAR, POSTGRES_URL_VAR, Postgres, REDIS_CLUSTER_URL_VAR,
+use flowstore_test_servers::{
+    self as servers, POSTGRES_TLS_URL_VAR, POSTGRES_URL_VAR, Postgres, REDIS_CLUSTER_URL_VAR,
     REDIS_SENTINEL_URL_VAR, REDIS_URL_VAR, RedisCluster, RedisOptions, RedisSentinel, RedisServer,
 };
 
@@ -261,7 +261,7 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
         servers::servers_dir().display()
     );
     // Ctrl-C ends this process; each server's guardian then stops it and removes
-    // its directory (see tests/src/servers.rs).
+    // its directory (see `flowstore-test-servers`).
     let _servers = servers;
     loop {
         thread::sleep(Duration::from_secs(3600));

@@ -8,11 +8,17 @@
 //! - depends on other flowstore crates with a version (through
 //!   `[workspace.dependencies]`, whose flowstore entries all carry one), so it can
 //!   be published.
+//!
+//! And every backend and wrapper crate depends on `flowstore-core` alone among the
+//! workspace's crates (tests aside): stores stack through the `Store` trait, never
+//! through each other. The facade and the CLI, which put the others together, are
+//! exempt; the server may also use `flowstore-http` for its protocol module, with
+//! that crate's default features (the client) off.
 
 use std::fs;
 use std::path::PathBuf;
 
-use crate::ci::section;
+use crate::ci::{package_name, section};
 use crate::util::root;
 
 /// `(crate dir, manifest text)` for every crate under `crates/`.
@@ -267,4 +273,159 @@ workspace = true
     assert!(deps[3].2.contains("version="));
     assert_eq!(deps[4].0, "dev-dependencies");
     assert!(!deps[4].2.contains("version="));
+}
+
+/// The crates that put the others together, and so may depend on any of them.
+const ASSEMBLERS: [&str; 2] = ["flowstore", "flowstore-cli"];
+
+/// The names of the workspace's own packages (`crates/*`, `testing/*`, `tests`, `xtask`).
+fn workspace_packages() -> Vec<String> {
+    let mut manifests = vec![
+        root().join("tests/Cargo.toml"),
+        root().join("xtask/Cargo.toml"),
+    ];
+    for parent in ["crates", "testing"] {
+        let dirs = fs::read_dir(root().join(parent)).expect("listing a crates folder");
+        manifests.extend(dirs.flatten().map(|e| e.path().join("Cargo.toml")));
+    }
+    manifests
+        .iter()
+        .filter_map(|m| fs::read_to_string(m).ok())
+        .filter_map(|text| package_name(&text))
+        .collect()
+}
+
+/// Whether a dependency entry turns the dependency's default features off, taking
+/// `[workspace.dependencies]` into account when it inherits from there (Cargo only
+/// honours a member's `default-features = false` when the workspace entry says it
+/// too).
+fn default_features_off(spec: &str, workspace_spec: Option<&str>) -> bool {
+    let inherits = spec.starts_with(".workspace=true") || spec.contains("workspace=true");
+    if inherits {
+        workspace_spec.is_some_and(|w| w.contains("default-features=false"))
+            && !spec.contains("default-features=true")
+    } else {
+        spec.contains("default-features=false")
+    }
+}
+
+/// Whether `krate` may depend (outside tests) on the workspace crate `dep`
+/// through the entry `spec`.
+fn allowed_internal_dependency(
+    krate: &str,
+    dep: &str,
+    spec: &str,
+    workspace_spec: Option<&str>,
+) -> bool {
+    dep == "flowstore-core"
+        || ASSEMBLERS.contains(&krate)
+        // The proc macro behind `flowstore_core::async_trait` is part of core.
+        || (krate == "flowstore-core" && dep == "flowstore-macros")
+        || (krate == "flowstore-server"
+            && dep == "flowstore-http"
+            && default_features_off(spec, workspace_spec))
+}
+
+#[test]
+fn backends_and_wrappers_depend_on_core_alone() {
+    let workspace = fs::read_to_string(root().join("Cargo.toml")).expect("root manifest");
+    let workspace_deps = dependencies(&workspace);
+    let workspace_spec = |dep: &str| {
+        workspace_deps
+            .iter()
+            .find(|(table, krate, _)| table == "workspace.dependencies" && krate == dep)
+            .map(|(_, _, spec)| spec.as_str())
+    };
+    let ours = workspace_packages();
+    let mut problems = Vec::new();
+    for (dir, manifest) in crates() {
+        let name = package_name(&manifest).unwrap_or_else(|| name(&dir));
+        for (table, dep, spec) in dependencies(&manifest) {
+            // Tests may run a store over another one (a wrapper over memory).
+            if table.ends_with("dev-dependencies") || dep == name || !ours.contains(&dep) {
+                continue;
+            }
+            if !allowed_internal_dependency(&name, &dep, &spec, workspace_spec(&dep)) {
+                let hint = if name == "flowstore-server" && dep == "flowstore-http" {
+                    " (only with `default-features = false`, for the protocol module)"
+                } else {
+                    ""
+                };
+                problems.push(format!(
+                    "{name}: [{table}] depends on {dep}; backends and wrappers may depend on \
+                     flowstore-core alone{hint}"
+                ));
+            }
+        }
+    }
+    fail_if_any(problems);
+}
+
+#[test]
+fn dependency_rule_allows_core_and_the_servers_protocol_edge_only() {
+    let ws_client = "={path=\"crates/flowstore-http\",version=\"0.1.0\"}";
+    let ws_protocol = "={path=\"crates/flowstore-http\",version=\"0.1.0\",default-features=false}";
+    let allowed = |krate, dep, spec, ws| allowed_internal_dependency(krate, dep, spec, ws);
+    assert!(allowed(
+        "flowstore-redis",
+        "flowstore-core",
+        ".workspace=true",
+        None
+    ));
+    assert!(!allowed(
+        "flowstore-encrypt",
+        "flowstore-memory",
+        ".workspace=true",
+        None
+    ));
+    assert!(allowed(
+        "flowstore",
+        "flowstore-memory",
+        "={workspace=true,optional=true}",
+        None
+    ));
+    // The server and the HTTP crate: only without its default (client) features.
+    let inherit_off = "={workspace=true,default-features=false}";
+    assert!(allowed(
+        "flowstore-server",
+        "flowstore-http",
+        inherit_off,
+        Some(ws_protocol)
+    ));
+    assert!(allowed(
+        "flowstore-server",
+        "flowstore-http",
+        ".workspace=true",
+        Some(ws_protocol)
+    ));
+    assert!(!allowed(
+        "flowstore-server",
+        "flowstore-http",
+        inherit_off,
+        Some(ws_client)
+    ));
+    assert!(!allowed(
+        "flowstore-server",
+        "flowstore-http",
+        ".workspace=true",
+        Some(ws_client)
+    ));
+    assert!(allowed(
+        "flowstore-server",
+        "flowstore-http",
+        "={path=\"../flowstore-http\",version=\"0.1.0\",default-features=false}",
+        None
+    ));
+    assert!(!allowed(
+        "flowstore-server",
+        "flowstore-memory",
+        inherit_off,
+        Some(ws_protocol)
+    ));
+    assert!(!allowed(
+        "flowstore-memory",
+        "flowstore-http",
+        inherit_off,
+        Some(ws_protocol)
+    ));
 }

@@ -1,12 +1,14 @@
-//! Running commands, timing steps, finding things.
+//! Running commands, timing steps, finding the workspace and its tools.
 
 use std::env;
-use std::ffi::OsStr;
 use std::fmt::Write as _;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use flowstore_test_servers::process;
+// `which` and `is_root` live with the launcher, which needs them too: one copy.
+pub(crate) use flowstore_test_servers::process::{is_root, which};
 
 /// The workspace root (the parent of `xtask/`).
 pub(crate) fn root() -> PathBuf {
@@ -36,83 +38,25 @@ pub(crate) fn in_ci() -> bool {
     env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
-pub(crate) fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+/// The cargo home (`$CARGO_HOME`, else `~/.cargo`), where `cargo install` puts binaries.
+pub(crate) fn cargo_home() -> PathBuf {
+    env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"))
 }
 
-/// An executable named `name` on `PATH`.
-pub(crate) fn which(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = env::var_os("PATH")?;
-    env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-}
-
-/// A command line as a user would type it (environment overrides first).
-pub(crate) fn display(cmd: &Command) -> String {
-    let mut line = String::new();
-    for (key, value) in cmd.get_envs() {
-        if let Some(value) = value {
-            let _ = write!(line, "{}={} ", key.to_string_lossy(), quote(value));
-        }
-    }
-    let program = Path::new(cmd.get_program());
-    if program.file_name() == Some(OsStr::new("cargo")) {
-        line.push_str("cargo");
-    } else {
-        line.push_str(&quote(program.as_os_str()));
-    }
-    for arg in cmd.get_args() {
-        line.push(' ');
-        line.push_str(&quote(arg));
-    }
-    line
-}
-
-fn quote(s: &OsStr) -> String {
-    let s = s.to_string_lossy();
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c))
-    {
-        s.into_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-/// Runs a command with inherited stdio, echoing it first; a non-zero exit is an error.
+/// Runs a command with inherited stdio, echoing it first; a non-zero exit is an
+/// error. ([`process::run`] with xtask's string errors.)
 pub(crate) fn run(cmd: &mut Command) -> Result<(), String> {
-    let line = display(cmd);
-    eprintln!("$ {line}");
-    let status = cmd
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|e| format!("cannot run `{line}`: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{line}` failed ({status})"))
-    }
+    process::run(cmd).map_err(|e| e.to_string())
 }
 
-/// Runs a command and returns its stdout; a non-zero exit is an error.
+/// Runs a command and returns its stdout, its stderr going to ours (progress
+/// stays visible); a non-zero exit is an error. ([`process::output`] with
+/// xtask's string errors.)
 pub(crate) fn output(cmd: &mut Command) -> Result<String, String> {
-    let line = display(cmd);
-    let out = cmd
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run `{line}`: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!("`{line}` failed ({})", out.status))
-    }
+    process::output(cmd.stderr(Stdio::inherit())).map_err(|e| e.to_string())
 }
 
 /// The time each step took, for the summary at the end.

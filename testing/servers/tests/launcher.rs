@@ -1,4 +1,4 @@
-//! Tests of the throwaway-server launcher (`flowstore_tests::servers`).
+//! Tests of the throwaway-server launcher (`flowstore_test_servers`).
 //!
 //! These start real servers: they need `redis-server` and PostgreSQL's binaries,
 //! so they are ignored by a plain `cargo test` and run by `cargo xtask ci`
@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use flowstore_tests::servers::{
+use flowstore_test_servers::{
     POSTGRES_OS_USER, Postgres, RedisCluster, RedisOptions, RedisSentinel, RedisServer, Reply,
     SENTINEL_SERVICE, info_field, postgres_bin_dir, redis_command, wait_until,
 };
