@@ -3,7 +3,7 @@
 //! # The library
 //!
 //! This crate's library holds the `flowstore` command ([`main`]) and the
-//! benchmark harness behind `flowstore bench` ([`bench`]), which the
+//! benchmark harness behind `flowstore bench` ([`bench`](mod@bench)), which the
 //! workspace's unpublished `flowstore-bench` crate reuses for its raw-client
 //! baselines. It is **not a stable API**: depend on the `flowstore` crate to
 //! use flowstore from Rust.
