@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: the documented benchmark comparisons (docs/benchmarks.md),
-//! each through `flowstore bench --compare-raw --runs N --json`, which runs the
-//! same workload through the backend's raw client in the same run, interleaved,
-//! and reports the ratio.
+//! each through `flowstore-bench compare-raw --runs N --json` (the unpublished
+//! crates/flowstore-bench), which runs the same workload through flowstore and
+//! the backend's raw client in the same run, interleaved, and reports the ratio.
 
 use std::fs;
 use std::process::Stdio;
@@ -120,7 +120,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .map(|(_, u)| u.clone())
     };
 
-    util::run(cargo().args(["build", "--release", "-p", "flowstore-cli"]))?;
+    util::run(cargo().args(["build", "--release", "-p", "flowstore-bench"]))?;
     let bench_dir = util::target_dir().join("xtask").join("bench");
     let mut results = Vec::new();
     for (i, target) in TARGETS
@@ -146,14 +146,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--quiet",
             "--release",
             "-p",
-            "flowstore-cli",
+            "flowstore-bench",
             "--",
-            "bench",
+            "compare-raw",
         ])
         .args(["--store", &store, "--op", target.op])
         .args(["--concurrency", &target.concurrency.to_string()])
         .args(["--value-size", "1024", "--ops", &ops.to_string()])
-        .args(["--compare-raw", "--runs", &runs.to_string(), "--json"])
+        .args(["--runs", &runs.to_string(), "--json"])
         .stderr(Stdio::inherit());
         eprintln!("\n==> xtask bench: {label}");
         // One failing target does not hide the others' results.
@@ -186,8 +186,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// The first number after `"key":` in a JSON text (good enough for the CLI's
-/// flat output; `None` when the CLI does not report it).
+/// The first number after `"key":` in a JSON text (good enough for the bench's
+/// flat output; `None` when it does not report it).
 fn json_number(json: &str, key: &str) -> Option<f64> {
     let start = json.find(&format!("\"{key}\""))? + key.len() + 2;
     let rest = json[start..].trim_start().strip_prefix(':')?.trim_start();

@@ -5,7 +5,7 @@
 //! - `cargo xtask servers`: start throwaway PostgreSQL/Redis servers, print their
 //!   `export` lines, wait for Ctrl-C.
 //! - `cargo xtask bench [BACKEND...] [--ops N] [--runs N]`: the documented benchmark
-//!   comparisons through `flowstore bench --compare-raw`.
+//!   comparisons through `flowstore-bench compare-raw`.
 //!
 //! This crate keeps to `std` and one std-only crate of the workspace,
 //! `flowstore-test-servers` (`testing/servers`: the throwaway-server launcher, and
@@ -36,7 +36,7 @@ commands:
   browser          the flowstore-browser wasm tests in headless Chromium and the
                    example app's reload check (installs what they need)
   bench [BACKEND...] [--ops N] [--runs N]
-                   run `flowstore bench --compare-raw` for the documented targets;
+                   run `flowstore-bench compare-raw` for the documented targets;
                    backends: sqlite postgres redis (default: all)
   help             this text
 

@@ -3,7 +3,9 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench::BenchArgs;
 
 /// The store used when neither `--store` nor `FLOWSTORE_URL` is given.
 pub(crate) const DEFAULT_STORE: &str = "sqlite://flowstore.db";
@@ -86,7 +88,7 @@ pub(crate) enum Command {
         yes: bool,
     },
     /// Measure throughput and latency of `set` or `get` on the store.
-    Bench(BenchArgs),
+    Bench(BenchCommandArgs),
     /// Serve the store over HTTP (GET/PUT/DELETE /states/{key}) until SIGTERM or Ctrl-C.
     ///
     /// Prints `listening on ADDR` (the real address) on stdout once it accepts
@@ -119,63 +121,11 @@ pub(crate) struct ServeArgs {
 
 /// Options of `flowstore bench`.
 #[derive(Debug, Args)]
-pub(crate) struct BenchArgs {
-    /// The operation to measure.
-    #[arg(long, value_enum, default_value_t = BenchOp::Set)]
-    pub(crate) op: BenchOp,
+pub(crate) struct BenchCommandArgs {
+    #[command(flatten)]
+    pub(crate) bench: BenchArgs,
 
-    /// Tasks issuing operations at once.
-    #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub(crate) concurrency: u32,
-
-    /// Size of each value, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
-    pub(crate) value_size: usize,
-
-    /// Operations per run, in total across tasks [default: 10000].
-    #[arg(long, value_name = "N", conflicts_with = "duration",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) ops: Option<u64>,
-
-    /// Run for this long instead of a number of operations: 500ms, 10s, 1m.
-    #[arg(long, value_name = "DURATION")]
-    pub(crate) duration: Option<String>,
-
-    /// Distinct keys the workload cycles through (all written first for `get`).
-    #[arg(long, value_name = "N", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) keys: u64,
-
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub(crate) json: bool,
-
-    /// Also run the same workload directly through the backend's client library
-    /// (sqlite: rusqlite, postgres: deadpool-postgres, redis: fred, http: a minimal
-    /// axum server) and print the ratio.
-    #[arg(long)]
-    pub(crate) compare_raw: bool,
-
-    /// Runs (interleaved with the raw baseline's) [default: 3 with --compare-raw, else 1].
+    /// Runs of the workload, one after another [default: 1].
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) runs: Option<u32>,
-}
-
-/// The operation `bench` measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum BenchOp {
-    /// Write a value (replacing the key's earlier one).
-    Set,
-    /// Read a value written before the run.
-    Get,
-}
-
-impl BenchOp {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            BenchOp::Set => "set",
-            BenchOp::Get => "get",
-        }
-    }
 }

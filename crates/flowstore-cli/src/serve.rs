@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 
-use flowstore::Namespace;
+use flowstore::{Namespace, StackOptions};
 use flowstore_server::{ServerConfig, Token};
 use tracing_subscriber::EnvFilter;
 
@@ -15,6 +15,7 @@ use crate::failure::Failure;
 pub(crate) async fn run(
     url: &str,
     namespace: Option<Namespace>,
+    stack: &StackOptions,
     args: ServeArgs,
 ) -> Result<Outcome, Failure> {
     // Request logs on stderr (stdout is for `listening on ADDR`); they never
@@ -34,7 +35,7 @@ pub(crate) async fn run(
     config.allow_origins = args.allow_origins;
     config.insecure_no_token = args.insecure_no_token;
 
-    let store = crate::open_store(url, namespace).await?;
+    let store = crate::open_store(url, namespace, stack).await?;
     flowstore_server::serve(store, config, flowstore_server::shutdown_signal())
         .await
         .map_err(|err| Failure::store("serve", &err))?;

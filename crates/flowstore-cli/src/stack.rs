@@ -1,29 +1,25 @@
 //! The wrapper options (`--encrypt-key-env`, `--compress`, `--retry`,
-//! `--fallback`) as a [`StackOptions`] for `flowstore::open_stack`.
+//! `--fallback`) as a [`StackOptions`] for `flowstore::open_stack`, and
+//! [`open_store`], which every command opens its store with.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::Duration;
 
-use flowstore::StackOptions;
 use flowstore::encrypt::{EncryptionKey, Keyring};
 use flowstore::retry::RetryPolicy;
+use flowstore::{Namespace, OpenOptions, StackOptions, Store};
 
 use crate::cli::Cli;
 use crate::failure::Failure;
-
-/// The stack every store of this process is opened with: set once by
-/// [`configure`] before any command runs, read by [`crate::open_store`] (which
-/// `bench` calls too, with no way to pass it along).
-static STACK: OnceLock<StackOptions> = OnceLock::new();
 
 /// The key id of values the command encrypts (one key, no rotation from the
 /// command line).
 const KEY_ID: u32 = 1;
 
-/// Builds the stack from the global options and keeps it for [`current`].
+/// The stack of the global options, with the metrics wrapper when `metrics`.
 /// The encryption key is read from its variable here: a missing or malformed
 /// key fails the command before any store is opened.
-pub(crate) fn configure(cli: &Cli, metrics: bool) -> Result<(), Failure> {
+pub(crate) fn from_cli(cli: &Cli, metrics: bool) -> Result<StackOptions, Failure> {
     let mut stack = StackOptions::new().compress(cli.compress).metrics(metrics);
     if let Some(var) = &cli.encrypt_key_env {
         let key = EncryptionKey::from_env(var)
@@ -40,12 +36,22 @@ pub(crate) fn configure(cli: &Cli, metrics: bool) -> Result<(), Failure> {
     for url in &cli.fallback {
         stack = stack.fallback(url.clone());
     }
-    // Set once per process; a second call (none today) keeps the first stack.
-    let _ = STACK.set(stack);
-    Ok(())
+    Ok(stack)
 }
 
-/// The stack [`configure`] built (no wrappers before it ran).
-pub(crate) fn current() -> StackOptions {
-    STACK.get().cloned().unwrap_or_default()
+/// Opens the store at `url` with the wrappers of `stack`; an explicit
+/// `namespace` beats the URL's `namespace` parameter. The URL is never printed:
+/// it may hold a password.
+pub(crate) async fn open_store(
+    url: &str,
+    namespace: Option<Namespace>,
+    stack: &StackOptions,
+) -> Result<Arc<dyn Store>, Failure> {
+    let mut options = OpenOptions::new();
+    if let Some(namespace) = namespace {
+        options = options.namespace(namespace);
+    }
+    flowstore::open_stack(url, &options, stack)
+        .await
+        .map_err(|err| Failure::store("cannot open the store", &err))
 }

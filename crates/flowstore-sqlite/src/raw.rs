@@ -1,9 +1,11 @@
-//! The file setup, pragmas, schema and statements the store uses, for tools that
-//! need to talk to the same file with plain `rusqlite` (the CLI's benchmark
-//! baseline, inspection, tests).
+//! The file setup (open flags, pragmas, schema) and the statements the store
+//! uses. Public: [`open_connection`], for tools that open the same file with
+//! plain `rusqlite` (inspection, tests that play another process), and
+//! [`SCHEMA_VERSION`]. The statements are the store's own; they are not part
+//! of the API.
 //!
 //! Not needed to use the store. The table layout is versioned (see
-//! [`SCHEMA_VERSION`]); write to it only through [`UPSERT`] or the store.
+//! [`SCHEMA_VERSION`]); write to it only through the store.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,21 +23,21 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// Inserts or replaces one entry. Parameters: namespace (text), key (text), value
 /// (blob), expires_at (integer milliseconds since the Unix epoch, or NULL for
 /// "never").
-pub const UPSERT: &str = "INSERT INTO flowstore_entries (namespace, key, value, expires_at) \
+pub(crate) const UPSERT: &str = "INSERT INTO flowstore_entries (namespace, key, value, expires_at) \
      VALUES (?1, ?2, ?3, ?4) \
      ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
 
 /// Reads one unexpired entry. Parameters: namespace, key, now (milliseconds since
 /// the Unix epoch). Returns the value blob, or no row.
-pub const SELECT: &str = "SELECT value FROM flowstore_entries \
+pub(crate) const SELECT: &str = "SELECT value FROM flowstore_entries \
      WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
 
 /// Removes one entry. Parameters: namespace, key.
-pub const DELETE: &str = "DELETE FROM flowstore_entries WHERE namespace = ?1 AND key = ?2";
+pub(crate) const DELETE: &str = "DELETE FROM flowstore_entries WHERE namespace = ?1 AND key = ?2";
 
 /// Removes every entry of a namespace. Parameter: namespace. (Exact comparison:
 /// no `LIKE`, no `GLOB`, so no namespace can match another.)
-pub const CLEAR: &str = "DELETE FROM flowstore_entries WHERE namespace = ?1";
+pub(crate) const CLEAR: &str = "DELETE FROM flowstore_entries WHERE namespace = ?1";
 
 /// Whether anything has expired. Parameter: now. Used by the sweep to avoid a
 /// write transaction when there is nothing to delete.

@@ -187,7 +187,10 @@ async fn a_lock_held_past_busy_timeout_is_a_timeout() {
     let other = raw::open_connection(&path, Synchronous::Full).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     other
-        .execute(raw::UPSERT, ("flow", "held", b"x".as_slice(), None::<i64>))
+        .execute(
+            "INSERT INTO flowstore_entries (namespace, key, value) VALUES ('flow', 'held', x'78')",
+            [],
+        )
         .unwrap();
 
     let err = store.set(&key("k"), b"during", None).await.unwrap_err();

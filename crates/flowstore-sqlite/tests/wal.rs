@@ -33,7 +33,12 @@ fn fill(db: &Path, namespace: &str, count: usize) {
     let mut conn = raw::open_connection(db, Synchronous::Off).unwrap();
     let tx = conn.transaction().unwrap();
     {
-        let mut upsert = tx.prepare(raw::UPSERT).unwrap();
+        let mut upsert = tx
+            .prepare(
+                "INSERT INTO flowstore_entries (namespace, key, value, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .unwrap();
         let value = vec![7u8; VALUE_SIZE];
         for i in 0..count {
             upsert

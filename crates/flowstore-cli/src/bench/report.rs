@@ -5,6 +5,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
+use super::workload::{Limit, Workload};
+
 /// A histogram of latencies in nanoseconds, 1 ns to 1 h, 3 significant digits.
 pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
@@ -143,6 +145,86 @@ pub(crate) fn median(values: &[f64]) -> f64 {
 pub(crate) fn round(value: f64, decimals: i32) -> f64 {
     let scale = 10f64.powi(decimals);
     (value * scale).round() / scale
+}
+
+/// The text report: one row per run and target, the figures over all runs,
+/// and the ratio to the baseline when there is one.
+pub(crate) fn print_table(ours: &[RunResult], theirs: &[RunResult], ratios: &[f64]) {
+    println!("{}", Summary::header());
+    for (index, run) in ours.iter().enumerate() {
+        let number = (index + 1).to_string();
+        println!("{}", run.summary().row(&number, "flowstore"));
+        if let Some(raw) = theirs.get(index) {
+            println!("{}", raw.summary().row(&number, "raw"));
+        }
+    }
+    if ours.len() > 1 {
+        println!("{}", combine(ours).row("all", "flowstore"));
+        if !theirs.is_empty() {
+            println!("{}", combine(theirs).row("all", "raw"));
+        }
+    }
+    if !ratios.is_empty() {
+        let list: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.2}")).collect();
+        println!(
+            "flowstore / raw ops/s: median {:.2}x (per run: {})",
+            median(ratios),
+            list.join(", ")
+        );
+    }
+}
+
+/// The JSON report: one object on one line (fields in docs/benchmarks.md).
+pub(crate) fn print_json(
+    workload: &Workload,
+    scheme: &str,
+    ours: &[RunResult],
+    (theirs, raw_description): (&[RunResult], Option<&str>),
+    ratios: &[f64],
+) {
+    let summary = combine(ours);
+    let mut object = json!({
+        "store": format!("{scheme}://"),
+        "op": workload.op.as_str(),
+        "concurrency": workload.concurrency,
+        "value_size": workload.value_size,
+        "keys": workload.keys,
+        "runs": ours.len(),
+        "ops_per_sec": round(summary.ops_per_sec, 1),
+        "p50_us": round(summary.p50_us, 1),
+        "p99_us": round(summary.p99_us, 1),
+        "p999_us": round(summary.p999_us, 1),
+        "max_us": round(summary.max_us, 1),
+        "cpu_us_per_op": summary.cpu_us_per_op.map(|cpu| round(cpu, 2)),
+        "total_ops": ours.iter().map(RunResult::ops).sum::<u64>(),
+        "per_run": ours.iter().map(|run| run.summary().to_json()).collect::<Vec<_>>(),
+    });
+    match workload.limit {
+        Limit::Ops(ops) => object["ops"] = json!(ops),
+        Limit::Duration(duration) => object["duration_ms"] = json!(duration_ms(duration)),
+    }
+    if !theirs.is_empty() {
+        let raw = combine(theirs);
+        object["raw_baseline"] = json!(raw_description);
+        object["raw_ops_per_sec"] = json!(round(raw.ops_per_sec, 1));
+        object["raw_p50_us"] = json!(round(raw.p50_us, 1));
+        object["raw_p99_us"] = json!(round(raw.p99_us, 1));
+        object["raw_p999_us"] = json!(round(raw.p999_us, 1));
+        object["raw_cpu_us_per_op"] = json!(raw.cpu_us_per_op.map(|cpu| round(cpu, 2)));
+        object["raw_per_run"] = json!(
+            theirs
+                .iter()
+                .map(|run| run.summary().to_json())
+                .collect::<Vec<_>>()
+        );
+        object["ratio"] = json!(round(median(ratios), 3));
+        object["ratios"] = json!(ratios.iter().map(|r| round(*r, 3)).collect::<Vec<_>>());
+    }
+    println!("{object}");
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

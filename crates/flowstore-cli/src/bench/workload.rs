@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use flowstore::{Error, Key, Store, async_trait};
 use hdrhistogram::Histogram;
 
+use super::args::Op;
 use super::cpu::process_cpu_time;
 use super::report::{RunResult, new_histogram};
-use crate::cli::BenchOp;
 use crate::failure::Failure;
 
 /// Runs started so far in this process.
@@ -17,7 +17,7 @@ static RUNS: AtomicU64 = AtomicU64::new(0);
 
 /// When a run stops.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Limit {
+pub enum Limit {
     /// After this many operations in total, across tasks.
     Ops(u64),
     /// After this long.
@@ -26,25 +26,29 @@ pub(crate) enum Limit {
 
 /// What every run of one `bench` command does.
 #[derive(Clone, Debug)]
-pub(crate) struct Workload {
-    pub(crate) op: BenchOp,
-    pub(crate) concurrency: u32,
-    pub(crate) value_size: usize,
+pub struct Workload {
+    /// The operation every task issues.
+    pub op: Op,
+    /// Tasks issuing operations at once.
+    pub concurrency: u32,
+    /// Size of each value, in bytes.
+    pub value_size: usize,
     /// Distinct keys; operation `i` uses key `i % keys`, so concurrent tasks
     /// touch distinct keys whenever `keys >= concurrency`.
-    pub(crate) keys: u64,
-    pub(crate) limit: Limit,
+    pub keys: u64,
+    /// When each run stops.
+    pub limit: Limit,
 }
 
 impl Workload {
     /// The name of key number `index` (the same for every target).
-    pub(crate) fn key_name(index: u64) -> String {
+    pub fn key_name(index: u64) -> String {
         format!("bench:{index:08}")
     }
 
     /// The base of every value `set` writes: `value_size` bytes that do not
     /// compress. See [`stamped`].
-    pub(crate) fn value(&self) -> Vec<u8> {
+    pub fn value(&self) -> Vec<u8> {
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
         (0..self.value_size)
             .map(|_| {
@@ -62,7 +66,7 @@ impl Workload {
 /// every write changes the stored bytes. SQLite skips writing a page whose
 /// content an update leaves identical; rewriting the same value would measure
 /// no disk writes (and no fsyncs) at all.
-pub(crate) fn stamped(base: &[u8], stamp: u64) -> Vec<u8> {
+pub fn stamped(base: &[u8], stamp: u64) -> Vec<u8> {
     let mut value = base.to_vec();
     let stamp = stamp.to_le_bytes();
     let len = value.len().min(stamp.len());
@@ -73,7 +77,7 @@ pub(crate) fn stamped(base: &[u8], stamp: u64) -> Vec<u8> {
 /// Something a workload runs against: flowstore itself or a raw baseline.
 /// Keys are passed by index so no target pays for formatting them.
 #[async_trait]
-pub(crate) trait Target: Send + Sync + 'static {
+pub trait Target: Send + Sync + 'static {
     /// Writes the workload's value, [`stamped`] with `stamp`, under key `key`.
     async fn set(&self, key: usize, stamp: u64) -> Result<(), Error>;
     /// Reads key `key`; whether it was found.
@@ -222,13 +226,13 @@ pub(crate) async fn run(
     Ok(RunResult::new(histogram, elapsed, cpu))
 }
 
-async fn one_op(target: &dyn Target, op: BenchOp, key: usize, stamp: u64) -> Result<(), Failure> {
+async fn one_op(target: &dyn Target, op: Op, key: usize, stamp: u64) -> Result<(), Failure> {
     match op {
-        BenchOp::Set => target
+        Op::Set => target
             .set(key, stamp)
             .await
             .map_err(|err| Failure::store("bench: set", &err)),
-        BenchOp::Get => match target.get(key).await {
+        Op::Get => match target.get(key).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Failure::new(format!(
                 "bench: key {:?} written before the run is missing",

@@ -20,8 +20,8 @@ use flowstore_postgres::{
     TableName,
 };
 
-use crate::bench::workload::{Target, Workload, stamped};
-use crate::failure::Failure;
+use flowstore_cli::Failure;
+use flowstore_cli::bench::{Target, Workload, stamped};
 
 /// flowstore-postgres's URL parameters that only the store uses.
 const STORE_ONLY_PARAMS: &[&str] = &[

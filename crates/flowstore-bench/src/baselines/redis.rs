@@ -23,8 +23,8 @@ use flowstore_redis::{
     DEFAULT_RECONNECT_MIN_DELAY, SEPARATOR,
 };
 
-use crate::bench::workload::{Target, Workload, stamped};
-use crate::failure::Failure;
+use flowstore_cli::Failure;
+use flowstore_cli::bench::{Target, Workload, stamped};
 
 /// flowstore-redis's URL parameters that only the store uses.
 const STORE_ONLY_PARAMS: &[&str] = &[

@@ -19,8 +19,8 @@ use flowstore::{Error, Key, Store, async_trait};
 use flowstore_http::HttpStore;
 use tokio::sync::oneshot;
 
-use crate::bench::workload::{Target, Workload, stamped};
-use crate::failure::Failure;
+use flowstore_cli::Failure;
+use flowstore_cli::bench::{Target, Workload, stamped};
 
 /// The minimal server (stopped on drop) and a client pointed at it.
 #[derive(Debug)]

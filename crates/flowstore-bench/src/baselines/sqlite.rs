@@ -1,19 +1,31 @@
 //! The plain way to use SQLite from async code, as the baseline for
 //! `flowstore-sqlite`: ONE rusqlite connection behind a `std::sync::Mutex`, each
 //! operation on `tokio::task::spawn_blocking`, one transaction per write (an
-//! autocommit upsert), cached prepared statements, and the same file, pragmas
-//! (`raw::open_connection`: WAL, the URL's `synchronous`, busy timeout) and
-//! statements as the store.
+//! autocommit upsert), cached prepared statements, on the same file, with the
+//! same pragmas (WAL, the URL's `synchronous` and busy timeout) and the same
+//! statements as the store. The store under test is opened first and creates
+//! the table; the baseline only reads and writes it.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use flowstore::sqlite::rusqlite::{self, OptionalExtension, params};
-use flowstore::sqlite::{SqliteBuilder, raw};
 use flowstore::{Error, Namespace, async_trait};
+use flowstore_cli::Failure;
+use flowstore_cli::bench::{Target, Workload, stamped};
+use flowstore_sqlite::rusqlite::{self, OpenFlags, OptionalExtension, params};
+use flowstore_sqlite::{SqliteBuilder, Synchronous};
 
-use crate::bench::workload::{Target, Workload, stamped};
-use crate::failure::Failure;
+/// flowstore-sqlite's single-row upsert (schema version 1): namespace, key,
+/// value, expires_at (Unix milliseconds or NULL).
+const UPSERT: &str = "INSERT INTO flowstore_entries (namespace, key, value, expires_at) \
+     VALUES (?1, ?2, ?3, ?4) \
+     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
+
+/// flowstore-sqlite's read of one unexpired entry: namespace, key, now (Unix
+/// milliseconds).
+const SELECT: &str = "SELECT value FROM flowstore_entries \
+     WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
 
 /// One connection, one mutex, `spawn_blocking` per operation.
 #[derive(Debug)]
@@ -34,8 +46,11 @@ impl RawSqlite {
     ) -> Result<Self, Failure> {
         let builder = SqliteBuilder::from_url(url)
             .map_err(|err| Failure::store("bench: raw SQLite baseline", &err))?;
-        let conn = raw::open_connection(builder.path(), builder.get_synchronous())
-            .map_err(|err| Failure::new(format!("bench: raw SQLite baseline: {err}")))?;
+        let conn = open_connection(
+            builder.path(),
+            builder.get_synchronous(),
+            builder.get_busy_timeout(),
+        )?;
         Ok(RawSqlite {
             conn: Arc::new(Mutex::new(conn)),
             namespace: namespace.as_str().into(),
@@ -59,13 +74,42 @@ impl RawSqlite {
     }
 }
 
+/// Opens `path` the way the store's connections are opened: read-write, no
+/// URI interpretation, no SQLite-level mutex (the baseline's own mutex guards
+/// it), the busy timeout, WAL and `synchronous`.
+fn open_connection(
+    path: &Path,
+    synchronous: Synchronous,
+    busy_timeout: Duration,
+) -> Result<rusqlite::Connection, Failure> {
+    let fail = |err: rusqlite::Error| Failure::new(format!("bench: raw SQLite baseline: {err}"));
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(fail)?;
+    conn.busy_timeout(busy_timeout).map_err(fail)?;
+    // The store already switched the file to WAL (a setting of the file);
+    // this only confirms it.
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(fail)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Failure::new(format!(
+            "bench: raw SQLite baseline: the file is not in WAL mode ({mode:?})"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", synchronous.as_str())
+        .map_err(fail)?;
+    Ok(conn)
+}
+
 #[async_trait]
 impl Target for RawSqlite {
     async fn set(&self, key: usize, stamp: u64) -> Result<(), Error> {
         let (namespace, keys) = (Arc::clone(&self.namespace), Arc::clone(&self.keys));
         let value = stamped(&self.value, stamp);
         self.with_conn(move |conn| {
-            conn.prepare_cached(raw::UPSERT)?.execute(params![
+            conn.prepare_cached(UPSERT)?.execute(params![
                 &*namespace,
                 &keys[key],
                 &value[..],
@@ -85,7 +129,7 @@ impl Target for RawSqlite {
             });
         let value = self
             .with_conn(move |conn| {
-                conn.prepare_cached(raw::SELECT)?
+                conn.prepare_cached(SELECT)?
                     .query_row(params![&*namespace, &keys[key], now_ms], |row| {
                         row.get::<_, Vec<u8>>(0)
                     })

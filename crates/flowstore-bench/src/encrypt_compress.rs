@@ -1,9 +1,6 @@
-//! What the compress and encrypt wrappers cost over calling `lz4_flex` and
-//! `aes-gcm` directly, for a 1 KiB JSON value, measured in one run.
-//!
-//! ```text
-//! cargo run --release -p flowstore-compress --example overhead
-//! ```
+//! `flowstore-bench encrypt-compress`: what the compress and encrypt wrappers
+//! cost over calling `lz4_flex` and `aes-gcm` directly, for a 1 KiB JSON value,
+//! measured in one run.
 //!
 //! Stack: `CompressedStore<EncryptedStore<MemoryStore>>`, one `set` and one `get`
 //! per round trip. First baseline: the same work by hand — lz4 compress, random
@@ -11,28 +8,38 @@
 //! decompress — with no store and no envelopes; the wrapper side also pays for the
 //! memory store (a map insert and two copies) and the async calls. Second
 //! baseline: the same by hand plus storing nonce + ciphertext in a `MemoryStore`
-//! and reading it back, which isolates what the wrappers themselves add. Both
-//! sides run alternately in many short batches; the median and the fastest batch
-//! of each side are reported (the fastest is the least disturbed by other load).
-//! The example lives in this crate, not in flowstore-encrypt, because this crate
-//! already has the other as a dev-dependency (a dev-dependency cycle would
-//! complicate packaging).
+//! and reading it back, which isolates what the wrappers themselves add. The
+//! three sides run alternately in many short batches, so that load from other
+//! processes hits them alike; the median and the fastest batch of each side are
+//! reported (the fastest is the least disturbed by other load).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use clap::Args;
+use flowstore::{Key, Store};
+use flowstore_cli::Failure;
 use flowstore_compress::CompressedStore;
-use flowstore_core::{Key, Store};
 use flowstore_encrypt::{EncryptedStore, EncryptionKey, Keyring};
 use flowstore_memory::MemoryStore;
 
 const KEY: [u8; 32] = [0x42; 32];
-/// Many short alternating batches, so that load from other processes hits both
-/// sides alike.
-const BATCHES: usize = 400;
-const ITERATIONS: u32 = 500;
+
+/// Options of `flowstore-bench encrypt-compress`.
+#[derive(Debug, Args)]
+pub(crate) struct EncryptCompressArgs {
+    /// Batches per side, alternating between the sides.
+    #[arg(long, value_name = "N", default_value_t = 400,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    batches: u32,
+
+    /// Round trips per batch.
+    #[arg(long, value_name = "N", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    iterations: u32,
+}
 
 /// A 1 KiB JSON document shaped like a multi-step flow's state.
 fn json_1k() -> Vec<u8> {
@@ -80,7 +87,7 @@ async fn direct_stored_round_trip(
     store: &MemoryStore,
     key: &Key,
     value: &[u8],
-) -> flowstore_core::Result<Vec<u8>> {
+) -> flowstore::Result<Vec<u8>> {
     let compressed = lz4_flex::block::compress(value);
     let mut nonce = [0u8; 12];
     getrandom::fill(&mut nonce).expect("random nonce");
@@ -112,12 +119,21 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-fn per_op(total: Duration) -> f64 {
-    total.as_nanos() as f64 / f64::from(ITERATIONS)
+/// Nanoseconds per round trip of a batch of `iterations` that took `total`.
+fn per_op(total: Duration, iterations: u32) -> f64 {
+    total.as_nanos() as f64 / f64::from(iterations)
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> flowstore_core::Result<()> {
+/// Runs the batches (on a current-thread runtime: one task, no hand-offs) and
+/// prints the table.
+pub(crate) async fn run(args: &EncryptCompressArgs) -> Result<(), Failure> {
+    measure(args.batches as usize, args.iterations)
+        .await
+        .map_err(|err| Failure::store("encrypt-compress", &err))
+}
+
+async fn measure(batches: usize, iterations: u32) -> flowstore::Result<()> {
+    let per_op = |total| per_op(total, iterations);
     let value = json_1k();
     let key = Key::new("checkout:42")?;
 
@@ -138,19 +154,19 @@ async fn main() -> flowstore_core::Result<()> {
         value
     );
 
-    let mut wrapped = Vec::with_capacity(BATCHES);
-    let mut direct = Vec::with_capacity(BATCHES);
-    let mut stored = Vec::with_capacity(BATCHES);
-    for _ in 0..BATCHES {
+    let mut wrapped = Vec::with_capacity(batches);
+    let mut direct = Vec::with_capacity(batches);
+    let mut stored = Vec::with_capacity(batches);
+    for _ in 0..batches {
         let start = Instant::now();
-        for _ in 0..ITERATIONS {
+        for _ in 0..iterations {
             store.set(black_box(&key), black_box(&value), None).await?;
             black_box(store.get(black_box(&key)).await?);
         }
         wrapped.push(start.elapsed());
 
         let start = Instant::now();
-        for _ in 0..ITERATIONS {
+        for _ in 0..iterations {
             black_box(direct_round_trip(
                 &cipher,
                 black_box(&key),
@@ -160,7 +176,7 @@ async fn main() -> flowstore_core::Result<()> {
         direct.push(start.elapsed());
 
         let start = Instant::now();
-        for _ in 0..ITERATIONS {
+        for _ in 0..iterations {
             black_box(
                 direct_stored_round_trip(&cipher, &plain_store, black_box(&key), black_box(&value))
                     .await?,

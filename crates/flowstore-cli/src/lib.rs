@@ -1,0 +1,92 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # The library
+//!
+//! This crate's library holds the `flowstore` command ([`main`]) and the
+//! benchmark harness behind `flowstore bench` ([`bench`](mod@bench)), which the
+//! workspace's unpublished `flowstore-bench` crate reuses for its raw-client
+//! baselines. It is **not a stable API**: depend on the `flowstore` crate to
+//! use flowstore from Rust.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+pub mod bench;
+mod cli;
+mod commands;
+mod failure;
+mod serve;
+mod stack;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use flowstore::Namespace;
+
+use cli::{Cli, Command};
+use commands::Outcome;
+pub use failure::Failure;
+use stack::open_store;
+
+/// The `flowstore` command: parses the command line, runs the command and
+/// returns its exit status (0 success, 1 `get` found nothing, 2 any error,
+/// with one line on stderr).
+pub fn main() -> ExitCode {
+    // Usage errors exit with 2, `--help` and `--version` with 0 (clap's rules).
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&Failure::io("cannot start the async runtime", &err)),
+    };
+    let outcome = runtime.block_on(run(cli));
+    // Let the store's background work (e.g. SQLite's writer) wind down first.
+    drop(runtime);
+    match outcome {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Absent) => ExitCode::from(1),
+        Err(failure) => fail(&failure),
+    }
+}
+
+fn fail(failure: &Failure) -> ExitCode {
+    eprintln!("flowstore: {failure}");
+    ExitCode::from(2)
+}
+
+async fn run(cli: Cli) -> Result<Outcome, Failure> {
+    let namespace = cli
+        .namespace
+        .as_deref()
+        .map(|ns| Namespace::new(ns).map_err(|err| Failure::store("--namespace", &err)))
+        .transpose()?;
+    // Built before any store is opened, so a bad key variable fails first. The
+    // server also reports the store's operations at /metrics.
+    let stack = stack::from_cli(&cli, matches!(cli.command, Command::Serve(_)))?;
+    match cli.command {
+        Command::Get { key } => {
+            let key = commands::parse_key(&key)?;
+            let store = open_store(&cli.store, namespace, &stack).await?;
+            commands::get(&store, &key).await
+        }
+        Command::Set { key, value, ttl } => {
+            let key = commands::parse_key(&key)?;
+            let ttl = commands::parse_ttl(ttl.as_deref())?;
+            let store = open_store(&cli.store, namespace, &stack).await?;
+            commands::set(&store, &key, value, ttl).await
+        }
+        Command::Delete { key } => {
+            let key = commands::parse_key(&key)?;
+            let store = open_store(&cli.store, namespace, &stack).await?;
+            commands::delete(&store, &key).await
+        }
+        Command::Clear { yes } => {
+            commands::clear_precheck(yes)?;
+            let store = open_store(&cli.store, namespace, &stack).await?;
+            commands::clear(&store, yes).await
+        }
+        Command::Bench(args) => bench::command::run(&cli.store, namespace, &stack, args).await,
+        Command::Serve(args) => serve::run(&cli.store, namespace, &stack, args).await,
+    }
+}
