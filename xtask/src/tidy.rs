@@ -338,7 +338,12 @@ fn backends_and_wrappers_depend_on_core_alone() {
     };
     let ours = workspace_packages();
     let mut problems = Vec::new();
-    for (dir, manifest) in crates() {
+    // Unpublished crates under crates/ (the benchmarks) compare the backends
+    // with their clients and may depend on anything.
+    let published = crates()
+        .into_iter()
+        .filter(|(_, manifest)| !manifest.contains("publish = false"));
+    for (dir, manifest) in published {
         let name = package_name(&manifest).unwrap_or_else(|| name(&dir));
         for (table, dep, spec) in dependencies(&manifest) {
             // Tests may run a store over another one (a wrapper over memory).

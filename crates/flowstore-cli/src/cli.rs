@@ -51,6 +51,11 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) fallback: Vec<String>,
 
+    /// Give every write that carries no TTL this one (e.g. 30d): with `serve`,
+    /// saved state that clients never asked to expire still expires
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub(crate) default_ttl: Option<String>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -40,9 +40,14 @@ pub(crate) async fn get(store: &Arc<dyn Store>, key: &Key) -> Result<Outcome, Fa
 }
 
 pub(crate) fn parse_ttl(ttl: Option<&str>) -> Result<Option<Ttl>, Failure> {
+    parse_ttl_option("--ttl", ttl)
+}
+
+/// The TTL given to the option `option`, if any; a bad one names the option.
+pub(crate) fn parse_ttl_option(option: &str, ttl: Option<&str>) -> Result<Option<Ttl>, Failure> {
     ttl.map(|text| {
         text.parse::<Ttl>()
-            .map_err(|err| Failure::store("--ttl", &err))
+            .map_err(|err| Failure::store(option, &err))
     })
     .transpose()
 }

@@ -1,5 +1,5 @@
 //! The wrapper options (`--encrypt-key-env`, `--compress`, `--retry`,
-//! `--fallback`) as a [`StackOptions`] for `flowstore::open_stack`, and
+//! `--fallback`, `--default-ttl`) as a [`StackOptions`] for `flowstore::open_stack`, and
 //! [`open_store`], which every command opens its store with.
 
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use flowstore::retry::RetryPolicy;
 use flowstore::{Namespace, OpenOptions, StackOptions, Store};
 
 use crate::cli::Cli;
+use crate::commands::parse_ttl_option;
 use crate::failure::Failure;
 
 /// The key id of values the command encrypts (one key, no rotation from the
@@ -35,6 +36,9 @@ pub(crate) fn from_cli(cli: &Cli, metrics: bool) -> Result<StackOptions, Failure
     }
     for url in &cli.fallback {
         stack = stack.fallback(url.clone());
+    }
+    if let Some(ttl) = parse_ttl_option("--default-ttl", cli.default_ttl.as_deref())? {
+        stack = stack.default_ttl(ttl);
     }
     Ok(stack)
 }

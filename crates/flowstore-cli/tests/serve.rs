@@ -440,3 +440,43 @@ fn cors_for_allowed_origins_and_healthz_without_a_token() {
     assert!(states.starts_with("HTTP/1.1 401"), "{states}");
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+/// `serve --default-ttl`: a client of the original design sends no TTL, and
+/// the server still expires what it saved; a TTL the client sends is kept.
+#[cfg(unix)]
+#[test]
+fn serve_with_a_default_ttl_expires_writes_that_carry_none() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command();
+    command.args([
+        "--store",
+        "sqlite://served.db",
+        "--default-ttl",
+        "300ms",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let server = Server::spawn(&sandbox, command, None);
+    let url = server.url();
+    assert_exit(
+        &client(&sandbox, None, &["--store", &url, "set", "plain", "v"]),
+        0,
+    );
+    let own_ttl = ["--store", &url, "set", "--ttl", "1h", "kept", "v"];
+    assert_exit(&client(&sandbox, None, &own_ttl), 0);
+    assert_exit(
+        &client(&sandbox, None, &["--store", &url, "get", "plain"]),
+        0,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    assert_exit(
+        &client(&sandbox, None, &["--store", &url, "get", "plain"]),
+        1,
+    );
+    assert_exit(
+        &client(&sandbox, None, &["--store", &url, "get", "kept"]),
+        0,
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+}

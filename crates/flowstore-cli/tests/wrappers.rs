@@ -328,3 +328,16 @@ fn bench_runs_through_the_wrappers() {
     assert_exit(&raw, 0);
     assert!(raw.stdout.starts_with(ENCRYPT_MAGIC), "{:?}", raw.stdout);
 }
+
+#[test]
+fn default_ttl_expires_plain_writes_and_refuses_a_bad_duration() {
+    let sandbox = Sandbox::new();
+    assert_exit(&sandbox.run(["--default-ttl", "300ms", "set", "k", "v"]), 0);
+    assert_exit(&sandbox.run(["get", "k"]), 0);
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    assert_exit(&sandbox.run(["get", "k"]), 1);
+
+    let bad = sandbox.run(["--default-ttl", "0s", "set", "k", "v"]);
+    assert!(assert_error(&bad).contains("--default-ttl"));
+    assert_exit(&sandbox.run(["get", "k"]), 1);
+}
