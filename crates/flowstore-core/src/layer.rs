@@ -29,7 +29,7 @@ use crate::key::Key;
 use crate::limits::check_value_size;
 use crate::namespace::Namespace;
 use crate::operation::Operation;
-use crate::store::{Capabilities, MaybeSend, MaybeSync, Store, StoreFuture};
+use crate::store::{Capabilities, MaybeSend, MaybeSync, Store, StoreFuture, forward_store_methods};
 use crate::ttl::Ttl;
 
 /// Turns a store into a wrapped one: tower's `Layer`, for stores.
@@ -322,67 +322,10 @@ fn value_context<'a, L: LayeredStore + ?Sized>(layered: &'a L, key: &'a Key) -> 
     }
 }
 
-// Every wrapper is a store. The methods hand out the wrapper's own future (in
-// `async_trait`'s expanded form) instead of boxing another around it.
+// Every wrapper is a store. The methods hand out the wrapper's own future
+// instead of boxing another around it.
 impl<L: LayeredStore> Store for L {
-    fn get<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        key: &'life1 Key,
-    ) -> StoreFuture<'async_trait, Result<Option<Vec<u8>>>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        LayeredStore::get(self, key)
-    }
-
-    fn set<'life0, 'life1, 'life2, 'async_trait>(
-        &'life0 self,
-        key: &'life1 Key,
-        value: &'life2 [u8],
-        ttl: Option<Ttl>,
-    ) -> StoreFuture<'async_trait, Result<()>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        Self: 'async_trait,
-    {
-        LayeredStore::set(self, key, value, ttl)
-    }
-
-    fn delete<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        key: &'life1 Key,
-    ) -> StoreFuture<'async_trait, Result<()>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        LayeredStore::delete(self, key)
-    }
-
-    fn clear<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, Result<()>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        LayeredStore::clear(self)
-    }
-
-    fn namespace(&self) -> &Namespace {
-        LayeredStore::namespace(self)
-    }
-
-    fn max_value_size(&self) -> usize {
-        LayeredStore::max_value_size(self)
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        LayeredStore::capabilities(self)
-    }
+    forward_store_methods!(LayeredStore, |this| this);
 }
 
 /// The two rules of the module documentation, checked for every [`Operation`]

@@ -198,11 +198,86 @@ pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>
 #[cfg(target_arch = "wasm32")]
 pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
+/// The methods of [`Store`], each handing out the future of the same method of
+/// `$target` (an expression of `$this`, the receiver) in `async_trait`'s
+/// expanded form, so that forwarding boxes no second future around it. Used by
+/// the blanket `Store` impl of layered stores and by the pointer layers below:
+/// one list of methods to extend when `Store` grows.
+macro_rules! forward_store_methods {
+    ($trait:ident, |$this:ident| $target:expr) => {
+        fn get<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            key: &'life1 Key,
+        ) -> StoreFuture<'async_trait, Result<Option<Vec<u8>>>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::get($target, key)
+        }
+
+        fn set<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 self,
+            key: &'life1 Key,
+            value: &'life2 [u8],
+            ttl: Option<Ttl>,
+        ) -> StoreFuture<'async_trait, Result<()>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::set($target, key, value, ttl)
+        }
+
+        fn delete<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            key: &'life1 Key,
+        ) -> StoreFuture<'async_trait, Result<()>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::delete($target, key)
+        }
+
+        fn clear<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, Result<()>>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::clear($target)
+        }
+
+        fn namespace(&self) -> &Namespace {
+            let $this = self;
+            $trait::namespace($target)
+        }
+
+        fn max_value_size(&self) -> usize {
+            let $this = self;
+            $trait::max_value_size($target)
+        }
+
+        fn capabilities(&self) -> Capabilities {
+            let $this = self;
+            $trait::capabilities($target)
+        }
+    };
+}
+pub(crate) use forward_store_methods;
+
 // Pointers to a store are stores: layers that hold the pointee and change
-// nothing. Their methods hand out the pointee's future itself, written in
-// `async_trait`'s expanded form: an `async fn` here would box a second future
-// around it on every call through an `Arc<dyn Store>`, which is how most
-// callers and every wrapper hold their store.
+// nothing. Their methods hand out the pointee's future itself: an `async fn`
+// here would box a second future around it on every call through an
+// `Arc<dyn Store>`, which is how most callers and every wrapper hold their store.
 macro_rules! forward_store {
     ($($pointer:ty),*) => {$(
         impl<S: Store + ?Sized> LayeredStore for $pointer {
@@ -212,64 +287,7 @@ macro_rules! forward_store {
                 self
             }
 
-            fn get<'life0, 'life1, 'async_trait>(
-                &'life0 self,
-                key: &'life1 Key,
-            ) -> StoreFuture<'async_trait, Result<Option<Vec<u8>>>>
-            where
-                'life0: 'async_trait,
-                'life1: 'async_trait,
-                Self: 'async_trait,
-            {
-                (**self).get(key)
-            }
-
-            fn set<'life0, 'life1, 'life2, 'async_trait>(
-                &'life0 self,
-                key: &'life1 Key,
-                value: &'life2 [u8],
-                ttl: Option<Ttl>,
-            ) -> StoreFuture<'async_trait, Result<()>>
-            where
-                'life0: 'async_trait,
-                'life1: 'async_trait,
-                'life2: 'async_trait,
-                Self: 'async_trait,
-            {
-                (**self).set(key, value, ttl)
-            }
-
-            fn delete<'life0, 'life1, 'async_trait>(
-                &'life0 self,
-                key: &'life1 Key,
-            ) -> StoreFuture<'async_trait, Result<()>>
-            where
-                'life0: 'async_trait,
-                'life1: 'async_trait,
-                Self: 'async_trait,
-            {
-                (**self).delete(key)
-            }
-
-            fn clear<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, Result<()>>
-            where
-                'life0: 'async_trait,
-                Self: 'async_trait,
-            {
-                (**self).clear()
-            }
-
-            fn namespace(&self) -> &Namespace {
-                (**self).namespace()
-            }
-
-            fn max_value_size(&self) -> usize {
-                (**self).max_value_size()
-            }
-
-            fn capabilities(&self) -> Capabilities {
-                (**self).capabilities()
-            }
+            forward_store_methods!(Store, |this| &**this);
         }
     )*};
 }
