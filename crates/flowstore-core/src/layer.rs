@@ -260,7 +260,7 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
         let stored = self.around(call, || inner.get(key)).await?;
         match (stored, self.transform()) {
             (Some(stored), Some(transform)) => transform
-                .decode(&value_context(self, key), stored)
+                .decode(&value_context(self, key, self.max_value_size()), stored)
                 .map(Some),
             (stored, _) => Ok(stored),
         }
@@ -275,8 +275,9 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
         };
         // Checked against this wrapper's limit before encoding: the caller is
         // told about the value it passed, not about its envelope.
-        check_value_size(value, self.max_value_size())?;
-        let stored = transform.encode(&value_context(self, key), value)?;
+        let max_value_size = self.max_value_size();
+        check_value_size(value, max_value_size)?;
+        let stored = transform.encode(&value_context(self, key, max_value_size), value)?;
         let ttl = transform.ttl(ttl);
         self.around(call, || inner.set(key, &stored, ttl)).await
     }
@@ -314,11 +315,15 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
 }
 
 /// The context a wrapper's transform sees for `key`.
-fn value_context<'a, L: LayeredStore + ?Sized>(layered: &'a L, key: &'a Key) -> ValueContext<'a> {
+fn value_context<'a, L: LayeredStore + ?Sized>(
+    layered: &'a L,
+    key: &'a Key,
+    max_value_size: usize,
+) -> ValueContext<'a> {
     ValueContext {
         namespace: layered.inner().namespace(),
         key,
-        max_value_size: layered.max_value_size(),
+        max_value_size,
     }
 }
 
