@@ -8,6 +8,9 @@
 #[cfg(feature = "protocol")]
 pub mod protocol;
 
+// One layout for every backend crate: `store.rs` the store and its `Store`
+// impl, `builder.rs` the builder and its URL parameters, `error.rs` the mapping
+// of the client's errors to `flowstore_core::Error` (here still in `store.rs`).
 #[cfg(feature = "client")]
 mod builder;
 #[cfg(feature = "client")]

@@ -1,8 +1,4 @@
-#![doc = include_str!("../README.md")]
-#![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
-
-mod map;
+//! The in-memory store and its `Store` impl.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,7 +8,7 @@ use flowstore_core::{
     check_value_size,
 };
 
-use map::SharedMap;
+use crate::map::SharedMap;
 
 /// An in-memory store. Cloning gives another handle on the same data.
 #[derive(Clone, Debug)]

@@ -1,16 +1,4 @@
-#![doc = include_str!("../README.md")]
-#![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
-
-mod config;
-mod db;
-mod error;
-mod schema;
-mod sweep;
-mod table;
-#[cfg(feature = "tls")]
-mod tls;
-mod writer;
+//! The PostgreSQL store and its `Store` impl.
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,27 +9,12 @@ use flowstore_core::{
     Capabilities, Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
 };
 
-pub use config::{
-    DEFAULT_CLEAR_BATCH, DEFAULT_CREATE_TIMEOUT, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_ROWS,
-    DEFAULT_OPERATION_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_RECYCLE_TIMEOUT, DEFAULT_SWEEP_BATCH,
-    DEFAULT_SWEEP_INTERVAL, DEFAULT_WAIT_TIMEOUT, DEFAULT_WRITE_LANES, PostgresBuilder,
-};
-pub use table::TableName;
-
-/// Re-exported so users build pools with the same versions this crate uses.
-pub use deadpool_postgres;
-/// Re-exported so users build configs with the same versions this crate uses.
-pub use tokio_postgres;
-
-use config::{Options, Target};
-use db::Db;
-use error::{Failure, map_error};
-use table::Sql;
-use writer::Writer;
-
-/// The schema version this build of flowstore-postgres creates and understands;
-/// recorded per table in `flowstore_meta`.
-pub const SCHEMA_VERSION: i32 = table::SCHEMA_VERSION;
+use crate::builder::{Options, PostgresBuilder, Target};
+use crate::db::Db;
+use crate::error::{Failure, map_error};
+use crate::table::{Sql, TableName};
+use crate::writer::{self, Writer};
+use crate::{schema, sweep};
 
 /// A flowstore [`Store`] on a PostgreSQL table.
 ///

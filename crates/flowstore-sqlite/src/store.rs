@@ -1,13 +1,4 @@
-#![doc = include_str!("../README.md")]
-#![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
-
-mod config;
-mod error;
-mod queue;
-pub mod raw;
-mod reader;
-mod writer;
+//! The SQLite store and its `Store` impl.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,17 +10,10 @@ use flowstore_core::{
 };
 use tokio::sync::oneshot;
 
-pub use config::{
-    DEFAULT_BUSY_TIMEOUT, DEFAULT_SWEEP_INTERVAL, DEFAULT_WAL_SIZE_LIMIT, SqliteBuilder,
-    Synchronous,
-};
-/// The SQLite bindings this crate is built on, re-exported so users get a
-/// matching version.
-pub use rusqlite;
-
-use queue::Queue;
-use reader::ReadRequest;
-use writer::{WriteOp, WriteRequest};
+use crate::builder::{SqliteBuilder, Synchronous};
+use crate::queue::Queue;
+use crate::reader::{self, ReadRequest};
+use crate::writer::{self, WriteOp, WriteRequest};
 
 /// A store in one SQLite file.
 ///
