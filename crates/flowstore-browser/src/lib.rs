@@ -6,6 +6,10 @@
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod encoding;
 
+// The layout of every backend crate, once per store since this crate has two:
+// `local.rs` the localStorage store (it has no builder), `idb/mod.rs` the
+// IndexedDB store with `idb/builder.rs` its builder; `error.rs` maps DOM
+// exceptions to `flowstore_core::Error` for both.
 #[cfg(target_arch = "wasm32")]
 mod error;
 #[cfg(target_arch = "wasm32")]

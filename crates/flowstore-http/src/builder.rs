@@ -171,10 +171,18 @@ impl HttpStoreBuilder {
         self
     }
 
-    /// Builds the store. It connects lazily: a server that is down shows up as
-    /// `Unavailable` on the first operation, not here. Building needs no
-    /// runtime; operations run on Tokio.
+    /// The old name of [`open`](HttpStoreBuilder::open), from before every
+    /// backend's builder ended in `open`.
+    #[deprecated(since = "0.2.0", note = "use `open`")]
     pub fn build(self) -> Result<HttpStore> {
+        self.open()
+    }
+
+    /// Opens the store. It connects lazily: a server that is down shows up as
+    /// `Unavailable` on the first operation, not here, so unlike the other
+    /// backends' `open` this one is not `async`. It needs no runtime;
+    /// operations run on Tokio.
+    pub fn open(self) -> Result<HttpStore> {
         if let Some(error) = self.error {
             return Err(Error::config(error));
         }
@@ -323,6 +331,16 @@ mod tests {
         assert!(builder.plain_404);
         assert!(HttpStoreBuilder::from_url("http://h?sslmode=x").is_err());
         assert!(HttpStoreBuilder::from_url("http://h?timeout=fast").is_err());
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn build_is_the_old_name_of_open() {
+        let store = HttpStoreBuilder::new("http://h:1/api").build().unwrap();
+        assert_eq!(store.base_url(), "http://h:1/api");
+        // It refuses what `open` refuses.
+        let err = HttpStoreBuilder::new("http://h").namespace("").build();
+        assert_eq!(err.unwrap_err().kind(), flowstore_core::ErrorKind::Config);
     }
 
     #[test]

@@ -8,8 +8,13 @@
 #[cfg(feature = "protocol")]
 pub mod protocol;
 
+// One layout for every backend crate: `store.rs` the store and its `Store`
+// impl, `builder.rs` the builder and its URL parameters, `error.rs` the mapping
+// of the client's errors to `flowstore_core::Error`.
 #[cfg(feature = "client")]
 mod builder;
+#[cfg(feature = "client")]
+mod error;
 #[cfg(feature = "client")]
 mod store;
 

@@ -6,20 +6,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use flowstore_core::{
-    Capabilities, Error, ErrorKind, Key, Namespace, Result, Store, Ttl, async_trait,
-    check_value_size,
+    Capabilities, Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
 };
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::builder::{HeaderNames, HttpStoreBuilder};
-use crate::protocol::{
-    ABSENT_HEADER, ABSENT_VALUE, STATES_PATH, TTL_PARAMETER, decode_error, encode_key,
-};
+use crate::protocol::{ABSENT_HEADER, ABSENT_VALUE, STATES_PATH, TTL_PARAMETER, encode_key};
 
 /// Room for an error body on top of the value limit when reading responses.
 const RESPONSE_SLACK: usize = 64 * 1024;
@@ -47,10 +44,10 @@ pub(crate) struct Inner {
 }
 
 /// What came back: status, headers, whole body.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
 }
 
 impl HttpStore {
@@ -126,96 +123,6 @@ impl HttpStore {
             ))),
         }
     }
-
-    fn transport_error(&self, err: hyper_util::client::legacy::Error) -> Error {
-        let base = &self.inner.base;
-        let timed_out = io_kind_in_chain(&err) == Some(std::io::ErrorKind::TimedOut);
-        let error = if timed_out && err.is_connect() {
-            Error::timeout(format!(
-                "cannot connect to {base} within {} ms",
-                self.inner.connect_timeout.as_millis()
-            ))
-        } else if err.is_connect() {
-            Error::unavailable(format!("cannot connect to {base}"))
-        } else if hyper_error_in_chain(&err).is_some_and(hyper::Error::is_parse) {
-            Error::backend(format!(
-                "{base} sent something that is not a valid HTTP response"
-            ))
-            .with_temporary(true)
-        } else {
-            Error::unavailable(format!(
-                "the connection to {base} failed before an answer arrived"
-            ))
-        };
-        error.with_source(err)
-    }
-
-    fn body_error(&self, err: Box<dyn std::error::Error + Send + Sync>, limit: usize) -> Error {
-        if err.is::<LengthLimitError>() {
-            return Error::backend(format!(
-                "{} sent a response body over {limit} bytes",
-                self.inner.base
-            ));
-        }
-        Error::unavailable(format!(
-            "the response body from {} was cut short",
-            self.inner.base
-        ))
-        .with_source(err)
-    }
-
-    /// The error for a response that is not a success.
-    fn error_from(&self, answer: &Answer) -> Error {
-        let status = answer.status;
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Error::new(
-                ErrorKind::Unauthorized,
-                format!(
-                    "authentication failed: {} answered HTTP {}",
-                    self.inner.base,
-                    status.as_u16()
-                ),
-            );
-        }
-        if let Some(error) = decode_error(status, &answer.body) {
-            return error;
-        }
-        let message = format!("{} answered HTTP {}", self.inner.base, status.as_u16());
-        match status.as_u16() {
-            413 => Error::new(ErrorKind::ValueTooLarge, message),
-            429 | 502 | 503 => Error::unavailable(message),
-            408 | 504 => Error::timeout(message),
-            300..=399 => Error::backend(format!(
-                "{message} (a redirect; point the store at the final URL)"
-            )),
-            500..=599 => Error::backend(message).with_temporary(true),
-            _ => Error::backend(message),
-        }
-    }
-}
-
-fn io_kind_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(err) = cause {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        cause = err.source();
-    }
-    None
-}
-
-fn hyper_error_in_chain<'a>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a hyper::Error> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(err) = cause {
-        if let Some(hyper) = err.downcast_ref::<hyper::Error>() {
-            return Some(hyper);
-        }
-        cause = err.source();
-    }
-    None
 }
 
 #[async_trait]

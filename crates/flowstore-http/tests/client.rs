@@ -28,9 +28,7 @@ fn memory() -> MemoryStore {
 }
 
 fn client(addr: SocketAddr) -> HttpStore {
-    HttpStore::builder(format!("http://{addr}"))
-        .build()
-        .unwrap()
+    HttpStore::builder(format!("http://{addr}")).open().unwrap()
 }
 
 /// Serves `app` (an ordinary axum app, not a flowstore server) on a free port.
@@ -108,7 +106,7 @@ async fn base_url_with_a_path_prefix() {
     let app = Router::new().nest("/api", flowstore_server::router(backing, &config).unwrap());
     let addr = spawn_axum(app).await;
     let store = HttpStore::builder(format!("http://{addr}/api/"))
-        .build()
+        .open()
         .unwrap();
     store.set(&key("k"), b"v", None).await.unwrap();
     assert_eq!(
@@ -140,14 +138,14 @@ async fn plain_404_is_an_error_unless_plain_404_mode() {
 
     let plain = HttpStore::builder(format!("http://{addr}"))
         .plain_404(true)
-        .build()
+        .open()
         .unwrap();
     assert_eq!(plain.get(&key("k")).await.unwrap(), None);
     // Plain-404 mode is for GET only: a 404 on a write is still an error.
     assert!(plain.set(&key("k"), b"v", None).await.is_err());
     let from_url = HttpStore::from_url(&format!("http://{addr}?plain_404=true"))
         .unwrap()
-        .build()
+        .open()
         .unwrap();
     assert_eq!(from_url.get(&key("k")).await.unwrap(), None);
 }
@@ -262,7 +260,7 @@ async fn slow_server_is_a_timeout() {
     let addr = spawn_server(scripted, local_config()).await.unwrap();
     let store = HttpStore::builder(format!("http://{addr}"))
         .request_timeout(Duration::from_millis(100))
-        .build()
+        .open()
         .unwrap();
     let err = store.get(&key("k")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
@@ -278,7 +276,7 @@ async fn wrong_or_missing_token_is_a_permanent_auth_failure() {
         client(addr),
         HttpStore::builder(format!("http://{addr}"))
             .bearer_token("wrong-token")
-            .build()
+            .open()
             .unwrap(),
     ] {
         let err = store.get(&key("k")).await.unwrap_err();
@@ -289,7 +287,7 @@ async fn wrong_or_missing_token_is_a_permanent_auth_failure() {
     }
     let store = HttpStore::builder(format!("http://{addr}"))
         .bearer_token("right-token")
-        .build()
+        .open()
         .unwrap();
     store.set(&key("k"), b"v", None).await.unwrap();
     assert_eq!(
@@ -315,7 +313,7 @@ async fn server_limit_below_client_limit_is_value_too_large() {
     // The client's own limit is checked before sending anything.
     let small = HttpStore::builder(format!("http://{addr}"))
         .max_value_size(10)
-        .build()
+        .open()
         .unwrap();
     assert_eq!(
         small
@@ -333,7 +331,7 @@ async fn https_to_a_plain_http_server_is_an_error() {
         .await
         .unwrap();
     let store = HttpStore::builder(format!("https://{addr}"))
-        .build()
+        .open()
         .unwrap();
     let err = store.get(&key("k")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
@@ -347,17 +345,17 @@ fn bad_configuration_is_a_config_error() {
         "http://h?token=x",
         "not a url",
     ] {
-        let result = HttpStore::from_url(url).and_then(|builder| builder.build());
+        let result = HttpStore::from_url(url).and_then(|builder| builder.open());
         assert_eq!(result.unwrap_err().kind(), ErrorKind::Config, "{url}");
     }
     let err = HttpStore::builder("http://h")
         .namespace("")
-        .build()
+        .open()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     let store = HttpStore::from_url("https://h.example/x?namespace=n1")
         .unwrap()
-        .build()
+        .open()
         .unwrap();
     assert_eq!(store.namespace().as_str(), "n1");
     assert_eq!(store.base_url(), "https://h.example/x");
@@ -376,7 +374,7 @@ async fn a_server_of_another_namespace_refuses_every_request() {
 
     let other = HttpStore::builder(format!("http://{addr}"))
         .namespace("staging")
-        .build()
+        .open()
         .unwrap();
     let refused = |result: flowstore_core::Result<()>, what: &str| {
         let err = result.expect_err(what);
@@ -392,7 +390,7 @@ async fn a_server_of_another_namespace_refuses_every_request() {
     // The server's own namespace, and a client that names none, are served.
     let same = HttpStore::builder(format!("http://{addr}"))
         .namespace("client")
-        .build()
+        .open()
         .unwrap();
     assert_eq!(same.get(&k).await.unwrap().as_deref(), Some(&b"kept"[..]));
     assert_eq!(

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::Shared;
 use crate::db::Db;
 use crate::error::Failure;
+use crate::store::Shared;
 
 /// Pause between two batches of one sweep, so a large backlog is deleted in
 /// small transactions that never hold many locks or much WAL at once.

@@ -36,7 +36,7 @@ use flowstore_core::Result;
 use tokio::runtime::Handle;
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
 
-use crate::config::Options;
+use crate::builder::Options;
 use crate::db::Db;
 use crate::error::{Failure, SharedFailure, map_error};
 use crate::table::Sql;

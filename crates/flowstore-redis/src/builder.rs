@@ -15,8 +15,13 @@ use fred::types::config::{
 
 use crate::error::map_error;
 use crate::store::{RedisStore, Shared};
-use crate::url::{self, EvictionCheck, Secret, Topology};
 use crate::{eviction, keys};
+
+// The URL grammar is the builder's alone, so its parser is a submodule here.
+mod url;
+
+pub use self::url::EvictionCheck;
+use self::url::{Secret, Topology};
 
 /// Default time one command may take before it fails with `Timeout`: 5 s.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);

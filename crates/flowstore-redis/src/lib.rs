@@ -2,6 +2,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+// One layout for every backend crate: `store.rs` the store and its `Store`
+// impl, `builder.rs` the builder and its URL parameters (here with the URL
+// parser as its submodule `builder/url.rs`), `error.rs` the mapping of the
+// client's errors to `flowstore_core::Error`.
 mod auth;
 mod builder;
 mod clear;
@@ -11,15 +15,13 @@ mod keys;
 mod store;
 #[cfg(feature = "tls")]
 mod tls;
-mod url;
 
 pub use builder::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_MAX_DELAY,
-    DEFAULT_RECONNECT_MIN_DELAY, RedisBuilder,
+    DEFAULT_RECONNECT_MIN_DELAY, EvictionCheck, RedisBuilder,
 };
 pub use keys::SEPARATOR;
 pub use store::RedisStore;
-pub use url::EvictionCheck;
 
 /// The Redis client this crate is built on, re-exported so you can use the same
 /// version (see [`RedisStore::client`]).

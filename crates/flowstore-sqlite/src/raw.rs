@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::config::{DEFAULT_BUSY_TIMEOUT, DEFAULT_WAL_SIZE_LIMIT, Synchronous};
+use crate::builder::{DEFAULT_BUSY_TIMEOUT, DEFAULT_WAL_SIZE_LIMIT, Synchronous};
 use crate::error::is_busy;
 
 /// The schema version this release writes and understands. It is stored in the

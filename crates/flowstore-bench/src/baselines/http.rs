@@ -42,7 +42,7 @@ impl RawHttp {
         }
         let (addr, stop) = start_minimal_server(Bytes::from(workload.value()))?;
         let store = HttpStore::builder(format!("http://{addr}"))
-            .build()
+            .open()
             .map_err(|err| Failure::store("bench: raw HTTP baseline client", &err))?;
         let keys = (0..workload.keys)
             .map(|index| Key::new(Workload::key_name(index)))

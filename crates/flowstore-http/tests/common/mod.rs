@@ -33,5 +33,5 @@ pub async fn client_for(store: Arc<dyn Store>) -> Result<HttpStore> {
     HttpStore::builder(format!("http://{addr}"))
         .namespace(namespace)
         .max_value_size(max)
-        .build()
+        .open()
 }

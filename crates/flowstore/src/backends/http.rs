@@ -20,5 +20,5 @@ async fn open(url: &str, options: &OpenOptions) -> Result<Arc<dyn Store>> {
     if let Some(namespace) = options.namespace_ref() {
         builder = builder.namespace(namespace.as_str());
     }
-    Ok(Arc::new(builder.build()?))
+    Ok(Arc::new(builder.open()?))
 }

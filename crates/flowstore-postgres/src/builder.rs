@@ -10,7 +10,7 @@ use flowstore_core::url::StoreUrl;
 use flowstore_core::{DEFAULT_MAX_VALUE_SIZE, Error, Namespace, Result, parse_duration};
 use tokio_postgres::config::{Host, SslMode};
 
-use crate::PostgresStore;
+use crate::store::PostgresStore;
 use crate::table::TableName;
 
 /// Default largest pool: connections opened on demand, at most this many.

@@ -92,13 +92,18 @@ pub(crate) fn parse(url: &str) -> Result<ParsedUrl> {
     let scheme = store_url
         .scheme()
         .ok_or_else(|| Error::config("Redis URL has no scheme (expected redis://, rediss://, redis-cluster:// or redis-sentinel://)"))?;
-    let (tls, kind) = match scheme.as_str() {
-        "redis" => (false, "single"),
-        "rediss" => (true, "single"),
-        "redis-cluster" => (false, "cluster"),
-        "rediss-cluster" => (true, "cluster"),
-        "redis-sentinel" => (false, "sentinel"),
-        "rediss-sentinel" => (true, "sentinel"),
+    // The scheme is read once, into the topology; everything after matches on
+    // that. A Sentinel's service name comes from the path, filled in below.
+    let sentinel = || Topology::Sentinel {
+        service: String::new(),
+    };
+    let (tls, mut topology) = match scheme.as_str() {
+        "redis" => (false, Topology::Single),
+        "rediss" => (true, Topology::Single),
+        "redis-cluster" => (false, Topology::Cluster),
+        "rediss-cluster" => (true, Topology::Cluster),
+        "redis-sentinel" => (false, sentinel()),
+        "rediss-sentinel" => (true, sentinel()),
         _ => {
             return Err(Error::config(format!(
                 "unsupported URL scheme `{scheme}` for Redis (expected redis, rediss, redis-cluster, rediss-cluster, redis-sentinel or rediss-sentinel)"
@@ -142,10 +147,9 @@ pub(crate) fn parse(url: &str) -> Result<ParsedUrl> {
         }
     };
 
-    let default_port = if kind == "sentinel" {
-        DEFAULT_SENTINEL_PORT
-    } else {
-        DEFAULT_PORT
+    let default_port = match topology {
+        Topology::Single | Topology::Cluster => DEFAULT_PORT,
+        Topology::Sentinel { .. } => DEFAULT_SENTINEL_PORT,
     };
     let mut hosts = Vec::new();
     if !host_list.is_empty() {
@@ -156,24 +160,24 @@ pub(crate) fn parse(url: &str) -> Result<ParsedUrl> {
     if hosts.is_empty() {
         return Err(Error::config("Redis URL has no host"));
     }
-    if kind == "single" && hosts.len() > 1 {
+    if topology == Topology::Single && hosts.len() > 1 {
         return Err(Error::config(
             "a redis:// URL names one host; use redis-cluster:// or redis-sentinel:// for several",
         ));
     }
 
     let path = path.trim_end_matches('/');
-    let (topology, database) = match kind {
-        "single" => (Topology::Single, parse_database(path)?),
-        "cluster" => {
+    let database = match &mut topology {
+        Topology::Single => parse_database(path)?,
+        Topology::Cluster => {
             if !path.is_empty() && path != "0" {
                 return Err(Error::config(
                     "a Redis Cluster has only database 0: remove the path from the redis-cluster:// URL",
                 ));
             }
-            (Topology::Cluster, None)
+            None
         }
-        _ => {
+        Topology::Sentinel { service: named } => {
             let (service, db) = match path.split_once('/') {
                 Some((service, db)) => (service, parse_database(db)?),
                 None => (path, None),
@@ -184,7 +188,8 @@ pub(crate) fn parse(url: &str) -> Result<ParsedUrl> {
                     "a redis-sentinel:// URL needs the service name as its path: redis-sentinel://host:26379/mymaster",
                 ));
             }
-            (Topology::Sentinel { service }, db)
+            *named = service;
+            db
         }
     };
 
@@ -201,13 +206,12 @@ pub(crate) fn parse(url: &str) -> Result<ParsedUrl> {
     if ca_file.is_some() && !tls {
         return Err(Error::config("`ca_file` is only for TLS URLs (rediss://…)"));
     }
-    let (sentinel_username, sentinel_password) = if kind == "sentinel" {
-        (
+    let (sentinel_username, sentinel_password) = match topology {
+        Topology::Single | Topology::Cluster => (None, None),
+        Topology::Sentinel { .. } => (
             store_url.take("sentinel_username")?,
             store_url.take("sentinel_password")?.map(Secret),
-        )
-    } else {
-        (None, None)
+        ),
     };
     store_url.expect_no_more()?;
 

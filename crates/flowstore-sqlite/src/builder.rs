@@ -8,7 +8,7 @@ use std::time::Duration;
 use flowstore_core::url::StoreUrl;
 use flowstore_core::{DEFAULT_MAX_VALUE_SIZE, Error, Namespace, Result, parse_duration};
 
-use crate::SqliteStore;
+use crate::store::SqliteStore;
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
 ///

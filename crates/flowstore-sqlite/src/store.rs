@@ -1,0 +1,265 @@
+//! The SQLite store and its `Store` impl.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use flowstore_core::{
+    Capabilities, Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
+};
+use tokio::sync::oneshot;
+
+use crate::builder::{SqliteBuilder, Synchronous};
+use crate::queue::Queue;
+use crate::reader::{self, ReadRequest};
+use crate::writer::{self, WriteOp, WriteRequest};
+
+/// A store in one SQLite file.
+///
+/// Cloning, and [`with_namespace`](SqliteStore::with_namespace), give more handles
+/// on the same writer thread, reader threads and file. Dropping the last handle
+/// stops the threads: it waits (blocking the current thread) until they have
+/// finished what was queued and closed their connections, so that SQLite
+/// checkpoints the write-ahead log into the database and removes the `-wal`
+/// file (unless another process still has the database open). That usually
+/// takes milliseconds; drop the store before the process exits (a
+/// `std::process::exit` skips it).
+#[derive(Clone)]
+pub struct SqliteStore {
+    namespace: Arc<Namespace>,
+    shared: Arc<Shared>,
+}
+
+/// What every handle of a store family shares.
+struct Shared {
+    path: PathBuf,
+    synchronous: Synchronous,
+    max_value_size: usize,
+    writes: Arc<Queue<WriteRequest>>,
+    reads: Arc<Queue<ReadRequest>>,
+    threads: Mutex<Threads>,
+}
+
+/// The store's threads, joined when the last handle goes.
+#[derive(Default)]
+struct Threads {
+    writer: Option<JoinHandle<()>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The threads finish what is queued, then exit and close their
+        // connections. Waiting for that is what lets SQLite checkpoint and remove
+        // the log before a process that drops its store exits. The readers go
+        // first so that the writer's connection, the one that writes, is the
+        // last to close and does the checkpoint.
+        let threads = std::mem::take(
+            self.threads
+                .get_mut()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        self.reads.close();
+        for reader in threads.readers {
+            join(reader);
+        }
+        self.writes.close();
+        if let Some(writer) = threads.writer {
+            join(writer);
+        }
+    }
+}
+
+/// Waits for one of the store's threads to end. A thread that panicked has
+/// already failed its callers; nothing more to report here.
+fn join(thread: JoinHandle<()>) {
+    // Never the case today (no store handle lives on its own threads), but
+    // joining oneself would deadlock.
+    if thread.thread().id() != std::thread::current().id() {
+        let _ = thread.join();
+    }
+}
+
+impl SqliteStore {
+    /// Options for a store on the file at `path` (created if missing; a relative
+    /// path is resolved against the working directory when the store opens).
+    pub fn builder(path: impl Into<PathBuf>) -> SqliteBuilder {
+        SqliteBuilder::new(path.into())
+    }
+
+    /// Opens the file at `path` with the default options: namespace `flow`,
+    /// `synchronous=FULL`, a 5 s busy timeout, a 16 MiB value limit.
+    pub async fn open(path: impl Into<PathBuf>) -> Result<SqliteStore> {
+        SqliteStore::builder(path).open().await
+    }
+
+    /// A handle on the same file, threads and connections, in `namespace`.
+    pub fn with_namespace(&self, namespace: Namespace) -> SqliteStore {
+        SqliteStore {
+            namespace: Arc::new(namespace),
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The database file (absolute).
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The durability mode.
+    pub fn synchronous(&self) -> Synchronous {
+        self.shared.synchronous
+    }
+
+    pub(crate) async fn open_with(builder: SqliteBuilder) -> Result<SqliteStore> {
+        if builder.path.as_os_str() == ":memory:" || builder.path.as_os_str().is_empty() {
+            return Err(Error::config(
+                "an SQLite store needs a file: an in-memory database cannot be shared by its connections",
+            ));
+        }
+        let path = if builder.path.is_absolute() {
+            builder.path.clone()
+        } else {
+            std::env::current_dir()
+                .map_err(|err| {
+                    Error::config("cannot resolve a relative SQLite path: no working directory")
+                        .with_source(err)
+                })?
+                .join(&builder.path)
+        };
+        // Built first, so that an early return closes the queues and stops the
+        // threads already started.
+        let shared = Arc::new(Shared {
+            path: path.clone(),
+            synchronous: builder.synchronous,
+            max_value_size: builder.max_value_size,
+            writes: Arc::new(Queue::new()),
+            reads: Arc::new(Queue::new()),
+            threads: Mutex::new(Threads::default()),
+        });
+        let thread_error =
+            |err: std::io::Error| Error::backend("cannot start an SQLite thread").with_source(err);
+
+        // The writer creates the file and the schema before any reader opens it.
+        let (ready, writer_ready) = oneshot::channel();
+        let writer = writer::spawn(
+            writer::WriterConfig {
+                path: path.clone(),
+                synchronous: builder.synchronous,
+                busy_timeout: builder.busy_timeout,
+                sweep_interval: builder.sweep_interval,
+                wal_size_limit: builder.wal_size_limit,
+            },
+            shared.writes.clone(),
+            ready,
+        )
+        .map_err(thread_error)?;
+        shared.threads().writer = Some(writer);
+        writer_ready.await.map_err(|_| stopped())??;
+
+        let readers = reader::spawn(
+            path,
+            builder.busy_timeout,
+            builder.wal_size_limit,
+            builder.readers,
+            shared.reads.clone(),
+        )
+        .map_err(thread_error)?;
+        let mut ready = Vec::with_capacity(readers.len());
+        for started in readers {
+            shared.threads().readers.push(started.thread);
+            ready.push(started.ready);
+        }
+        for ready in ready {
+            ready.await.map_err(|_| stopped())??;
+        }
+        Ok(SqliteStore {
+            namespace: Arc::new(builder.namespace),
+            shared,
+        })
+    }
+
+    async fn write(&self, op: WriteOp) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let request = WriteRequest {
+            namespace: self.namespace.clone(),
+            op,
+            reply,
+        };
+        self.shared.writes.push(request).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Shared {
+    fn threads(&self) -> std::sync::MutexGuard<'_, Threads> {
+        self.threads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The threads are gone (a panic, or a failed start).
+fn stopped() -> Error {
+    Error::unavailable("the SQLite store's threads have stopped").with_temporary(false)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        let (reply, answer) = oneshot::channel();
+        let request = ReadRequest {
+            namespace: self.namespace.clone(),
+            key: key.clone(),
+            reply,
+        };
+        self.shared.reads.push(request).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
+        check_value_size(value, self.shared.max_value_size)?;
+        let expires_at = ttl.map(|ttl| {
+            writer::now_millis()
+                .saturating_add(i64::try_from(ttl.as_millis_ceil()).unwrap_or(i64::MAX))
+        });
+        self.write(WriteOp::Set {
+            key: key.clone(),
+            value: value.to_vec(),
+            expires_at,
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        self.write(WriteOp::Delete { key: key.clone() }).await
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.write(WriteOp::Clear).await
+    }
+
+    fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    fn max_value_size(&self) -> usize {
+        self.shared.max_value_size
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.shared.path)
+            .field("namespace", &self.namespace)
+            .field("synchronous", &self.shared.synchronous)
+            .field("max_value_size", &self.shared.max_value_size)
+            .finish()
+    }
+}
