@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use flowstore_core::{
-    Capabilities, Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
+    Capabilities, Error, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
+    check_value_size,
 };
 use tokio::sync::oneshot;
 
@@ -27,6 +28,7 @@ pub use config::{
 /// matching version.
 pub use rusqlite;
 
+use error::{BACKEND, in_op};
 use queue::Queue;
 use reader::ReadRequest;
 use writer::{WriteOp, WriteRequest};
@@ -129,6 +131,12 @@ impl SqliteStore {
     }
 
     pub(crate) async fn open_with(builder: SqliteBuilder) -> Result<SqliteStore> {
+        SqliteStore::start(builder)
+            .await
+            .map_err(|err| err.with_backend(BACKEND))
+    }
+
+    async fn start(builder: SqliteBuilder) -> Result<SqliteStore> {
         if builder.path.as_os_str() == ":memory:" || builder.path.as_os_str().is_empty() {
             return Err(Error::config(
                 "an SQLite store needs a file: an in-memory database cannot be shared by its connections",
@@ -196,6 +204,31 @@ impl SqliteStore {
         })
     }
 
+    async fn read(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        let (reply, answer) = oneshot::channel();
+        let request = ReadRequest {
+            namespace: self.namespace.clone(),
+            key: key.clone(),
+            reply,
+        };
+        self.shared.reads.push(request).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn write_value(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
+        check_value_size(value, self.shared.max_value_size)?;
+        let expires_at = ttl.map(|ttl| {
+            writer::now_millis()
+                .saturating_add(i64::try_from(ttl.as_millis_ceil()).unwrap_or(i64::MAX))
+        });
+        self.write(WriteOp::Set {
+            key: key.clone(),
+            value: value.to_vec(),
+            expires_at,
+        })
+        .await
+    }
+
     async fn write(&self, op: WriteOp) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         let request = WriteRequest {
@@ -224,36 +257,25 @@ fn stopped() -> Error {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        let (reply, answer) = oneshot::channel();
-        let request = ReadRequest {
-            namespace: self.namespace.clone(),
-            key: key.clone(),
-            reply,
-        };
-        self.shared.reads.push(request).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.read(key).await.map_err(in_op(Operation::Get))
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        check_value_size(value, self.shared.max_value_size)?;
-        let expires_at = ttl.map(|ttl| {
-            writer::now_millis()
-                .saturating_add(i64::try_from(ttl.as_millis_ceil()).unwrap_or(i64::MAX))
-        });
-        self.write(WriteOp::Set {
-            key: key.clone(),
-            value: value.to_vec(),
-            expires_at,
-        })
-        .await
+        self.write_value(key, value, ttl)
+            .await
+            .map_err(in_op(Operation::Set))
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {
-        self.write(WriteOp::Delete { key: key.clone() }).await
+        self.write(WriteOp::Delete { key: key.clone() })
+            .await
+            .map_err(in_op(Operation::Delete))
     }
 
     async fn clear(&self) -> Result<()> {
-        self.write(WriteOp::Clear).await
+        self.write(WriteOp::Clear)
+            .await
+            .map_err(in_op(Operation::Clear))
     }
 
     fn namespace(&self) -> &Namespace {
