@@ -529,6 +529,65 @@ mod tests {
     }
 
     #[test]
+    fn errors_a_wrapper_makes_name_the_operation() {
+        block_on(async {
+            let recording = RecordingStore::default();
+            let key = Key::new("k").unwrap();
+            Store::set(&recording, &key, b"unmarked", None)
+                .await
+                .unwrap();
+            let store = Marked(recording);
+            let err = Store::get(&store, &key).await.unwrap_err();
+            assert_eq!(err.operation(), Some(Operation::Get), "{err}");
+            // The value-size check of the wrapper, too.
+            let too_big = vec![0; Store::max_value_size(&store) + 1];
+            let err = Store::set(&store, &key, &too_big, None).await.unwrap_err();
+            assert_eq!(err.operation(), Some(Operation::Set), "{err}");
+        });
+    }
+
+    /// Fails every call with an error that names its backend only.
+    #[derive(Debug)]
+    struct Down(Namespace);
+
+    #[crate::async_trait]
+    impl Store for Down {
+        async fn get(&self, _key: &Key) -> Result<Option<Vec<u8>>> {
+            Err(Error::unavailable("down").with_backend("inner"))
+        }
+
+        async fn set(&self, _key: &Key, _value: &[u8], _ttl: Option<Ttl>) -> Result<()> {
+            Err(Error::unavailable("down").with_backend("inner"))
+        }
+
+        async fn delete(&self, _key: &Key) -> Result<()> {
+            Err(Error::unavailable("down").with_backend("inner"))
+        }
+
+        async fn clear(&self) -> Result<()> {
+            Err(Error::unavailable("down").with_backend("inner"))
+        }
+
+        fn namespace(&self) -> &Namespace {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn an_inner_stores_context_is_kept_and_completed() {
+        block_on(async {
+            let key = Key::new("k").unwrap();
+            let store = Marked(Down(Namespace::default()));
+            let err = Store::delete(&store, &key).await.unwrap_err();
+            assert_eq!(err.backend_name(), Some("inner"));
+            assert_eq!(err.operation(), Some(Operation::Delete));
+            assert_eq!(err.to_string(), "unavailable: inner delete: down");
+            let err = Store::set(&store, &key, b"v", None).await.unwrap_err();
+            assert_eq!(err.operation(), Some(Operation::Set));
+        });
+    }
+
+    #[test]
     fn layers_apply_innermost_first() {
         block_on(async {
             let recording = Arc::new(RecordingStore::default());
