@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use flowstore_core::{Error, ErrorKind};
+use flowstore_core::{Error, ErrorKind, Operation};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// A browser exception (a `DOMException` or another JavaScript error), kept as the
@@ -93,8 +93,25 @@ pub fn dom_error(err: &Error) -> Option<&DomError> {
     std::error::Error::source(err)?.downcast_ref::<DomError>()
 }
 
-/// Maps an exception thrown while doing `what` (a short phrase, no user data) to
-/// a flowstore error.
+/// Records `operation` and `backend` (`indexeddb`, `localstorage`,
+/// `sessionstorage`) on an error of a store; context it has is kept.
+pub(crate) fn in_op(backend: &'static str, operation: Operation) -> impl FnOnce(Error) -> Error {
+    move |err| err.with_backend(backend).with_operation(operation)
+}
+
+/// `what: why`, or `why` alone when `what` is empty: the steps of a store
+/// operation pass an empty `what`, since the error's context names the
+/// operation and the backend.
+pub(crate) fn phrase(what: &str, why: &str) -> String {
+    if what.is_empty() {
+        why.to_owned()
+    } else {
+        format!("{what}: {why}")
+    }
+}
+
+/// Maps an exception thrown while doing `what` (a short phrase, no user data,
+/// empty during a store operation) to a flowstore error.
 pub(crate) fn from_js(what: &str, value: &JsValue) -> Error {
     from_dom(what, DomError::from_js(value))
 }
@@ -151,7 +168,7 @@ pub(crate) fn from_dom(what: &str, dom: DomError) -> Error {
         "UnknownError" => (ErrorKind::Backend, true, "the browser's storage failed"),
         _ => (ErrorKind::Backend, false, "the browser's storage failed"),
     };
-    Error::new(kind, format!("{what}: {why}"))
+    Error::new(kind, phrase(what, why))
         .with_temporary(temporary)
         .with_source(dom)
 }

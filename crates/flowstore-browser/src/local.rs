@@ -2,11 +2,13 @@
 
 use std::fmt;
 
-use flowstore_core::{Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size};
+use flowstore_core::{
+    Error, Key, Namespace, Operation, Result, Store, Ttl, async_trait, check_value_size,
+};
 use web_sys::Storage;
 
 use crate::encoding::{decode_entry, encode_entry, namespace_prefix, storage_key};
-use crate::error::from_js;
+use crate::error::{from_js, in_op};
 use crate::now_millis;
 
 /// Which Web Storage area a [`LocalStorageStore`] uses.
@@ -27,6 +29,16 @@ impl StorageArea {
         match self {
             StorageArea::Local => "localStorage",
             StorageArea::Session => "sessionStorage",
+        }
+    }
+}
+
+impl StorageArea {
+    /// The store's name in errors' context.
+    const fn backend(self) -> &'static str {
+        match self {
+            StorageArea::Local => "localstorage",
+            StorageArea::Session => "sessionstorage",
         }
     }
 }
@@ -89,6 +101,10 @@ impl LocalStorageStore {
 
     /// A store in `area`, namespace `flow`.
     pub fn open(area: StorageArea) -> Result<LocalStorageStore> {
+        LocalStorageStore::open_area(area).map_err(|err| err.with_backend(area.backend()))
+    }
+
+    fn open_area(area: StorageArea) -> Result<LocalStorageStore> {
         let what = match area {
             StorageArea::Local => "opening localStorage",
             StorageArea::Session => "opening sessionStorage",
@@ -144,79 +160,98 @@ impl LocalStorageStore {
         storage_key(&self.prefix, key.as_str())
     }
 
-    fn fail(&self, op: &str, err: &wasm_bindgen::JsValue) -> Error {
-        from_js(&format!("{op} {}", self.area), err)
+    /// An exception of a step of an operation: the error's context names the
+    /// operation and the storage area, so the message only says what failed
+    /// (`step` is empty for the operation's one call).
+    fn fail(&self, step: &str, err: &wasm_bindgen::JsValue) -> Error {
+        from_js(step, err)
     }
 }
 
 #[async_trait]
 impl Store for LocalStorageStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        let name = self.storage_key(key);
-        let Some(text) = self
-            .storage
-            .get_item(&name)
-            .map_err(|err| self.fail("reading from", &err))?
-        else {
-            return Ok(None);
-        };
-        let entry = decode_entry(&text).map_err(|why| {
-            Error::corrupt(format!(
-                "a {} entry of flowstore is damaged: {why}",
-                self.area
-            ))
-        })?;
-        if entry
-            .expires
-            .is_some_and(|expires| now_millis() >= expires as f64)
-        {
-            // Lazy removal: the entry reads as absent whether or not this works.
-            let _ = self.storage.remove_item(&name);
-            return Ok(None);
+        async {
+            let name = self.storage_key(key);
+            let Some(text) = self
+                .storage
+                .get_item(&name)
+                .map_err(|err| self.fail("", &err))?
+            else {
+                return Ok(None);
+            };
+            let entry = decode_entry(&text).map_err(|why| {
+                Error::corrupt(format!(
+                    "a {} entry of flowstore is damaged: {why}",
+                    self.area
+                ))
+            })?;
+            if entry
+                .expires
+                .is_some_and(|expires| now_millis() >= expires as f64)
+            {
+                // Lazy removal: the entry reads as absent whether or not this works.
+                let _ = self.storage.remove_item(&name);
+                return Ok(None);
+            }
+            Ok(Some(entry.value))
         }
-        Ok(Some(entry.value))
+        .await
+        .map_err(in_op(self.area.backend(), Operation::Get))
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        check_value_size(value, self.max_value_size)?;
-        let expires = ttl.map(|ttl| now_millis() as u64 + ttl.as_millis_ceil());
-        let text = encode_entry(value, expires);
-        // One `setItem`: the browser stores the whole entry or throws (and keeps
-        // the previous value).
-        self.storage
-            .set_item(&self.storage_key(key), &text)
-            .map_err(|err| self.fail("writing to", &err))
+        async {
+            check_value_size(value, self.max_value_size)?;
+            let expires = ttl.map(|ttl| now_millis() as u64 + ttl.as_millis_ceil());
+            let text = encode_entry(value, expires);
+            // One `setItem`: the browser stores the whole entry or throws (and keeps
+            // the previous value).
+            self.storage
+                .set_item(&self.storage_key(key), &text)
+                .map_err(|err| self.fail("", &err))
+        }
+        .await
+        .map_err(in_op(self.area.backend(), Operation::Set))
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {
-        self.storage
-            .remove_item(&self.storage_key(key))
-            .map_err(|err| self.fail("deleting from", &err))
+        async {
+            self.storage
+                .remove_item(&self.storage_key(key))
+                .map_err(|err| self.fail("", &err))
+        }
+        .await
+        .map_err(in_op(self.area.backend(), Operation::Delete))
     }
 
     async fn clear(&self) -> Result<()> {
-        // Never `Storage.clear()`: it would remove every key of the origin.
-        let count = self
-            .storage
-            .length()
-            .map_err(|err| self.fail("listing", &err))?;
-        let mut ours = Vec::new();
-        for index in 0..count {
-            if let Some(name) = self
+        async {
+            // Never `Storage.clear()`: it would remove every key of the origin.
+            let count = self
                 .storage
-                .key(index)
-                .map_err(|err| self.fail("listing", &err))?
-                && name.starts_with(&self.prefix)
-            {
-                ours.push(name);
+                .length()
+                .map_err(|err| self.fail("listing entries", &err))?;
+            let mut ours = Vec::new();
+            for index in 0..count {
+                if let Some(name) = self
+                    .storage
+                    .key(index)
+                    .map_err(|err| self.fail("listing entries", &err))?
+                    && name.starts_with(&self.prefix)
+                {
+                    ours.push(name);
+                }
             }
+            for name in ours {
+                self.storage
+                    .remove_item(&name)
+                    .map_err(|err| self.fail("", &err))?;
+            }
+            Ok(())
         }
-        for name in ours {
-            self.storage
-                .remove_item(&name)
-                .map_err(|err| self.fail("clearing a namespace in", &err))?;
-        }
-        Ok(())
+        .await
+        .map_err(in_op(self.area.backend(), Operation::Clear))
     }
 
     fn namespace(&self) -> &Namespace {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use flowstore_browser::{IndexedDbStore, dom_error};
 use flowstore_core::conformance::{rt, unique_namespace};
-use flowstore_core::{ErrorKind, Key, Namespace, Store, Ttl};
+use flowstore_core::{ErrorKind, Key, Namespace, Operation, Store, Ttl};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -294,4 +294,6 @@ async fn damaged_record_is_corrupt_not_absent() {
     raw.close();
     let err = store.get(&key("k")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err:?}");
+    assert_eq!(err.operation(), Some(Operation::Get), "{err}");
+    assert_eq!(err.backend_name(), Some("indexeddb"), "{err}");
 }

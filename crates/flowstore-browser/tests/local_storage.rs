@@ -5,7 +5,7 @@
 
 use flowstore_browser::{LocalStorageStore, StorageArea, dom_error, is_quota_exceeded};
 use flowstore_core::conformance::unique_namespace;
-use flowstore_core::{ErrorKind, Key, Namespace, Store, Ttl};
+use flowstore_core::{ErrorKind, Key, Namespace, Operation, Store, Ttl};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -55,6 +55,22 @@ async fn fill_until_quota(area: StorageArea) {
     assert!(is_quota_exceeded(&err), "{err:?}");
     assert!(!err.is_temporary());
     assert_eq!(dom_error(&err).unwrap().name(), "QuotaExceededError");
+    // The operation and the storage area are the error's context, and the
+    // message names no key.
+    let backend = match area {
+        StorageArea::Local => "localstorage",
+        StorageArea::Session => "sessionstorage",
+    };
+    assert_eq!(err.operation(), Some(Operation::Set), "{err}");
+    assert_eq!(err.backend_name(), Some(backend), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("value_too_large: {backend} set: ")),
+        "{err}"
+    );
+    // (Only the error's own text: the browser's exception, kept as the source,
+    // quotes the storage key.)
+    assert!(!err.to_string().contains("filler"), "{err}");
     // The failed write left nothing behind.
     assert_eq!(
         store.get(&key(&format!("filler:{written}"))).await.unwrap(),
@@ -102,6 +118,8 @@ async fn damaged_entry_is_corrupt_not_absent() {
             .unwrap();
         let err = store.get(&key("k")).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{damaged:?}: {err:?}");
+        assert_eq!(err.operation(), Some(Operation::Get), "{err}");
+        assert_eq!(err.backend_name(), Some("localstorage"), "{err}");
     }
     store.clear().await.unwrap();
 }

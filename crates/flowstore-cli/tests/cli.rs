@@ -288,8 +288,10 @@ fn keys_in_error_messages_are_quoted_on_one_line() {
     let sandbox = Sandbox::new();
     let url = "sqlite://limited.db?max_value_size=1";
     let line = assert_error(&sandbox.run(["--store", url, "set", "--", "a\nb", "too long"]));
+    // The command's own words (with the key), then the error with its context
+    // (backend and operation as data, never the key).
     assert!(
-        line.starts_with("flowstore: set \"a\\nb\": value_too_large"),
+        line.starts_with("flowstore: set \"a\\nb\": value_too_large: sqlite set: value is "),
         "{line}"
     );
 }

@@ -102,6 +102,12 @@ impl<S: Store> LayeredStore for CompressedStore<S> {
     }
 }
 
+/// This wrapper's name in the context of the errors it makes (a value that
+/// fails its integrity check); the operation is added by
+/// [`LayeredStore`](flowstore_core::LayeredStore), and errors of the inner store
+/// keep their own context.
+const BACKEND: &str = "compress";
+
 impl Transform for Framing {
     fn encode<'v>(&self, _cx: &ValueContext<'_>, value: &'v [u8]) -> Result<Cow<'v, [u8]>> {
         Ok(Cow::Owned(envelope::encode(value, self.min_size)))
@@ -111,7 +117,7 @@ impl Transform for Framing {
         if self.read_legacy && !envelope::looks_like_envelope(&stored) {
             return Ok(stored);
         }
-        envelope::decode(stored, cx.max_value_size)
+        envelope::decode(stored, cx.max_value_size).map_err(|err| err.with_backend(BACKEND))
     }
 
     /// [`OVERHEAD`] (6 bytes, the envelope of a value kept raw), so that a value

@@ -2,7 +2,7 @@
 //! inconsistent frames, legacy values, stacking over encryption.
 
 use flowstore_compress::{CompressedStore, DEFAULT_MIN_SIZE, OVERHEAD};
-use flowstore_core::{ErrorKind, Key, Namespace, Result, Store, Ttl};
+use flowstore_core::{ErrorKind, Key, Namespace, Operation, Result, Store, Ttl};
 use flowstore_encrypt::{EncryptedStore, EncryptionKey, Keyring};
 use flowstore_memory::MemoryStore;
 
@@ -17,6 +17,17 @@ fn assert_corrupt(result: Result<Option<Vec<u8>>>, what: &str) {
         Err(err) => {
             assert_eq!(err.kind(), ErrorKind::Corrupt, "{what}: {err}");
             assert!(!err.is_temporary(), "{what}: Corrupt must not be retried");
+            // Made while reading, by this wrapper, or by the encrypt wrapper
+            // under it (whose context compress keeps) in the stacked cases.
+            assert_eq!(err.operation(), Some(Operation::Get), "{what}: {err}");
+            let maker = if what.contains("encrypt") {
+                "encrypt"
+            } else {
+                "compress"
+            };
+            assert_eq!(err.backend_name(), Some(maker), "{what}: {err}");
+            let prefix = format!("corrupt: {maker} get: ");
+            assert!(err.to_string().starts_with(&prefix), "{err}");
         }
         Ok(value) => panic!(
             "{what}: expected Corrupt, got Ok({:?})",

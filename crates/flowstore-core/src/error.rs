@@ -5,12 +5,22 @@
 //! [`std::error::Error::source`]. Backends map their client's errors to kinds in
 //! one function each, so callers never match on strings.
 //!
+//! An error also carries its context as data: the [`Operation`] that failed and
+//! the backend (or wrapper) that made it, set where the error is made and read
+//! with [`Error::operation`] and [`Error::backend_name`]. The context never holds
+//! the key or the value: keys can be personal data. [`Display`](fmt::Display)
+//! shows the context (`timeout: sqlite get: the database is locked`);
+//! [`Error::message`] stays the bare message, so no layer writes the operation
+//! or the backend into it.
+//!
 //! Messages must never contain passwords, tokens, key material or stored values:
 //! whoever builds an `Error` writes a message fit for a log line.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+
+use crate::operation::Operation;
 
 /// The result type of every flowstore operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -131,11 +141,14 @@ enum Status {
     Persistent,
 }
 
-/// A flowstore error: a kind, a one-line message, and the cause.
+/// A flowstore error: a kind, a one-line message, its context (operation and
+/// backend) and the cause.
 pub struct Error {
     kind: ErrorKind,
     status: Status,
     message: Cow<'static, str>,
+    operation: Option<Operation>,
+    backend: Option<&'static str>,
     source: Option<BoxError>,
 }
 
@@ -151,8 +164,30 @@ impl Error {
             kind,
             status,
             message: message.into(),
+            operation: None,
+            backend: None,
             source: None,
         }
+    }
+
+    /// Records the operation that failed, unless one is already recorded.
+    ///
+    /// The first setter wins: whoever made the error knows best what it was
+    /// doing, so a wrapper that passes an inner store's error on (and adds
+    /// context to everything it returns) never overwrites the inner store's.
+    pub fn with_operation(mut self, operation: Operation) -> Self {
+        self.operation.get_or_insert(operation);
+        self
+    }
+
+    /// Records the backend (or wrapper) that made the error, by its short name
+    /// (`sqlite`, `redis`, `encrypt`, …), unless one is already recorded.
+    ///
+    /// The first setter wins, as for [`with_operation`](Error::with_operation):
+    /// an error from a store wrapped by another keeps the inner store's name.
+    pub fn with_backend(mut self, backend: &'static str) -> Self {
+        self.backend.get_or_insert(backend);
+        self
     }
 
     /// Keeps `source` as the underlying cause.
@@ -186,9 +221,24 @@ impl Error {
         self.kind
     }
 
-    /// The one-line message, without the kind.
+    /// The one-line message, without the kind and without the context.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The operation that failed, if the error was made during one (errors made
+    /// while opening a store or parsing a URL have none).
+    pub fn operation(&self) -> Option<Operation> {
+        self.operation
+    }
+
+    /// The short name of the backend or wrapper that made the error (`sqlite`,
+    /// `http`, `encrypt`, …), if it was recorded.
+    ///
+    /// Named `backend_name` because [`Error::backend`] makes an
+    /// [`ErrorKind::Backend`] error.
+    pub fn backend_name(&self) -> Option<&'static str> {
+        self.backend
     }
 
     /// Whether retrying may succeed. This is what retry layers consult.
@@ -261,7 +311,14 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.message)
+        write!(f, "{}: ", self.kind)?;
+        match (self.backend, self.operation) {
+            (Some(backend), Some(operation)) => write!(f, "{backend} {operation}: ")?,
+            (Some(backend), None) => write!(f, "{backend}: ")?,
+            (None, Some(operation)) => write!(f, "{operation}: ")?,
+            (None, None) => {}
+        }
+        f.write_str(&self.message)
     }
 }
 
@@ -272,6 +329,12 @@ impl fmt::Debug for Error {
             .field("kind", &self.kind)
             .field("status", &self.status)
             .field("message", &self.message);
+        if let Some(operation) = &self.operation {
+            debug.field("operation", operation);
+        }
+        if let Some(backend) = &self.backend {
+            debug.field("backend", backend);
+        }
         if let Some(source) = &self.source {
             debug.field("source", source);
         }
@@ -325,6 +388,71 @@ mod tests {
         assert_eq!(
             err.to_one_line(),
             "unavailable: cannot reach the server: refused\\nby peer"
+        );
+    }
+
+    #[test]
+    fn context_is_data_shown_by_display_but_not_in_the_message() {
+        let err = Error::timeout("the database is locked")
+            .with_operation(Operation::Get)
+            .with_backend("sqlite");
+        assert_eq!(err.operation(), Some(Operation::Get));
+        assert_eq!(err.backend_name(), Some("sqlite"));
+        assert_eq!(err.message(), "the database is locked");
+        assert_eq!(
+            err.to_string(),
+            "timeout: sqlite get: the database is locked"
+        );
+        let debug = format!("{err:?}");
+        assert!(debug.contains("operation: Get"), "{debug}");
+        assert!(debug.contains(r#"backend: "sqlite""#), "{debug}");
+    }
+
+    #[test]
+    fn display_shows_whatever_part_of_the_context_is_known() {
+        let bare = Error::config("bad URL");
+        assert_eq!((bare.operation(), bare.backend_name()), (None, None));
+        assert_eq!(bare.to_string(), "config: bad URL");
+        assert!(!format!("{bare:?}").contains("operation"));
+        assert_eq!(
+            Error::config("bad URL").with_backend("redis").to_string(),
+            "config: redis: bad URL"
+        );
+        assert_eq!(
+            Error::corrupt("bad frame")
+                .with_operation(Operation::Get)
+                .to_string(),
+            "corrupt: get: bad frame"
+        );
+    }
+
+    #[test]
+    fn context_already_recorded_is_kept() {
+        // An inner store's error passing through a wrapper keeps its context.
+        let err = Error::unavailable("refused")
+            .with_backend("redis")
+            .with_operation(Operation::Delete)
+            .with_backend("fallback")
+            .with_operation(Operation::Get);
+        assert_eq!(err.backend_name(), Some("redis"));
+        assert_eq!(err.operation(), Some(Operation::Delete));
+        // Setting one part leaves the other settable.
+        let err = Error::corrupt("x")
+            .with_operation(Operation::Get)
+            .with_backend("encrypt");
+        assert_eq!(err.backend_name(), Some("encrypt"));
+    }
+
+    #[test]
+    fn one_line_starts_with_the_context() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = Error::unavailable("cannot reach the server")
+            .with_source(io)
+            .with_backend("postgres")
+            .with_operation(Operation::Set);
+        assert_eq!(
+            err.to_one_line(),
+            "unavailable: postgres set: cannot reach the server: refused"
         );
     }
 }

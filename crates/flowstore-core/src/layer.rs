@@ -24,7 +24,7 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::limits::check_value_size;
 use crate::namespace::Namespace;
@@ -257,11 +257,15 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         let inner = self.inner();
         let call = Call::new(Operation::Get, Some(key));
-        let stored = self.around(call, || inner.get(key)).await?;
+        let stored = self
+            .around(call, || inner.get(key))
+            .await
+            .map_err(in_op(Operation::Get))?;
         match (stored, self.transform()) {
             (Some(stored), Some(transform)) => transform
                 .decode(&value_context(self, key, self.max_value_size()), stored)
-                .map(Some),
+                .map(Some)
+                .map_err(in_op(Operation::Get)),
             (stored, _) => Ok(stored),
         }
     }
@@ -271,29 +275,40 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
         let inner = self.inner();
         let call = Call::new(Operation::Set, Some(key)).with_value_len(value.len());
         let Some(transform) = self.transform() else {
-            return self.around(call, || inner.set(key, value, ttl)).await;
+            return self
+                .around(call, || inner.set(key, value, ttl))
+                .await
+                .map_err(in_op(Operation::Set));
         };
         // Checked against this wrapper's limit before encoding: the caller is
         // told about the value it passed, not about its envelope.
         let max_value_size = self.max_value_size();
-        check_value_size(value, max_value_size)?;
-        let stored = transform.encode(&value_context(self, key, max_value_size), value)?;
+        check_value_size(value, max_value_size).map_err(in_op(Operation::Set))?;
+        let stored = transform
+            .encode(&value_context(self, key, max_value_size), value)
+            .map_err(in_op(Operation::Set))?;
         let ttl = transform.ttl(ttl);
-        self.around(call, || inner.set(key, &stored, ttl)).await
+        self.around(call, || inner.set(key, &stored, ttl))
+            .await
+            .map_err(in_op(Operation::Set))
     }
 
     /// [`Store::delete`]: forwarded.
     async fn delete(&self, key: &Key) -> Result<()> {
         let inner = self.inner();
         let call = Call::new(Operation::Delete, Some(key));
-        self.around(call, || inner.delete(key)).await
+        self.around(call, || inner.delete(key))
+            .await
+            .map_err(in_op(Operation::Delete))
     }
 
     /// [`Store::clear`]: forwarded.
     async fn clear(&self) -> Result<()> {
         let inner = self.inner();
         let call = Call::new(Operation::Clear, None);
-        self.around(call, || inner.clear()).await
+        self.around(call, || inner.clear())
+            .await
+            .map_err(in_op(Operation::Clear))
     }
 
     /// [`Store::namespace`]: the inner store's.
@@ -312,6 +327,14 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
     fn capabilities(&self) -> Capabilities {
         self.inner().capabilities()
     }
+}
+
+/// Records `operation` on an error that does not name one yet: the errors a
+/// transform or a guard makes (a `Corrupt` from decoding, the value-size check),
+/// and those of an inner store that records no context. An inner store's own
+/// context is kept (see [`Error::with_operation`]).
+fn in_op(operation: Operation) -> impl FnOnce(Error) -> Error {
+    move |err| err.with_operation(operation)
 }
 
 /// The context a wrapper's transform sees for `key`.
@@ -341,7 +364,6 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::Error;
     use crate::conformance::layers::{RecordingStore, assert_transforms_every_value, exercise};
     use crate::conformance::rt::block_on;
 
@@ -451,6 +473,65 @@ mod tests {
                     "{operation} did not go through `around`"
                 );
             }
+        });
+    }
+
+    #[test]
+    fn errors_a_wrapper_makes_name_the_operation() {
+        block_on(async {
+            let recording = RecordingStore::default();
+            let key = Key::new("k").unwrap();
+            Store::set(&recording, &key, b"unmarked", None)
+                .await
+                .unwrap();
+            let store = Marked(recording);
+            let err = Store::get(&store, &key).await.unwrap_err();
+            assert_eq!(err.operation(), Some(Operation::Get), "{err}");
+            // The value-size check of the wrapper, too.
+            let too_big = vec![0; Store::max_value_size(&store) + 1];
+            let err = Store::set(&store, &key, &too_big, None).await.unwrap_err();
+            assert_eq!(err.operation(), Some(Operation::Set), "{err}");
+        });
+    }
+
+    /// Fails every call with an error that names its backend only.
+    #[derive(Debug)]
+    struct Down(Namespace);
+
+    #[crate::async_trait]
+    impl Store for Down {
+        async fn get(&self, _key: &Key) -> Result<Option<Vec<u8>>> {
+            Err(Error::unavailable("down").with_backend("inner"))
+        }
+
+        async fn set(&self, _key: &Key, _value: &[u8], _ttl: Option<Ttl>) -> Result<()> {
+            Err(Error::unavailable("down").with_backend("inner"))
+        }
+
+        async fn delete(&self, _key: &Key) -> Result<()> {
+            Err(Error::unavailable("down").with_backend("inner"))
+        }
+
+        async fn clear(&self) -> Result<()> {
+            Err(Error::unavailable("down").with_backend("inner"))
+        }
+
+        fn namespace(&self) -> &Namespace {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn an_inner_stores_context_is_kept_and_completed() {
+        block_on(async {
+            let key = Key::new("k").unwrap();
+            let store = Marked(Down(Namespace::default()));
+            let err = Store::delete(&store, &key).await.unwrap_err();
+            assert_eq!(err.backend_name(), Some("inner"));
+            assert_eq!(err.operation(), Some(Operation::Delete));
+            assert_eq!(err.to_string(), "unavailable: inner delete: down");
+            let err = Store::set(&store, &key, b"v", None).await.unwrap_err();
+            assert_eq!(err.operation(), Some(Operation::Set));
         });
     }
 

@@ -104,9 +104,17 @@ impl<S: Store> LayeredStore for EncryptedStore<S> {
     }
 }
 
+/// This wrapper's name in the context of the errors it makes (a value that
+/// fails its integrity check); the operation is added by
+/// [`LayeredStore`](flowstore_core::LayeredStore), and errors of the inner store
+/// keep their own context.
+const BACKEND: &str = "encrypt";
+
 impl Transform for Sealing {
     fn encode<'v>(&self, cx: &ValueContext<'_>, value: &'v [u8]) -> Result<Cow<'v, [u8]>> {
-        envelope::seal(&self.keyring, cx.namespace, cx.key, value).map(Cow::Owned)
+        envelope::seal(&self.keyring, cx.namespace, cx.key, value)
+            .map(Cow::Owned)
+            .map_err(|err| err.with_backend(BACKEND))
     }
 
     fn decode(&self, cx: &ValueContext<'_>, stored: Vec<u8>) -> Result<Vec<u8>> {
@@ -114,6 +122,7 @@ impl Transform for Sealing {
             return Ok(stored);
         }
         envelope::open(&self.keyring, cx.namespace, cx.key, stored)
+            .map_err(|err| err.with_backend(BACKEND))
     }
 
     /// The envelope's size ([`OVERHEAD`]), so that a value of the wrapper's

@@ -1,7 +1,7 @@
 //! The encrypt wrapper's own promises: tampering, swapping, rotation, plaintext
 //! migration mode, key hygiene.
 
-use flowstore_core::{ErrorKind, Key, Namespace, Result, Store};
+use flowstore_core::{ErrorKind, Key, Namespace, Operation, Result, Store};
 use flowstore_encrypt::{EncryptedStore, EncryptionKey, Keyring, OVERHEAD};
 use flowstore_memory::MemoryStore;
 
@@ -28,6 +28,13 @@ fn assert_corrupt(result: Result<Option<Vec<u8>>>, what: &str) {
         Err(err) => {
             assert_eq!(err.kind(), ErrorKind::Corrupt, "{what}: {err}");
             assert!(!err.is_temporary(), "{what}: Corrupt must not be retried");
+            // Made by the wrapper while reading: that is its context.
+            assert_eq!(err.operation(), Some(Operation::Get), "{what}: {err}");
+            assert_eq!(err.backend_name(), Some("encrypt"), "{what}: {err}");
+            assert!(
+                err.to_string().starts_with("corrupt: encrypt get: "),
+                "{err}"
+            );
         }
         Ok(value) => panic!("{what}: expected Corrupt, got Ok({value:?})"),
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flowstore_core::{
-    Capabilities, Error, ErrorKind, Key, Namespace, Result, Store, Ttl, check_value_size,
+    Capabilities, Error, ErrorKind, Key, Namespace, Operation, Result, Store, Ttl, check_value_size,
 };
 use futures::future::join_all;
 
@@ -274,7 +274,7 @@ impl FallbackStore {
         Err(results
             .into_iter()
             .find_map(Result::err)
-            .unwrap_or_else(|| Error::backend("fallback write failed")))
+            .unwrap_or_else(|| own(Error::backend("fallback write failed"))))
     }
 
     /// Copies the newest record to the stores that answered with an older one
@@ -328,6 +328,17 @@ impl FallbackStore {
     }
 }
 
+/// This wrapper's name in the context of the errors it makes itself (a record
+/// it cannot read, an operation a store of it lacks). Errors of its stores keep
+/// their own context: a `delete` here is a tombstone written with each store's
+/// `set`, so a store's error from it says `set`.
+const BACKEND: &str = "fallback";
+
+/// Records this wrapper as the maker of an error it made.
+fn own(err: Error) -> Error {
+    err.with_backend(BACKEND)
+}
+
 fn is_outage(error: &Error) -> bool {
     matches!(error.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
 }
@@ -335,125 +346,149 @@ fn is_outage(error: &Error) -> bool {
 #[flowstore_core::async_trait]
 impl Store for FallbackStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        let results = join_all(self.stores.iter().map(|store| store.get(key))).await;
-        let mut answers = Vec::with_capacity(results.len());
-        let mut errors = Vec::new();
-        let mut newest: Option<Decoded> = None;
-        for result in results {
-            let decoded = match result.and_then(|found| found.map(envelope::decode).transpose()) {
-                Ok(None) => {
-                    answers.push(Answer::Absent);
-                    continue;
+        // Every error of this operation names it, unless it names its own.
+        async {
+            let results = join_all(self.stores.iter().map(|store| store.get(key))).await;
+            let mut answers = Vec::with_capacity(results.len());
+            let mut errors = Vec::new();
+            let mut newest: Option<Decoded> = None;
+            for result in results {
+                let decoded = match result.and_then(|found| {
+                    found
+                        .map(|found| envelope::decode(found).map_err(own))
+                        .transpose()
+                }) {
+                    Ok(None) => {
+                        answers.push(Answer::Absent);
+                        continue;
+                    }
+                    Ok(Some(decoded)) => decoded,
+                    Err(error) => {
+                        answers.push(Answer::Failed);
+                        errors.push(error);
+                        continue;
+                    }
+                };
+                let version = decoded.version();
+                answers.push(Answer::Found(version));
+                // Strictly newer only: on a tie the earlier store wins.
+                if newest.as_ref().is_none_or(|best| version > best.version()) {
+                    newest = Some(decoded);
                 }
-                Ok(Some(decoded)) => decoded,
-                Err(error) => {
-                    answers.push(Answer::Failed);
-                    errors.push(error);
-                    continue;
-                }
-            };
-            let version = decoded.version();
-            answers.push(Answer::Found(version));
-            // Strictly newer only: on a tie the earlier store wins.
-            if newest.as_ref().is_none_or(|best| version > best.version()) {
-                newest = Some(decoded);
             }
-        }
 
-        match newest {
-            Some(Decoded::Plain(value)) => Ok(Some(value)),
-            Some(Decoded::Record(header, bytes)) => {
-                self.clock.observe(header.version.stamp);
-                if self.read_repair {
-                    self.repair(key, header.version, &header, &bytes, &answers)
-                        .await;
-                }
-                let visible =
-                    header.kind == Kind::Value && !self.is_expired(&header, self.clock.wall());
-                if visible {
-                    let mut bytes = bytes;
-                    bytes.drain(..HEADER_LEN);
-                    Ok(Some(bytes))
-                } else {
-                    Ok(None)
-                }
-            }
-            None => {
-                if errors.is_empty() {
-                    return Ok(None);
-                }
-                let some_answered = answers
-                    .iter()
-                    .any(|answer| matches!(answer, Answer::Absent));
-                match self.missing_policy {
-                    MissingPolicy::Absent if some_answered && errors.iter().all(is_outage) => {
+            match newest {
+                Some(Decoded::Plain(value)) => Ok(Some(value)),
+                Some(Decoded::Record(header, bytes)) => {
+                    self.clock.observe(header.version.stamp);
+                    if self.read_repair {
+                        self.repair(key, header.version, &header, &bytes, &answers)
+                            .await;
+                    }
+                    let visible =
+                        header.kind == Kind::Value && !self.is_expired(&header, self.clock.wall());
+                    if visible {
+                        let mut bytes = bytes;
+                        bytes.drain(..HEADER_LEN);
+                        Ok(Some(bytes))
+                    } else {
                         Ok(None)
                     }
-                    MissingPolicy::Absent if some_answered => {
-                        let position = errors.iter().position(|error| !is_outage(error));
-                        Err(errors.swap_remove(position.unwrap_or(0)))
+                }
+                None => {
+                    if errors.is_empty() {
+                        return Ok(None);
                     }
-                    _ => Err(errors.swap_remove(0)),
+                    let some_answered = answers
+                        .iter()
+                        .any(|answer| matches!(answer, Answer::Absent));
+                    match self.missing_policy {
+                        MissingPolicy::Absent if some_answered && errors.iter().all(is_outage) => {
+                            Ok(None)
+                        }
+                        MissingPolicy::Absent if some_answered => {
+                            let position = errors.iter().position(|error| !is_outage(error));
+                            Err(errors.swap_remove(position.unwrap_or(0)))
+                        }
+                        _ => Err(errors.swap_remove(0)),
+                    }
                 }
             }
         }
+        .await
+        .map_err(|err| err.with_operation(Operation::Get))
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        check_value_size(value, self.max_value_size)?;
-        if ttl.is_some() && !self.capabilities.ttl {
-            return Err(Error::unsupported(
-                "a store of this fallback does not support TTL",
-            ));
+        // Every error of this operation names it, unless it names its own.
+        async {
+            check_value_size(value, self.max_value_size).map_err(own)?;
+            if ttl.is_some() && !self.capabilities.ttl {
+                return Err(own(Error::unsupported(
+                    "a store of this fallback does not support TTL",
+                )));
+            }
+            let stamp = self.clock.next();
+            let expires_at = ttl.map_or(0, |ttl| {
+                self.clock.wall().saturating_add(Self::micros(ttl)).max(1)
+            });
+            let header = Header {
+                kind: Kind::Value,
+                version: Version {
+                    stamp,
+                    writer: self.writer,
+                },
+                expires_at,
+            };
+            let bytes = envelope::encode(&header, value);
+            // Expired values stay behind as tombstones for `tombstone_ttl`.
+            let stored_ttl = ttl.map(|ttl| {
+                let grace = ttl
+                    .as_duration()
+                    .saturating_add(self.tombstone_ttl.as_duration())
+                    .min(Ttl::MAX);
+                Ttl::new(grace).unwrap_or(ttl)
+            });
+            self.write_all(key, &bytes, stored_ttl).await
         }
-        let stamp = self.clock.next();
-        let expires_at = ttl.map_or(0, |ttl| {
-            self.clock.wall().saturating_add(Self::micros(ttl)).max(1)
-        });
-        let header = Header {
-            kind: Kind::Value,
-            version: Version {
-                stamp,
-                writer: self.writer,
-            },
-            expires_at,
-        };
-        let bytes = envelope::encode(&header, value);
-        // Expired values stay behind as tombstones for `tombstone_ttl`.
-        let stored_ttl = ttl.map(|ttl| {
-            let grace = ttl
-                .as_duration()
-                .saturating_add(self.tombstone_ttl.as_duration())
-                .min(Ttl::MAX);
-            Ttl::new(grace).unwrap_or(ttl)
-        });
-        self.write_all(key, &bytes, stored_ttl).await
+        .await
+        .map_err(|err| err.with_operation(Operation::Set))
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {
-        let header = Header {
-            kind: Kind::Tombstone,
-            version: Version {
-                stamp: self.clock.next(),
-                writer: self.writer,
-            },
-            expires_at: 0,
-        };
-        let bytes = envelope::encode(&header, &[]);
-        self.write_all(key, &bytes, Some(self.tombstone_ttl)).await
+        // Every error of this operation names it, unless it names its own.
+        async {
+            let header = Header {
+                kind: Kind::Tombstone,
+                version: Version {
+                    stamp: self.clock.next(),
+                    writer: self.writer,
+                },
+                expires_at: 0,
+            };
+            let bytes = envelope::encode(&header, &[]);
+            self.write_all(key, &bytes, Some(self.tombstone_ttl)).await
+        }
+        .await
+        .map_err(|err| err.with_operation(Operation::Delete))
     }
 
     async fn clear(&self) -> Result<()> {
-        if !self.capabilities.clear {
-            return Err(Error::unsupported(
-                "a store of this fallback does not support clear",
-            ));
+        // Every error of this operation names it, unless it names its own.
+        async {
+            if !self.capabilities.clear {
+                return Err(own(Error::unsupported(
+                    "a store of this fallback does not support this operation",
+                )));
+            }
+            let results = join_all(self.stores.iter().map(|store| store.clear())).await;
+            match results.into_iter().find_map(Result::err) {
+                None => Ok(()),
+                Some(error) => Err(error),
+            }
         }
-        let results = join_all(self.stores.iter().map(|store| store.clear())).await;
-        match results.into_iter().find_map(Result::err) {
-            None => Ok(()),
-            Some(error) => Err(error),
-        }
+        .await
+        .map_err(|err| err.with_operation(Operation::Clear))
     }
 
     fn namespace(&self) -> &Namespace {

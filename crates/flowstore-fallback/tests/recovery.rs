@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flowstore_core::conformance::doubles::{Op, ScriptedStore, Step};
-use flowstore_core::{Capabilities, ErrorKind, Key, Namespace, Result, Store, Ttl, async_trait};
+use flowstore_core::{
+    Capabilities, ErrorKind, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
+};
 use flowstore_fallback::{
     ENVELOPE_OVERHEAD, FallbackBuilder, FallbackStore, MissingPolicy, WritePolicy,
 };
@@ -289,7 +291,11 @@ async fn a_damaged_record_is_a_failure_of_that_store() {
     let mut bad = vec![0xF5, b'F', b'B', 9];
     bad.extend_from_slice(&[0; 40]);
     stores.primary.inner().set(&k, &bad, None).await.unwrap();
-    assert_eq!(store.get(&k).await.unwrap_err().kind(), ErrorKind::Corrupt);
+    let err = store.get(&k).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt);
+    // The fallback read the record, so it made the error.
+    assert_eq!(err.operation(), Some(Operation::Get), "{err}");
+    assert_eq!(err.backend_name(), Some("fallback"), "{err}");
     // With the value on the secondary, the read moves past it.
     let other = stores.process();
     stores.primary.outage(ErrorKind::Unavailable);
@@ -501,10 +507,10 @@ async fn clear_is_unsupported_when_a_store_cannot_clear() {
         .unwrap();
     let k = key("k");
     store.set(&k, b"v", None).await.unwrap();
-    assert_eq!(
-        store.clear().await.unwrap_err().kind(),
-        ErrorKind::Unsupported
-    );
+    let err = store.clear().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert_eq!(err.operation(), Some(Operation::Clear), "{err}");
+    assert_eq!(err.backend_name(), Some("fallback"), "{err}");
     assert!(
         primary.get(&k).await.unwrap().is_some(),
         "nothing was cleared"

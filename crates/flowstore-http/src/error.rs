@@ -1,12 +1,22 @@
 //! Mapping what the HTTP client and the server report to `flowstore_core::Error`:
 //! transport failures, cut-short bodies, and answers that are not a success.
 
-use flowstore_core::{Error, ErrorKind};
+use flowstore_core::{Error, ErrorKind, Operation};
 use http::StatusCode;
 use http_body_util::LengthLimitError;
 
 use crate::protocol::decode_error;
 use crate::store::{Answer, HttpStore};
+
+/// This backend's name in errors' context. A server's error keeps the kind and
+/// message it sent, and takes this client's context: the server sends no context
+/// of its own.
+const BACKEND: &str = "http";
+
+/// Records the operation (and this backend) on an error of this store.
+pub(crate) fn in_op(operation: Operation) -> impl FnOnce(Error) -> Error {
+    move |err| err.with_backend(BACKEND).with_operation(operation)
+}
 
 impl HttpStore {
     pub(crate) fn transport_error(&self, err: hyper_util::client::legacy::Error) -> Error {
@@ -50,8 +60,13 @@ impl HttpStore {
         .with_source(err)
     }
 
-    /// The error for a response that is not a success.
-    pub(crate) fn error_from(&self, answer: &Answer) -> Error {
+    /// The error for a response to `operation` that is not a success.
+    pub(crate) fn error_from(&self, operation: Operation, answer: &Answer) -> Error {
+        in_op(operation)(self.error_of(answer))
+    }
+
+    /// The error for a response that is not a success, without context.
+    pub(crate) fn error_of(&self, answer: &Answer) -> Error {
         let status = answer.status;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Error::new(

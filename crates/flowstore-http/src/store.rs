@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use flowstore_core::{
-    Capabilities, Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
+    Capabilities, Error, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
+    check_value_size,
 };
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
@@ -16,6 +17,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::builder::{HeaderNames, HttpStoreBuilder};
+use crate::error::in_op;
 use crate::protocol::{ABSENT_HEADER, ABSENT_VALUE, STATES_PATH, TTL_PARAMETER, encode_key};
 
 /// Room for an error body on top of the value limit when reading responses.
@@ -78,7 +80,20 @@ impl HttpStore {
         url
     }
 
-    async fn send(&self, method: Method, url: String, body: Option<Bytes>) -> Result<Answer> {
+    /// Sends one request for `operation`, whose errors it names.
+    async fn send(
+        &self,
+        operation: Operation,
+        method: Method,
+        url: String,
+        body: Option<Bytes>,
+    ) -> Result<Answer> {
+        self.exchange(method, url, body)
+            .await
+            .map_err(in_op(operation))
+    }
+
+    async fn exchange(&self, method: Method, url: String, body: Option<Bytes>) -> Result<Answer> {
         let inner = &*self.inner;
         let uri = Uri::try_from(url)
             .map_err(|err| Error::config("cannot build the request URL").with_source(err))?;
@@ -128,9 +143,11 @@ impl HttpStore {
 #[async_trait]
 impl Store for HttpStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        let answer = self.send(Method::GET, self.key_url(key), None).await?;
-        match answer.status {
-            StatusCode::OK => Ok(Some(Vec::from(answer.body))),
+        let answer = self
+            .send(Operation::Get, Method::GET, self.key_url(key), None)
+            .await?;
+        let unexpected = match answer.status {
+            StatusCode::OK => return Ok(Some(Vec::from(answer.body))),
             StatusCode::NOT_FOUND
                 if self.inner.plain_404
                     || answer
@@ -138,25 +155,26 @@ impl Store for HttpStore {
                         .get(ABSENT_HEADER)
                         .is_some_and(|value| value.as_bytes() == ABSENT_VALUE.as_bytes()) =>
             {
-                Ok(None)
+                return Ok(None);
             }
-            StatusCode::NOT_FOUND => Err(Error::backend(format!(
+            StatusCode::NOT_FOUND => Error::backend(format!(
                 "{} answered a plain HTTP 404, not a flowstore \"absent\" 404: the base URL may \
                  be wrong, or a proxy answered; for a server of the original design, turn on \
                  plain-404 mode",
                 self.inner.base
-            ))),
-            status if status.is_success() => Err(Error::backend(format!(
-                "{} answered HTTP {} to a GET; expected 200 or 404",
+            )),
+            status if status.is_success() => Error::backend(format!(
+                "{} answered HTTP {}; expected 200 or 404",
                 self.inner.base,
                 status.as_u16()
-            ))),
-            _ => Err(self.error_from(&answer)),
-        }
+            )),
+            _ => self.error_of(&answer),
+        };
+        Err(in_op(Operation::Get)(unexpected))
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        check_value_size(value, self.inner.max_value_size)?;
+        check_value_size(value, self.inner.max_value_size).map_err(in_op(Operation::Set))?;
         let mut url = self.key_url(key);
         if let Some(ttl) = ttl {
             url.push('?');
@@ -165,30 +183,36 @@ impl Store for HttpStore {
             url.push_str(&ttl.to_string());
         }
         let body = Bytes::copy_from_slice(value);
-        let answer = self.send(Method::PUT, url, Some(body)).await?;
+        let answer = self
+            .send(Operation::Set, Method::PUT, url, Some(body))
+            .await?;
         if answer.status.is_success() {
             Ok(())
         } else {
-            Err(self.error_from(&answer))
+            Err(self.error_from(Operation::Set, &answer))
         }
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {
-        let answer = self.send(Method::DELETE, self.key_url(key), None).await?;
+        let answer = self
+            .send(Operation::Delete, Method::DELETE, self.key_url(key), None)
+            .await?;
         if answer.status.is_success() {
             Ok(())
         } else {
-            Err(self.error_from(&answer))
+            Err(self.error_from(Operation::Delete, &answer))
         }
     }
 
     async fn clear(&self) -> Result<()> {
         let url = format!("{}{STATES_PATH}", self.inner.base);
-        let answer = self.send(Method::DELETE, url, None).await?;
+        let answer = self
+            .send(Operation::Clear, Method::DELETE, url, None)
+            .await?;
         if answer.status.is_success() {
             Ok(())
         } else {
-            Err(self.error_from(&answer))
+            Err(self.error_from(Operation::Clear, &answer))
         }
     }
 

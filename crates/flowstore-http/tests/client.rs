@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use common::{client_for, local_config, spawn_server};
 use flowstore_core::conformance::doubles::{Op, ScriptedStore, Step};
-use flowstore_core::{ErrorKind, Key, Namespace, Store, StoreExt};
+use flowstore_core::{ErrorKind, Key, Namespace, Operation, Store, StoreExt};
 use flowstore_http::HttpStore;
 use flowstore_memory::MemoryStore;
 use flowstore_server::Token;
@@ -241,15 +241,24 @@ async fn refused_connection_is_unavailable() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let store = client(addr);
-    for result in [
-        store.get(&key("k")).await.map(|_| ()),
-        store.set(&key("k"), b"v", None).await,
-        store.delete(&key("k")).await,
-        store.clear().await,
+    for (operation, result) in [
+        (Operation::Get, store.get(&key("k")).await.map(|_| ())),
+        (Operation::Set, store.set(&key("k"), b"v", None).await),
+        (Operation::Delete, store.delete(&key("k")).await),
+        (Operation::Clear, store.clear().await),
     ] {
         let err = result.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
         assert!(err.is_temporary());
+        // The operation and the backend are data, not words in the message.
+        assert_eq!(err.operation(), Some(operation), "{err}");
+        assert_eq!(err.backend_name(), Some("http"), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "unavailable: http {operation}: cannot connect to "
+            )),
+            "{err}"
+        );
     }
 }
 
@@ -306,6 +315,15 @@ async fn server_limit_below_client_limit_is_value_too_large() {
     let err = store.set(&key("k"), &[0u8; 101], None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ValueTooLarge);
     assert!(!err.is_temporary());
+    // The server sends its store's bare message; the client adds its own
+    // context, so the server's backend (memory) is not repeated.
+    assert_eq!(err.operation(), Some(Operation::Set), "{err}");
+    assert_eq!(err.backend_name(), Some("http"), "{err}");
+    assert!(
+        err.message().starts_with("server: value is 101 bytes"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("memory"), "{err}");
     assert_eq!(
         store.get(&key("k")).await.unwrap().as_deref(),
         Some(&b"old"[..])

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use flowstore_core::{
-    Capabilities, DEFAULT_MAX_VALUE_SIZE, Key, Namespace, Result, Store, Ttl, async_trait,
-    check_value_size,
+    Capabilities, DEFAULT_MAX_VALUE_SIZE, Key, Namespace, Operation, Result, Store, Ttl,
+    async_trait, check_value_size,
 };
 
 use crate::map::SharedMap;
@@ -57,7 +57,8 @@ impl Store for MemoryStore {
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        check_value_size(value, self.max_value_size)?;
+        check_value_size(value, self.max_value_size)
+            .map_err(|err| err.with_backend("memory").with_operation(Operation::Set))?;
         let now = Instant::now();
         let expires_at = ttl.map(|ttl| now + ttl.as_duration());
         self.map.set(&self.namespace, key, value, expires_at, now);

@@ -6,8 +6,51 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{PoolError, TimeoutType};
-use flowstore_core::{Error, ErrorKind};
+use flowstore_core::{Error, ErrorKind, Operation};
 use tokio_postgres::error::SqlState;
+
+/// This backend's name in errors' context.
+pub(crate) const BACKEND: &str = "postgres";
+
+/// What the store was doing when a failure happened: one of its operations
+/// (recorded as the error's context), or work that is none (opening the store,
+/// sweeping expired rows), which the message names instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Doing {
+    /// A store operation.
+    Op(Operation),
+    /// Opening the store (checking out the first connection, the schema).
+    Open,
+    /// Deleting expired rows.
+    Sweep,
+}
+
+impl From<Operation> for Doing {
+    fn from(operation: Operation) -> Self {
+        Doing::Op(operation)
+    }
+}
+
+impl Doing {
+    /// Adds this backend and the operation (if any) to `err`, keeping context
+    /// it already has.
+    pub(crate) fn context(self, err: Error) -> Error {
+        let err = err.with_backend(BACKEND);
+        match self {
+            Doing::Op(operation) => err.with_operation(operation),
+            Doing::Open | Doing::Sweep => err,
+        }
+    }
+
+    /// The words before the message, for work that is no operation.
+    fn prefix(self) -> &'static str {
+        match self {
+            Doing::Op(_) => "",
+            Doing::Open => "cannot open the store: ",
+            Doing::Sweep => "cannot sweep expired rows: ",
+        }
+    }
+}
 
 /// Something that went wrong talking to PostgreSQL, before it is classified.
 #[derive(Debug)]
@@ -79,9 +122,10 @@ pub(crate) struct Classified {
     pub(crate) message: String,
 }
 
-/// THE mapping of every failure to a SPEC §3 kind. `op` names the operation
-/// ("get", "set", "open", …) for the message.
-pub(crate) fn classify(op: &str, failure: &Failure) -> Classified {
+/// THE mapping of every failure to a SPEC §3 kind. `doing` says what the store
+/// was doing; an operation is left out of the message (it is the error's
+/// context), opening and sweeping are named in it.
+pub(crate) fn classify(doing: Doing, failure: &Failure) -> Classified {
     use ErrorKind::*;
     let (kind, temporary, what): (ErrorKind, Option<bool>, String) = match failure {
         Failure::Elapsed(after) => (
@@ -131,7 +175,7 @@ pub(crate) fn classify(op: &str, failure: &Failure) -> Classified {
     let mut classified = Classified {
         kind,
         temporary: kind.is_temporary_by_default(),
-        message: format!("PostgreSQL {op}: {what}"),
+        message: format!("{}{what}", doing.prefix()),
     };
     if let Some(temporary) = temporary {
         classified.temporary = temporary;
@@ -260,34 +304,41 @@ fn io_cause(err: &tokio_postgres::Error) -> Option<&std::io::Error> {
     None
 }
 
-/// Maps `failure` to an [`Error`] that keeps it as its source.
-pub(crate) fn map_error(op: &str, failure: Failure) -> Error {
-    let classified = classify(op, &failure);
-    Error::new(classified.kind, classified.message)
+/// Maps `failure` to an [`Error`] that keeps it as its source, with this
+/// backend and what it was doing as context.
+pub(crate) fn map_error(doing: impl Into<Doing>, failure: Failure) -> Error {
+    let doing = doing.into();
+    let classified = classify(doing, &failure);
+    let err = Error::new(classified.kind, classified.message)
         .with_temporary(classified.temporary)
-        .with_source(failure)
+        .with_source(failure);
+    doing.context(err)
 }
 
 /// One failure shared by every caller of a batch: each gets its own [`Error`],
 /// all with the same kind and the same underlying cause.
 #[derive(Clone, Debug)]
 pub(crate) struct SharedFailure {
+    doing: Doing,
     classified: Classified,
     failure: Arc<Failure>,
 }
 
 impl SharedFailure {
-    pub(crate) fn new(op: &str, failure: Failure) -> SharedFailure {
+    pub(crate) fn new(doing: impl Into<Doing>, failure: Failure) -> SharedFailure {
+        let doing = doing.into();
         SharedFailure {
-            classified: classify(op, &failure),
+            doing,
+            classified: classify(doing, &failure),
             failure: Arc::new(failure),
         }
     }
 
     pub(crate) fn to_error(&self) -> Error {
-        Error::new(self.classified.kind, self.classified.message.clone())
+        let err = Error::new(self.classified.kind, self.classified.message.clone())
             .with_temporary(self.classified.temporary)
-            .with_source(Arc::clone(&self.failure))
+            .with_source(Arc::clone(&self.failure));
+        self.doing.context(err)
     }
 }
 
@@ -298,7 +349,7 @@ mod tests {
     #[test]
     fn pool_wait_timeout_is_unavailable_and_temporary() {
         let failure = Failure::Pool(PoolError::Timeout(TimeoutType::Wait));
-        let err = map_error("get", failure);
+        let err = map_error(Operation::Get, failure);
         assert_eq!(err.kind(), ErrorKind::Unavailable);
         assert!(err.is_temporary());
         assert!(err.message().contains("pool exhausted"));
@@ -308,24 +359,44 @@ mod tests {
     fn elapsed_is_timeout_and_poisons_the_connection() {
         let failure = Failure::Elapsed(Duration::from_secs(1));
         assert!(failure.poisons_connection());
-        let err = map_error("set", failure);
+        let err = map_error(Operation::Set, failure);
         assert_eq!(err.kind(), ErrorKind::Timeout);
         assert!(err.is_temporary());
     }
 
     #[test]
     fn closed_pool_is_unavailable_but_not_temporary() {
-        let err = map_error("get", Failure::Pool(PoolError::Closed));
+        let err = map_error(Operation::Get, Failure::Pool(PoolError::Closed));
         assert_eq!(err.kind(), ErrorKind::Unavailable);
         assert!(!err.is_temporary());
     }
 
     #[test]
     fn shared_failures_give_equal_errors_with_a_source() {
-        let shared = SharedFailure::new("set", Failure::Elapsed(Duration::from_millis(5)));
+        let shared = SharedFailure::new(Operation::Set, Failure::Elapsed(Duration::from_millis(5)));
         let (a, b) = (shared.to_error(), shared.to_error());
         assert_eq!(a.kind(), b.kind());
         assert_eq!(a.message(), b.message());
+        assert_eq!(a.operation(), Some(Operation::Set));
+        assert_eq!(b.backend_name(), Some(BACKEND));
         assert!(std::error::Error::source(&a).is_some());
+    }
+
+    #[test]
+    fn operations_are_context_and_other_work_is_named_in_the_message() {
+        let err = map_error(Operation::Delete, Failure::Pool(PoolError::Closed));
+        assert_eq!(err.operation(), Some(Operation::Delete));
+        assert_eq!(err.backend_name(), Some("postgres"));
+        assert_eq!(err.message(), "the connection pool is closed");
+        assert_eq!(
+            err.to_string(),
+            "unavailable: postgres delete: the connection pool is closed"
+        );
+        let err = map_error(Doing::Open, Failure::Pool(PoolError::Closed));
+        assert_eq!(err.operation(), None);
+        assert_eq!(
+            err.to_string(),
+            "unavailable: postgres: cannot open the store: the connection pool is closed"
+        );
     }
 }

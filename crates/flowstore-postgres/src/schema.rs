@@ -3,7 +3,7 @@
 use deadpool_postgres::Client;
 use flowstore_core::{Error, Result};
 
-use crate::error::{Failure, map_error};
+use crate::error::{Doing, Failure, map_error};
 use crate::table::{META_TABLE, SCHEMA_VERSION, Sql, TableName};
 
 /// The advisory lock every flowstore process takes (for the length of one
@@ -21,7 +21,7 @@ const ENCODINGS: [&str; 2] = ["UTF8", "SQL_ASCII"];
 /// commit and then find them. When everything exists this only reads, so a
 /// role without `CREATE` privilege can open an existing table.
 pub(crate) async fn ensure(client: &mut Client, table: &TableName, sql: &Sql) -> Result<()> {
-    let pg = |err: tokio_postgres::Error| map_error("open", Failure::Pg(err));
+    let pg = |err: tokio_postgres::Error| map_error(Doing::Open, Failure::Pg(err));
     let tx = client.transaction().await.map_err(pg)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY])
         .await

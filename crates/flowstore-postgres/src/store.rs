@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use flowstore_core::{
-    Capabilities, Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
+    Capabilities, Error, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
+    check_value_size,
 };
 
 use crate::builder::{Options, PostgresBuilder, Target};
 use crate::db::Db;
-use crate::error::{Failure, map_error};
+use crate::error::{Doing, Failure, map_error};
 use crate::table::{Sql, TableName};
 use crate::writer::{self, Writer};
 use crate::{schema, sweep};
@@ -61,6 +62,12 @@ impl PostgresStore {
     }
 
     pub(crate) async fn open_with(builder: PostgresBuilder) -> Result<PostgresStore> {
+        PostgresStore::start(builder)
+            .await
+            .map_err(|err| Doing::Open.context(err))
+    }
+
+    async fn start(builder: PostgresBuilder) -> Result<PostgresStore> {
         let table = match &builder.table {
             Some(name) => TableName::new(name)?,
             None => TableName::default(),
@@ -77,7 +84,7 @@ impl PostgresStore {
         let db = Db::new(pool, checkout_bound, options.operation_timeout);
         let sql = Arc::new(Sql::new(&table));
 
-        let mut client = db.client().await.map_err(|f| map_error("open", f))?;
+        let mut client = db.client().await.map_err(|f| map_error(Doing::Open, f))?;
         let created = tokio::time::timeout(
             options.operation_timeout,
             schema::ensure(&mut client, &table, &sql),
@@ -88,7 +95,7 @@ impl PostgresStore {
             Err(_) => {
                 drop(deadpool_postgres::Object::take(client));
                 return Err(map_error(
-                    "open",
+                    Doing::Open,
                     Failure::Elapsed(options.operation_timeout),
                 ));
             }
@@ -144,7 +151,7 @@ impl PostgresStore {
             shared.options.sweep_batch,
         )
         .await
-        .map_err(|f| map_error("sweep", f))
+        .map_err(|f| map_error(Doing::Sweep, f))
     }
 
     /// The deadline a caller waits for a queued write: checkout plus statement.
@@ -174,7 +181,10 @@ impl Store for PostgresStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         let shared = &*self.shared;
         let db = &shared.db;
-        let client = db.client().await.map_err(|f| map_error("get", f))?;
+        let client = db
+            .client()
+            .await
+            .map_err(|f| map_error(Operation::Get, f))?;
         let result = db
             .timed(async {
                 let statement = client.prepare_cached(&shared.sql.get).await?;
@@ -184,11 +194,12 @@ impl Store for PostgresStore {
                 row.map(|row| row.try_get::<_, Vec<u8>>(0)).transpose()
             })
             .await;
-        Db::settle(client, result).map_err(|f| map_error("get", f))
+        Db::settle(client, result).map_err(|f| map_error(Operation::Get, f))
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        check_value_size(value, self.shared.options.max_value_size)?;
+        check_value_size(value, self.shared.options.max_value_size)
+            .map_err(|err| Doing::Op(Operation::Set).context(err))?;
         let row = writer::Row::set(
             Arc::clone(&self.namespace_arc),
             key.as_str(),
@@ -209,14 +220,14 @@ impl Store for PostgresStore {
         // lands after it.
         tokio::time::timeout(self.write_deadline(), shared.writer.barrier())
             .await
-            .map_err(|_| map_error("clear", Failure::Elapsed(self.write_deadline())))??;
+            .map_err(|_| map_error(Operation::Clear, Failure::Elapsed(self.write_deadline())))??;
         let limit = i64::try_from(shared.options.clear_batch).unwrap_or(i64::MAX);
         loop {
             let client = shared
                 .db
                 .client()
                 .await
-                .map_err(|f| map_error("clear", f))?;
+                .map_err(|f| map_error(Operation::Clear, f))?;
             let result = shared
                 .db
                 .timed(async {
@@ -226,7 +237,7 @@ impl Store for PostgresStore {
                         .await
                 })
                 .await;
-            let deleted = Db::settle(client, result).map_err(|f| map_error("clear", f))?;
+            let deleted = Db::settle(client, result).map_err(|f| map_error(Operation::Clear, f))?;
             if deleted < limit as u64 {
                 return Ok(());
             }

@@ -32,7 +32,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use deadpool_postgres::Client;
-use flowstore_core::Result;
+use flowstore_core::{Operation, Result};
 use tokio::runtime::Handle;
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
 
@@ -52,10 +52,10 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn op_name(self) -> &'static str {
+    fn operation(self) -> Operation {
         match self {
-            Kind::Set => "set",
-            Kind::Delete => "delete",
+            Kind::Set => Operation::Set,
+            Kind::Delete => Operation::Delete,
         }
     }
 }
@@ -200,11 +200,11 @@ impl Writer {
             lane.send(Op::Write(kind, Write { row, reply })).await?;
             answer
                 .await
-                .map_err(|_| map_error(kind.op_name(), Failure::WriterGone))?
+                .map_err(|_| map_error(kind.operation(), Failure::WriterGone))?
         };
         match tokio::time::timeout(deadline, queued).await {
             Ok(result) => result,
-            Err(_) => Err(map_error(kind.op_name(), Failure::Elapsed(deadline))),
+            Err(_) => Err(map_error(kind.operation(), Failure::Elapsed(deadline))),
         }
     }
 
@@ -219,7 +219,7 @@ impl Writer {
         for answer in answers {
             answer
                 .await
-                .map_err(|_| map_error("clear", Failure::WriterGone))?;
+                .map_err(|_| map_error(Operation::Clear, Failure::WriterGone))?;
         }
         Ok(())
     }
@@ -227,9 +227,9 @@ impl Writer {
 
 impl LaneHandle {
     async fn send(&self, op: Op) -> Result<()> {
-        let op_name = match &op {
-            Op::Write(kind, _) => kind.op_name(),
-            Op::Barrier(_) => "clear",
+        let operation = match &op {
+            Op::Write(kind, _) => kind.operation(),
+            Op::Barrier(_) => Operation::Clear,
         };
         // Wait for room first (a caller may give up here), then count and send
         // with no await in between: every op the lane task can see is counted
@@ -240,7 +240,7 @@ impl LaneHandle {
             .sender
             .reserve()
             .await
-            .map_err(|_| map_error(op_name, Failure::WriterGone))?;
+            .map_err(|_| map_error(operation, Failure::WriterGone))?;
         self.state.queued.fetch_add(1, Ordering::SeqCst);
         permit.send(op);
         Ok(())
@@ -330,7 +330,7 @@ impl Statements {
             Ok(client) => self.execute(kind, &[row], client).await,
             Err(failure) => Err(failure),
         };
-        result.map_err(|failure| map_error(kind.op_name(), failure))
+        result.map_err(|failure| map_error(kind.operation(), failure))
     }
 
     /// Applies `batch` as one statement and answers every caller.
@@ -358,7 +358,7 @@ impl Statements {
                 }
             }
             Err(failure) => {
-                let shared = SharedFailure::new(kind.op_name(), failure);
+                let shared = SharedFailure::new(kind.operation(), failure);
                 for write in batch.drain(..) {
                     let _ = write.reply.send(Err(shared.to_error()));
                 }

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use flowstore_core::{ErrorKind, Key, Namespace, Store, Ttl};
+use flowstore_core::{ErrorKind, Key, Namespace, Operation, Store, Ttl};
 use flowstore_postgres::{PostgresBuilder, PostgresStore, tokio_postgres};
 
 fn server_url() -> String {
@@ -97,6 +97,15 @@ async fn unreachable_server_is_unavailable_and_hides_the_password() {
     assert!(err.is_temporary());
     assert!(!err.to_one_line().contains("hunter2"));
     assert!(!format!("{err:?}").contains("hunter2"));
+    // Opening is no operation; the backend is named as context.
+    assert_eq!(
+        (err.backend_name(), err.operation()),
+        (Some("postgres"), None)
+    );
+    assert!(
+        err.to_string().starts_with("unavailable: postgres: "),
+        "{err}"
+    );
 }
 
 // ---- against a server -------------------------------------------------------
@@ -143,17 +152,27 @@ async fn full_pool_gives_unavailable_not_a_hang() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let key = key(&format!("k{i}"));
-            if i % 2 == 0 {
+            let result = if i % 2 == 0 {
                 store.get(&key).await.map(drop)
             } else {
                 store.set(&key, b"v", None).await
-            }
+            };
+            (i, result)
         }));
     }
     for task in tasks {
-        let err = task.await.unwrap().unwrap_err();
+        let (i, result) = task.await.unwrap();
+        let err = result.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
         assert!(err.is_temporary());
+        let operation = if i % 2 == 0 {
+            Operation::Get
+        } else {
+            Operation::Set
+        };
+        assert_eq!(err.operation(), Some(operation), "{err}");
+        assert_eq!(err.backend_name(), Some("postgres"), "{err}");
+        assert!(!err.message().contains(&format!("k{i}")), "{err}");
     }
     // Released connections serve again.
     drop(held);

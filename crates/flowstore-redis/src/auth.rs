@@ -13,7 +13,7 @@
 
 use std::future::Future;
 
-use flowstore_core::Result;
+use flowstore_core::{Operation, Result};
 use fred::clients::Client;
 use fred::error::{Error as FredError, ErrorKind as FredKind};
 use fred::interfaces::EventInterface;
@@ -21,7 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::error::map_error;
+use crate::error::{in_op, map_error};
 
 /// Whether the last connection attempt was refused for our credentials, kept up
 /// to date from fred's notifications by a task of its own.
@@ -62,7 +62,7 @@ impl Refusals {
         Refusals { state, listener }
     }
 
-    /// Runs one fred command for `operation` (a command name such as `GET`).
+    /// Runs one fred command for `operation`, which its errors name.
     ///
     /// While a refusal lasts the command is not sent: `Unauthorized` at once.
     /// If a refusal comes while it waits, it ends with `Unauthorized` then, and
@@ -70,27 +70,27 @@ impl Refusals {
     /// that timed out: fred sends it only if a connection comes back before
     /// that (so a write that failed this way has an unknown outcome, like one
     /// that timed out, for at most the command timeout).
-    pub(crate) async fn run<T, F>(&self, operation: &'static str, command: F) -> Result<T>
+    pub(crate) async fn run<T, F>(&self, operation: Operation, command: F) -> Result<T>
     where
         F: Future<Output = std::result::Result<T, FredError>> + Send + 'static,
         T: Send + 'static,
     {
         let mut state = self.state.clone();
         if let Some(refusal) = state.borrow_and_update().clone() {
-            return Err(map_error(refusal, operation));
+            return Err(in_op(operation)(map_error(refusal)));
         }
         // Boxed so that it can be handed over to a task of its own below.
         let mut command = Box::pin(command);
         tokio::select! {
             biased;
-            result = &mut command => result.map_err(|err| map_error(err, operation)),
+            result = &mut command => result.map_err(|err| in_op(operation)(map_error(err))),
             refusal = next_refusal(&mut state) => {
                 // Dropping it would let fred send it whenever a connection comes
                 // back; awaiting it lets fred's timeout mark it as abandoned.
                 tokio::spawn(async move {
                     let _ = command.await;
                 });
-                Err(map_error(refusal, operation))
+                Err(in_op(operation)(map_error(refusal)))
             }
         }
     }

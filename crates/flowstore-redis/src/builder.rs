@@ -13,7 +13,7 @@ use fred::types::config::{
     UnresponsiveConfig,
 };
 
-use crate::error::map_error;
+use crate::error::{BACKEND, map_error};
 use crate::store::{RedisStore, Shared};
 use crate::{eviction, keys};
 
@@ -194,11 +194,12 @@ impl RedisBuilder {
         let guard = self.connect_timeout + self.command_timeout * 4;
         let task = match tokio::time::timeout(guard, client.init()).await {
             Ok(Ok(task)) => task,
-            Ok(Err(err)) => return Err(map_error(err, "connect")),
+            Ok(Err(err)) => return Err(map_error(err)),
             Err(_) => {
-                return Err(Error::timeout(
-                    "Redis connect: no connection within the timeouts",
-                ));
+                return Err(
+                    Error::timeout("cannot connect: no connection within the timeouts")
+                        .with_backend(BACKEND),
+                );
             }
         };
         let clustered = self.topology == Topology::Cluster;
@@ -304,7 +305,7 @@ impl RedisBuilder {
             .set_connection_config(connection)
             .set_policy(policy)
             .build()
-            .map_err(|err| map_error(err, "client setup"))
+            .map_err(map_error)
     }
 }
 

@@ -7,14 +7,14 @@
 //! pipelined.
 
 use bytes::Bytes;
-use flowstore_core::{Error, Result};
+use flowstore_core::{Error, Operation, Result};
 use fred::clients::Client;
 use fred::interfaces::{ClusterInterface, KeysInterface};
 use fred::types::Key;
 use futures::future::try_join_all;
 
 use crate::auth::Refusals;
-use crate::error::map_error;
+use crate::error::{in_op, map_error};
 use crate::keys::match_pattern;
 use crate::store::Shared;
 
@@ -37,16 +37,16 @@ pub(crate) async fn clear(shared: &Shared, prefix: &str) -> Result<()> {
     // is scanned and a failed one is not.
     let syncer = client.clone();
     refusals
-        .run("CLUSTER SLOTS", async move { syncer.sync_cluster().await })
+        .run(Operation::Clear, async move { syncer.sync_cluster().await })
         .await?;
     let primaries = client
         .cached_cluster_state()
         .map(|state| state.unique_primary_nodes())
         .unwrap_or_default();
     if primaries.is_empty() {
-        return Err(Error::unavailable(
-            "Redis clear: the cluster's primaries are not known",
-        ));
+        return Err(in_op(Operation::Clear)(Error::unavailable(
+            "the cluster's primaries are not known",
+        )));
     }
     for primary in primaries {
         let node = client.with_cluster_node(primary);
@@ -68,7 +68,7 @@ async fn clear_node<S: KeysInterface + Clone + Send + Sync + 'static>(
     loop {
         let (scanner, pattern) = (scanner.clone(), pattern.to_string());
         let (next, keys): (String, Vec<Bytes>) = refusals
-            .run("SCAN", async move {
+            .run(Operation::Clear, async move {
                 scanner
                     .scan_page(cursor, pattern, Some(SCAN_COUNT), None)
                     .await
@@ -94,19 +94,19 @@ async fn unlink(
     if !clustered {
         let client = client.clone();
         let _: i64 = refusals
-            .run("UNLINK", async move { client.unlink(keys).await })
+            .run(Operation::Clear, async move { client.unlink(keys).await })
             .await?;
         return Ok(());
     }
-    let groups = fred::util::group_by_hash_slot(keys).map_err(|err| map_error(err, "UNLINK"))?;
+    let groups = fred::util::group_by_hash_slot(keys)
+        .map_err(|err| in_op(Operation::Clear)(map_error(err)))?;
     try_join_all(groups.into_values().map(|group| {
         let client = client.clone();
         async move {
             let _: i64 = refusals
-                .run(
-                    "UNLINK",
-                    async move { client.unlink(Vec::from(group)).await },
-                )
+                .run(Operation::Clear, async move {
+                    client.unlink(Vec::from(group)).await
+                })
                 .await?;
             Ok::<(), Error>(())
         }

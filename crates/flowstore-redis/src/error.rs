@@ -1,7 +1,16 @@
 //! The one place where fred's errors become flowstore errors.
 
-use flowstore_core::{Error, ErrorKind};
+use flowstore_core::{Error, ErrorKind, Operation};
 use fred::error::{Error as FredError, ErrorKind as FredKind};
+
+/// This backend's name in errors' context.
+pub(crate) const BACKEND: &str = "redis";
+
+/// Records the operation (and this backend) on an error of this store; an
+/// error that already names them keeps its own.
+pub(crate) fn in_op(operation: Operation) -> impl FnOnce(Error) -> Error {
+    move |err| err.with_backend(BACKEND).with_operation(operation)
+}
 
 /// Server error prefixes that mean "the data is not reachable right now, retry
 /// later": a cluster without a quorum or in the middle of resharding, a server
@@ -17,11 +26,11 @@ const TEMPORARY_PREFIXES: [&str; 7] = [
     "NOREPLICAS",
 ];
 
-/// Maps an error fred returned for `operation` (a command name such as `GET`) to
-/// the kinds of SPEC §3. The fred error is kept as the source. Messages never
-/// contain credentials: fred's errors carry the server's reply or an I/O error,
-/// never the configuration.
-pub(crate) fn map_error(err: FredError, operation: &'static str) -> Error {
+/// Maps an error fred returned to the kinds of SPEC §3, with this backend as
+/// context (the caller adds its operation, see [`in_op`]). The fred error is
+/// kept as the source. Messages never contain credentials: fred's errors carry
+/// the server's reply or an I/O error, never the configuration.
+pub(crate) fn map_error(err: FredError) -> Error {
     let details = err.details();
     let prefix = details.split_whitespace().next().unwrap_or("");
     let (kind, what) = match err.kind() {
@@ -53,7 +62,9 @@ pub(crate) fn map_error(err: FredError, operation: &'static str) -> Error {
         FredKind::Config | FredKind::Url => (ErrorKind::Config, "invalid client configuration"),
         _ => (ErrorKind::Backend, "the server reported an error"),
     };
-    Error::new(kind, format!("Redis {operation}: {what}")).with_source(err)
+    Error::new(kind, what)
+        .with_backend(BACKEND)
+        .with_source(err)
 }
 
 #[cfg(test)]
@@ -61,7 +72,7 @@ mod tests {
     use super::*;
 
     fn kind_of(kind: FredKind, details: &'static str) -> (ErrorKind, bool) {
-        let err = map_error(FredError::new(kind, details), "GET");
+        let err = map_error(FredError::new(kind, details));
         (err.kind(), err.is_temporary())
     }
 
@@ -138,8 +149,14 @@ mod tests {
 
     #[test]
     fn source_is_kept() {
-        let err = map_error(FredError::new(FredKind::IO, "Connection refused"), "SET");
-        assert_eq!(err.message(), "Redis SET: cannot reach the server");
+        let err = map_error(FredError::new(FredKind::IO, "Connection refused"));
+        assert_eq!(err.message(), "cannot reach the server");
+        assert_eq!(err.backend_name(), Some("redis"));
+        let err = in_op(Operation::Set)(err);
+        assert_eq!(
+            err.to_string(),
+            "unavailable: redis set: cannot reach the server"
+        );
         assert!(err.to_one_line().contains("Connection refused"));
     }
 }

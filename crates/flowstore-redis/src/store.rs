@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use flowstore_core::{
-    Capabilities, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
+    Capabilities, Key, Namespace, Operation, Result, Store, Ttl, async_trait, check_value_size,
 };
 use fred::clients::Client;
 use fred::interfaces::KeysInterface;
@@ -13,6 +13,7 @@ use fred::types::{ConnectHandle, Expiration};
 
 use crate::auth::Refusals;
 use crate::builder::RedisBuilder;
+use crate::error::in_op;
 use crate::{clear, keys};
 
 /// What every namespace handle of one connection shares.
@@ -150,13 +151,13 @@ impl Store for RedisStore {
         let value: Option<Bytes> = self
             .shared
             .refusals
-            .run("GET", async move { client.get(key).await })
+            .run(Operation::Get, async move { client.get(key).await })
             .await?;
         Ok(value.map(Vec::from))
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        check_value_size(value, self.max_value_size)?;
+        check_value_size(value, self.max_value_size).map_err(in_op(Operation::Set))?;
         // A SET without options replaces the value and drops any earlier TTL.
         let expire =
             ttl.map(|ttl| Expiration::PX(i64::try_from(ttl.as_millis_ceil()).unwrap_or(i64::MAX)));
@@ -165,7 +166,7 @@ impl Store for RedisStore {
         let () = self
             .shared
             .refusals
-            .run("SET", async move {
+            .run(Operation::Set, async move {
                 client.set(key, value, expire, None, false).await
             })
             .await?;
@@ -178,13 +179,15 @@ impl Store for RedisStore {
         let _removed: i64 = self
             .shared
             .refusals
-            .run("DEL", async move { client.del(key).await })
+            .run(Operation::Delete, async move { client.del(key).await })
             .await?;
         Ok(())
     }
 
     async fn clear(&self) -> Result<()> {
-        clear::clear(&self.shared, &self.prefix).await
+        clear::clear(&self.shared, &self.prefix)
+            .await
+            .map_err(in_op(Operation::Clear))
     }
 
     fn namespace(&self) -> &Namespace {

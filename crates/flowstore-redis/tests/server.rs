@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flowstore_core::{ErrorKind, Key, Namespace, Store};
+use flowstore_core::{ErrorKind, Key, Namespace, Operation, Store};
 use flowstore_redis::{EvictionCheck, RedisStore};
 
 /// A `redis-server` child process, SIGKILLed when dropped. `{port}` in an extra
@@ -135,10 +135,15 @@ async fn store_fails_cleanly_while_the_server_is_down_and_recovers_by_itself() {
             matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) && err.is_temporary(),
             "round {round}: expected a temporary Unavailable/Timeout, got {err:?}"
         );
+        assert_eq!(err.operation(), Some(Operation::Get), "{err}");
+        assert_eq!(err.backend_name(), Some("redis"), "{err}");
+        assert!(!err.to_one_line().contains("user:1"), "{err}");
         let err = bounded("set while down", store.set(&k, b"x", None))
             .await
             .unwrap_err();
         assert!(err.is_temporary(), "{err:?}");
+        assert_eq!(err.operation(), Some(Operation::Set), "{err}");
+        assert_eq!(err.backend_name(), Some("redis"), "{err}");
     }
 
     // The same server comes back with its data (AOF, fsync always).
@@ -173,6 +178,8 @@ async fn open_fails_with_unavailable_when_nothing_listens() {
     let err = bounded("open", RedisStore::open(&url)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
     assert!(err.is_temporary());
+    // Opening is no operation; the backend is named as context.
+    assert_eq!((err.backend_name(), err.operation()), (Some("redis"), None));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ mod rt;
 
 use std::future::Future;
 
-use flowstore_core::{Call, CallOutput, LayeredStore, MaybeSend, Result, Store};
+use flowstore_core::{Call, CallOutput, LayeredStore, MaybeSend, Operation, Result, Store};
 
 pub use layer::RetryLayer;
 pub use policy::RetryPolicy;
@@ -57,7 +57,7 @@ impl<S> RetryStore<S> {
     }
 
     /// Runs `call` until it succeeds, fails permanently, or the policy gives up.
-    async fn run<T, F, Fut>(&self, what: &'static str, mut call: F) -> Result<T>
+    async fn run<T, F, Fut>(&self, operation: Operation, mut call: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -68,7 +68,7 @@ impl<S> RetryStore<S> {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let error = match rt::timeout(policy.attempt_timeout, call(), what).await {
+            let error = match rt::timeout(policy.attempt_timeout, call(), operation).await {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
@@ -112,6 +112,6 @@ impl<S: Store> LayeredStore for RetryStore<S> {
         F: FnMut() -> Fut + MaybeSend + 'a,
         Fut: Future<Output = Result<T>> + MaybeSend + 'a,
     {
-        self.run(call.operation.as_str(), run)
+        self.run(call.operation, run)
     }
 }

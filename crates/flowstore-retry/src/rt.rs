@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::time::Duration;
 
-use flowstore_core::{Error, Result};
+use flowstore_core::{Error, Operation, Result};
 use futures::future::{Either, select};
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -32,7 +32,7 @@ pub(crate) async fn sleep(duration: Duration) {
 pub(crate) async fn timeout<T>(
     limit: Option<Duration>,
     attempt: impl Future<Output = Result<T>>,
-    what: &'static str,
+    operation: Operation,
 ) -> Result<T> {
     let Some(limit) = limit else {
         return attempt.await;
@@ -40,12 +40,15 @@ pub(crate) async fn timeout<T>(
     match select(pin!(attempt), pin!(sleep(limit))).await {
         Either::Left((result, _)) => result,
         Either::Right(((), _)) => Err(Error::timeout(format!(
-            "{what} attempt cut off by the retry layer after {limit:?}{}",
-            if what == "get" {
+            "attempt cut off by the retry layer after {limit:?}{}",
+            if operation == Operation::Get {
                 ""
             } else {
                 " (the write may or may not have been applied)"
             }
-        ))),
+        ))
+        // Made here, so this layer is its context.
+        .with_backend("retry")
+        .with_operation(operation)),
     }
 }

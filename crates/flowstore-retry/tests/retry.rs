@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flowstore_core::conformance::doubles::{Op, ScriptedStore, Step};
-use flowstore_core::{ErrorKind, Key, Store, Ttl};
+use flowstore_core::{ErrorKind, Key, Operation, Store, Ttl};
 use flowstore_memory::MemoryStore;
 use flowstore_retry::{RetryPolicy, RetryStore};
 use tokio::time::Instant;
@@ -213,6 +213,9 @@ async fn attempts_that_always_hang_end_in_a_persistent_timeout() {
         err.message().contains("may or may not have been applied"),
         "{err}"
     );
+    // The retry layer made this error: it is its context.
+    assert_eq!(err.operation(), Some(Operation::Set), "{err}");
+    assert_eq!(err.backend_name(), Some("retry"), "{err}");
     assert_eq!(inner.calls(Op::Set), 3);
     assert_elapsed(started, Duration::from_millis(2000 * 3 + 100 + 200));
 }

@@ -2,8 +2,17 @@
 
 use std::fmt;
 
-use flowstore_core::{Error, ErrorKind};
+use flowstore_core::{Error, ErrorKind, Operation};
 use rusqlite::ErrorCode;
+
+/// This backend's name in errors' context.
+pub(crate) const BACKEND: &str = "sqlite";
+
+/// Records the operation (and this backend) on an error returned by it; an
+/// error that already names them keeps its own.
+pub(crate) fn in_op(operation: Operation) -> impl FnOnce(Error) -> Error {
+    move |err| err.with_backend(BACKEND).with_operation(operation)
+}
 
 /// The SQLite error kept as an [`Error`]'s source: its text and codes. (A
 /// `rusqlite::Error` is not `Clone`, and one failed commit answers a whole batch
@@ -22,7 +31,8 @@ impl fmt::Display for SqliteCause {
 impl std::error::Error for SqliteCause {}
 
 /// Maps an SQLite error met while doing `what` (e.g. "cannot write", a short
-/// phrase for the message) to a flowstore error:
+/// phrase for the message) to a flowstore error of this backend (the caller's
+/// operation is recorded where the store returns it, see [`in_op`]):
 ///
 /// - busy / locked (a lock still held after `busy_timeout`) → `Timeout`
 /// - I/O error, locking protocol failure → `Unavailable` (temporary)
@@ -64,9 +74,11 @@ pub(crate) fn map_error(err: &rusqlite::Error, what: &str) -> Error {
         ),
         _ => (ErrorKind::Backend, "SQLite error"),
     };
-    Error::new(kind, format!("SQLite: {what}: {detail}")).with_source(SqliteCause {
-        text: err.to_string(),
-    })
+    Error::new(kind, format!("{what}: {detail}"))
+        .with_backend(BACKEND)
+        .with_source(SqliteCause {
+            text: err.to_string(),
+        })
 }
 
 /// Whether `err` is SQLite's "busy" (a lock held elsewhere).
@@ -106,6 +118,8 @@ mod tests {
             let err = map_error(&failure(code), "cannot write");
             assert_eq!(err.kind(), kind, "code {code}");
             assert!(std::error::Error::source(&err).is_some());
+            assert_eq!(err.backend_name(), Some("sqlite"));
+            assert!(err.message().starts_with("cannot write: "), "{err}");
         }
         assert!(map_error(&failure(ffi::SQLITE_BUSY), "x").is_temporary());
         assert!(map_error(&failure(ffi::SQLITE_IOERR), "x").is_temporary());

@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use flowstore_core::{
-    Capabilities, Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
+    Capabilities, Error, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
+    check_value_size,
 };
 use tokio::sync::oneshot;
 
 use crate::builder::{SqliteBuilder, Synchronous};
+use crate::error::{BACKEND, in_op};
 use crate::queue::Queue;
 use crate::reader::{self, ReadRequest};
 use crate::writer::{self, WriteOp, WriteRequest};
@@ -113,6 +115,12 @@ impl SqliteStore {
     }
 
     pub(crate) async fn open_with(builder: SqliteBuilder) -> Result<SqliteStore> {
+        SqliteStore::start(builder)
+            .await
+            .map_err(|err| err.with_backend(BACKEND))
+    }
+
+    async fn start(builder: SqliteBuilder) -> Result<SqliteStore> {
         if builder.path.as_os_str() == ":memory:" || builder.path.as_os_str().is_empty() {
             return Err(Error::config(
                 "an SQLite store needs a file: an in-memory database cannot be shared by its connections",
@@ -180,6 +188,31 @@ impl SqliteStore {
         })
     }
 
+    async fn read(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        let (reply, answer) = oneshot::channel();
+        let request = ReadRequest {
+            namespace: self.namespace.clone(),
+            key: key.clone(),
+            reply,
+        };
+        self.shared.reads.push(request).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn write_value(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
+        check_value_size(value, self.shared.max_value_size)?;
+        let expires_at = ttl.map(|ttl| {
+            writer::now_millis()
+                .saturating_add(i64::try_from(ttl.as_millis_ceil()).unwrap_or(i64::MAX))
+        });
+        self.write(WriteOp::Set {
+            key: key.clone(),
+            value: value.to_vec(),
+            expires_at,
+        })
+        .await
+    }
+
     async fn write(&self, op: WriteOp) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         let request = WriteRequest {
@@ -208,36 +241,25 @@ fn stopped() -> Error {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        let (reply, answer) = oneshot::channel();
-        let request = ReadRequest {
-            namespace: self.namespace.clone(),
-            key: key.clone(),
-            reply,
-        };
-        self.shared.reads.push(request).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.read(key).await.map_err(in_op(Operation::Get))
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        check_value_size(value, self.shared.max_value_size)?;
-        let expires_at = ttl.map(|ttl| {
-            writer::now_millis()
-                .saturating_add(i64::try_from(ttl.as_millis_ceil()).unwrap_or(i64::MAX))
-        });
-        self.write(WriteOp::Set {
-            key: key.clone(),
-            value: value.to_vec(),
-            expires_at,
-        })
-        .await
+        self.write_value(key, value, ttl)
+            .await
+            .map_err(in_op(Operation::Set))
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {
-        self.write(WriteOp::Delete { key: key.clone() }).await
+        self.write(WriteOp::Delete { key: key.clone() })
+            .await
+            .map_err(in_op(Operation::Delete))
     }
 
     async fn clear(&self) -> Result<()> {
-        self.write(WriteOp::Clear).await
+        self.write(WriteOp::Clear)
+            .await
+            .map_err(in_op(Operation::Clear))
     }
 
     fn namespace(&self) -> &Namespace {

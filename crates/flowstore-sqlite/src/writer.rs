@@ -22,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use crate::Synchronous;
-use crate::error::map_error;
+use crate::error::{BACKEND, map_error};
 use crate::queue::{Popped, Queue};
 use crate::raw;
 
@@ -145,7 +145,7 @@ fn open(config: &WriterConfig) -> Result<Connection> {
         .map_err(|err| map_error(&err, "cannot open the database"))?;
     raw::prepare(&conn, config.synchronous, config.busy_timeout).map_err(|err| match err {
         raw::SetupError::Sqlite(err) => map_error(&err, "cannot set up the database"),
-        other => Error::config(format!("SQLite: {}", other.describe())),
+        other => Error::config(other.describe()).with_backend(BACKEND),
     })?;
     raw::limit_wal(&conn, config.wal_size_limit)
         .map_err(|err| map_error(&err, "cannot set up the database"))?;

@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
-use flowstore_core::{ErrorKind, Key, Namespace, Store, Ttl};
+use flowstore_core::{ErrorKind, Key, Namespace, Operation, Store, Ttl};
 use flowstore_sqlite::rusqlite::Connection;
 use flowstore_sqlite::{SqliteBuilder, SqliteStore, Synchronous, raw};
 
@@ -171,6 +171,12 @@ async fn a_missing_directory_is_a_config_error() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    // Opening is no operation of a store; the backend is still named.
+    assert_eq!(
+        (err.backend_name(), err.operation()),
+        (Some("sqlite"), None)
+    );
+    assert!(err.to_string().starts_with("config: sqlite: "), "{err}");
 }
 
 #[tokio::test]
@@ -196,6 +202,15 @@ async fn a_lock_held_past_busy_timeout_is_a_timeout() {
     let err = store.set(&key("k"), b"during", None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(err.is_temporary());
+    assert_eq!(err.operation(), Some(Operation::Set));
+    assert_eq!(err.backend_name(), Some("sqlite"));
+    let line = err.to_one_line();
+    assert!(line.starts_with("timeout: sqlite set: "), "{line}");
+    // Neither the key nor the value is in the message.
+    assert!(
+        !line.contains("\"k\"") && !line.contains("during"),
+        "{line}"
+    );
     // Reads do not wait for the writer, in this process or another.
     assert_eq!(
         store.get(&key("k")).await.unwrap(),
@@ -323,6 +338,10 @@ async fn value_limit_is_configurable_and_checked_before_writing() {
     store.set(&key("k"), &[1; 10], None).await.unwrap();
     let err = store.set(&key("k"), &[2; 11], None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ValueTooLarge);
+    assert_eq!(
+        (err.backend_name(), err.operation()),
+        (Some("sqlite"), Some(Operation::Set))
+    );
     assert_eq!(store.get(&key("k")).await.unwrap(), Some(vec![1; 10]));
 }
 

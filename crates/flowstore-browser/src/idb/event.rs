@@ -11,7 +11,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Event, EventTarget, IdbRequest, IdbTransaction};
 
-use crate::error::{DomError, from_dom, from_js};
+use crate::error::{DomError, from_dom, from_js, phrase};
 
 /// An event listener: the event's name and the closure JavaScript calls.
 type Listener = (&'static str, Closure<dyn FnMut(Event)>);
@@ -105,7 +105,7 @@ pub(crate) async fn request(request: &IdbRequest, what: &'static str) -> Result<
 pub(crate) fn request_error(request: &IdbRequest, what: &'static str) -> Error {
     match request.error() {
         Ok(Some(exception)) => from_js(what, &exception),
-        Ok(None) => Error::backend(format!("{what}: the request failed without an error")),
+        Ok(None) => Error::backend(phrase(what, "the request failed without an error")),
         Err(err) => from_js(what, &err),
     }
 }

@@ -9,12 +9,14 @@ pub use builder::{Durability, IndexedDbBuilder};
 use std::fmt;
 use std::rc::Rc;
 
-use flowstore_core::{Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size};
+use flowstore_core::{
+    Error, Key, Namespace, Operation, Result, Store, Ttl, async_trait, check_value_size,
+};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{IdbKeyRange, IdbObjectStore, IdbTransaction, IdbTransactionMode};
 
-use crate::error::from_js;
+use crate::error::{from_js, in_op};
 use crate::now_millis;
 use event::{Commit, request};
 use open::{Connection, EXPIRY_INDEX};
@@ -52,11 +54,16 @@ impl fmt::Debug for IndexedDbStore {
     }
 }
 
-const GET: &str = "reading from IndexedDB";
-const SET: &str = "writing to IndexedDB";
-const DELETE: &str = "deleting from IndexedDB";
-const CLEAR: &str = "clearing a namespace in IndexedDB";
-const SWEEP: &str = "removing expired IndexedDB entries";
+/// This backend's name in errors' context.
+const BACKEND: &str = "indexeddb";
+
+// What the store was doing, for messages. A store operation's steps say
+// nothing: the error's context names the operation and the backend.
+const GET: &str = "";
+const SET: &str = "";
+const DELETE: &str = "";
+const CLEAR: &str = "";
+const SWEEP: &str = "removing expired entries";
 
 impl IndexedDbStore {
     /// A builder with the defaults: database `flowstore`, object store `entries`,
@@ -210,70 +217,87 @@ fn decode(record: &JsValue) -> Result<(Vec<u8>, Option<f64>)> {
 #[async_trait]
 impl Store for IndexedDbStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        let (_tx, store) = self.transaction(IdbTransactionMode::Readonly, GET).await?;
-        let id = self.key(key);
-        let read = store.get(&id).map_err(|err| from_js(GET, &err))?;
-        let record = request(&read, GET).await?;
-        if record.is_undefined() {
-            return Ok(None);
+        async {
+            let (_tx, store) = self.transaction(IdbTransactionMode::Readonly, GET).await?;
+            let id = self.key(key);
+            let read = store.get(&id).map_err(|err| from_js(GET, &err))?;
+            let record = request(&read, GET).await?;
+            if record.is_undefined() {
+                return Ok(None);
+            }
+            let (value, expires) = decode(&record)?;
+            if expires.is_some_and(is_expired) {
+                // Removing it only frees space: the entry reads as absent either way.
+                let _ = self.remove_if_expired(&id).await;
+                return Ok(None);
+            }
+            Ok(Some(value))
         }
-        let (value, expires) = decode(&record)?;
-        if expires.is_some_and(is_expired) {
-            // Removing it only frees space: the entry reads as absent either way.
-            let _ = self.remove_if_expired(&id).await;
-            return Ok(None);
-        }
-        Ok(Some(value))
+        .await
+        .map_err(in_op(BACKEND, Operation::Get))
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        check_value_size(value, self.max_value_size)?;
-        let record = Object::new();
-        let put = |name: &str, value: &JsValue| {
-            Reflect::set(&record, &JsValue::from_str(name), value).map_err(|err| from_js(SET, &err))
-        };
-        put("ns", &JsValue::from_str(self.namespace.as_str()))?;
-        put("key", &JsValue::from_str(key.as_str()))?;
-        put("value", &Uint8Array::from(value))?;
-        if let Some(ttl) = ttl {
-            put(
-                "expires",
-                &JsValue::from_f64(now_millis() + ttl.as_millis_ceil() as f64),
-            )?;
+        async {
+            check_value_size(value, self.max_value_size)?;
+            let record = Object::new();
+            let put = |name: &str, value: &JsValue| {
+                Reflect::set(&record, &JsValue::from_str(name), value)
+                    .map_err(|err| from_js(SET, &err))
+            };
+            put("ns", &JsValue::from_str(self.namespace.as_str()))?;
+            put("key", &JsValue::from_str(key.as_str()))?;
+            put("value", &Uint8Array::from(value))?;
+            if let Some(ttl) = ttl {
+                put(
+                    "expires",
+                    &JsValue::from_f64(now_millis() + ttl.as_millis_ceil() as f64),
+                )?;
+            }
+            let (tx, store) = self.transaction(IdbTransactionMode::Readwrite, SET).await?;
+            let commit = Commit::new(&tx);
+            store
+                .put(&record)
+                .map_err(|err| abort(&tx, from_js(SET, &err)))?;
+            commit.wait(&tx, SET).await
         }
-        let (tx, store) = self.transaction(IdbTransactionMode::Readwrite, SET).await?;
-        let commit = Commit::new(&tx);
-        store
-            .put(&record)
-            .map_err(|err| abort(&tx, from_js(SET, &err)))?;
-        commit.wait(&tx, SET).await
+        .await
+        .map_err(in_op(BACKEND, Operation::Set))
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {
-        let (tx, store) = self
-            .transaction(IdbTransactionMode::Readwrite, DELETE)
-            .await?;
-        let commit = Commit::new(&tx);
-        store
-            .delete(&self.key(key))
-            .map_err(|err| abort(&tx, from_js(DELETE, &err)))?;
-        commit.wait(&tx, DELETE).await
+        async {
+            let (tx, store) = self
+                .transaction(IdbTransactionMode::Readwrite, DELETE)
+                .await?;
+            let commit = Commit::new(&tx);
+            store
+                .delete(&self.key(key))
+                .map_err(|err| abort(&tx, from_js(DELETE, &err)))?;
+            commit.wait(&tx, DELETE).await
+        }
+        .await
+        .map_err(in_op(BACKEND, Operation::Delete))
     }
 
     async fn clear(&self) -> Result<()> {
-        let (tx, store) = self
-            .transaction(IdbTransactionMode::Readwrite, CLEAR)
-            .await?;
-        let commit = Commit::new(&tx);
-        let ns = JsValue::from_str(self.namespace.as_str());
-        // Every `[ns, <string>]` key sorts after `[ns]` and before `[ns, []]`
-        // (arrays sort after strings), and no key of another namespace does.
-        let range = IdbKeyRange::bound(&Array::of1(&ns), &Array::of2(&ns, &Array::new()))
-            .map_err(|err| abort(&tx, from_js(CLEAR, &err)))?;
-        store
-            .delete(&range)
-            .map_err(|err| abort(&tx, from_js(CLEAR, &err)))?;
-        commit.wait(&tx, CLEAR).await
+        async {
+            let (tx, store) = self
+                .transaction(IdbTransactionMode::Readwrite, CLEAR)
+                .await?;
+            let commit = Commit::new(&tx);
+            let ns = JsValue::from_str(self.namespace.as_str());
+            // Every `[ns, <string>]` key sorts after `[ns]` and before `[ns, []]`
+            // (arrays sort after strings), and no key of another namespace does.
+            let range = IdbKeyRange::bound(&Array::of1(&ns), &Array::of2(&ns, &Array::new()))
+                .map_err(|err| abort(&tx, from_js(CLEAR, &err)))?;
+            store
+                .delete(&range)
+                .map_err(|err| abort(&tx, from_js(CLEAR, &err)))?;
+            commit.wait(&tx, CLEAR).await
+        }
+        .await
+        .map_err(in_op(BACKEND, Operation::Clear))
     }
 
     fn namespace(&self) -> &Namespace {

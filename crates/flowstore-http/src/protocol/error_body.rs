@@ -42,7 +42,8 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
 /// `{"error":"<kind>","message":"<one line>","temporary":<bool>}`.
 ///
 /// The message is the error's own one-line message, never its sources (which
-/// may quote a backend's answer).
+/// may quote a backend's answer) nor its context (operation and backend): the
+/// client names its own.
 pub fn encode_error(err: &Error) -> Vec<u8> {
     let body = serde_json::json!({
         "error": err.kind().as_str(),
@@ -104,6 +105,15 @@ mod tests {
             br#"{"error":"corrupt","message":"bad \"frame\"","temporary":false}"#
         );
         let err = Error::unavailable("down");
+        assert_eq!(
+            encode_error(&err),
+            br#"{"error":"unavailable","message":"down","temporary":true}"#
+        );
+        // The server's context stays on the server (its log lines): the body
+        // keeps its shape, and the client adds its own context.
+        let err = Error::unavailable("down")
+            .with_backend("sqlite")
+            .with_operation(flowstore_core::Operation::Get);
         assert_eq!(
             encode_error(&err),
             br#"{"error":"unavailable","message":"down","temporary":true}"#
