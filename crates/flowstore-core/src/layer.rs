@@ -25,6 +25,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::health::Health;
 use crate::key::Key;
 use crate::limits::check_value_size;
 use crate::namespace::Namespace;
@@ -130,6 +131,8 @@ pub trait CallOutput: MaybeSend {
 }
 
 impl CallOutput for () {}
+
+impl CallOutput for Health {}
 
 impl CallOutput for Option<Vec<u8>> {
     fn value_len(&self) -> Option<usize> {
@@ -295,6 +298,13 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
         self.around(call, || inner.clear()).await
     }
 
+    /// [`Store::ping`]: forwarded (a probe carries no value to transform).
+    async fn ping(&self) -> Result<Health> {
+        let inner = self.inner();
+        let call = Call::new(Operation::Ping, None);
+        self.around(call, || inner.ping()).await
+    }
+
     /// [`Store::namespace`]: the inner store's.
     fn namespace(&self) -> &Namespace {
         self.inner().namespace()
@@ -370,6 +380,14 @@ impl<L: LayeredStore> Store for L {
         Self: 'async_trait,
     {
         LayeredStore::clear(self)
+    }
+
+    fn ping<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, Result<Health>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        LayeredStore::ping(self)
     }
 
     fn namespace(&self) -> &Namespace {

@@ -8,6 +8,7 @@ extern crate self as flowstore_core;
 
 pub mod error;
 mod ext;
+pub mod health;
 mod key;
 mod layer;
 mod limits;
@@ -22,6 +23,7 @@ pub mod conformance;
 
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use ext::StoreExt;
+pub use health::Health;
 pub use key::Key;
 pub use layer::{Call, CallOutput, Layer, LayeredStore, Transform, ValueContext, apply_layers};
 pub use limits::{DEFAULT_MAX_VALUE_SIZE, check_value_size};
