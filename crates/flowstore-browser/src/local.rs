@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use flowstore_core::{Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size};
+use flowstore_core::{
+    Error, Health, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
+};
 use web_sys::Storage;
 
 use crate::encoding::{decode_entry, encode_entry, namespace_prefix, storage_key};
@@ -192,6 +194,15 @@ impl Store for LocalStorageStore {
         self.storage
             .remove_item(&self.storage_key(key))
             .map_err(|err| self.fail("deleting from", &err))
+    }
+
+    /// `Storage.length`: a call into the storage area that reads no entry, and
+    /// fails where the browser has made the area unusable.
+    async fn ping(&self) -> Result<Health> {
+        self.storage
+            .length()
+            .map_err(|err| self.fail("probing", &err))?;
+        Ok(Health::ok())
     }
 
     async fn clear(&self) -> Result<()> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use flowstore_core::{
-    Capabilities, Error, ErrorKind, Key, Namespace, Result, Store, Ttl, async_trait,
+    Capabilities, Error, ErrorKind, Health, Key, Namespace, Result, Store, Ttl, async_trait,
     check_value_size,
 };
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -18,7 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::builder::{HeaderNames, HttpStoreBuilder};
 use crate::protocol::{
-    ABSENT_HEADER, ABSENT_VALUE, STATES_PATH, TTL_PARAMETER, decode_error, encode_key,
+    ABSENT_HEADER, ABSENT_VALUE, HEALTH_PATH, STATES_PATH, TTL_PARAMETER, decode_error, encode_key,
 };
 
 /// Room for an error body on top of the value limit when reading responses.
@@ -282,6 +282,21 @@ impl Store for HttpStore {
             Ok(())
         } else {
             Err(self.error_from(&answer))
+        }
+    }
+
+    /// `GET {base}/healthz`: the server's own probe, which reads no user data.
+    /// A degraded server (one whose fallback serves) still serves: `Ok`.
+    async fn ping(&self) -> Result<Health> {
+        let url = format!("{}{HEALTH_PATH}", self.inner.base);
+        let answer = self.send(Method::GET, url, None).await?;
+        match answer.status {
+            StatusCode::OK => Ok(Health::ok()),
+            // The health body is not an error body: say what the status means.
+            StatusCode::SERVICE_UNAVAILABLE => Err(Error::unavailable(
+                "the flowstore server reports that none of its stores can serve",
+            )),
+            _ => Err(self.error_from(&answer)),
         }
     }
 

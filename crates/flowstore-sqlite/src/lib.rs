@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use flowstore_core::{
-    Capabilities, Error, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
+    Capabilities, Error, Health, Key, Namespace, Result, Store, Ttl, async_trait, check_value_size,
 };
 use tokio::sync::oneshot;
 
@@ -227,11 +227,25 @@ impl Store for SqliteStore {
         let (reply, answer) = oneshot::channel();
         let request = ReadRequest {
             namespace: self.namespace.clone(),
-            key: key.clone(),
+            key: Some(key.clone()),
             reply,
         };
         self.shared.reads.push(request).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// A query of the schema table on a reader connection, through the same
+    /// queue as `get`: it fails when the reader threads or the file do.
+    async fn ping(&self) -> Result<Health> {
+        let (reply, answer) = oneshot::channel();
+        let request = ReadRequest {
+            namespace: self.namespace.clone(),
+            key: None,
+            reply,
+        };
+        self.shared.reads.push(request).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())??;
+        Ok(Health::ok())
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {

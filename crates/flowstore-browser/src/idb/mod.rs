@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use flowstore_core::{
-    DEFAULT_MAX_VALUE_SIZE, Error, Key, Namespace, Result, Store, Ttl, async_trait,
+    DEFAULT_MAX_VALUE_SIZE, Error, Health, Key, Namespace, Result, Store, Ttl, async_trait,
     check_value_size,
 };
 use js_sys::{Array, Object, Reflect, Uint8Array};
@@ -165,6 +165,7 @@ const SET: &str = "writing to IndexedDB";
 const DELETE: &str = "deleting from IndexedDB";
 const CLEAR: &str = "clearing a namespace in IndexedDB";
 const SWEEP: &str = "removing expired IndexedDB entries";
+const PING: &str = "probing IndexedDB";
 
 impl IndexedDbStore {
     /// A builder with the defaults: database `flowstore`, object store `entries`,
@@ -389,6 +390,14 @@ impl Store for IndexedDbStore {
             .delete(&range)
             .map_err(|err| abort(&tx, from_js(CLEAR, &err)))?;
         commit.wait(&tx, CLEAR).await
+    }
+
+    /// Opens (or reuses) the database connection and starts a read-only
+    /// transaction on the object store, without a request in it: it fails
+    /// where the database cannot be used, and reads no entry.
+    async fn ping(&self) -> Result<Health> {
+        let (_tx, _store) = self.transaction(IdbTransactionMode::Readonly, PING).await?;
+        Ok(Health::ok())
     }
 
     fn namespace(&self) -> &Namespace {
