@@ -8,7 +8,7 @@ mod rt;
 
 use std::future::Future;
 
-use flowstore_core::{Call, CallOutput, LayeredStore, MaybeSend, Result, Store};
+use flowstore_core::{Call, CallOutput, LayeredStore, MaybeSend, Operation, Result, Store};
 
 pub use layer::RetryLayer;
 pub use policy::RetryPolicy;
@@ -94,7 +94,10 @@ impl<S> RetryStore<S> {
 }
 
 // Every operation, those added to `Store` later included, goes through `around`
-// and so through the retry loop.
+// and so through the retry loop, except the health probe: a probe reports the
+// store as it is now, and its caller (a load balancer) has its own timeout and
+// failure threshold; retrying inside it would only make a down store look slow,
+// and a degraded probe run into that caller's timeout.
 impl<S: Store> LayeredStore for RetryStore<S> {
     type Inner = S;
 
@@ -112,6 +115,12 @@ impl<S: Store> LayeredStore for RetryStore<S> {
         F: FnMut() -> Fut + MaybeSend + 'a,
         Fut: Future<Output = Result<T>> + MaybeSend + 'a,
     {
-        self.run(call.operation.as_str(), run)
+        async move {
+            if call.operation == Operation::Ping {
+                let mut run = run;
+                return rt::timeout(self.policy.attempt_timeout, run(), "ping").await;
+            }
+            self.run(call.operation.as_str(), run).await
+        }
     }
 }

@@ -274,3 +274,17 @@ async fn every_operation_is_retried() {
         assert_eq!(inner.calls(operation), 2, "{operation} was not retried");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_ping_is_made_once_not_retried() {
+    let inner = double();
+    inner.push(Op::Ping, Step::Fail(ErrorKind::Unavailable));
+    let store = RetryStore::with_policy(Arc::clone(&inner), exact(5));
+    let started = Instant::now();
+    let err = store.ping().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(inner.calls(Op::Ping), 1);
+    assert_elapsed(started, Duration::ZERO);
+    // The failure was not scripted again: the next probe answers.
+    assert!(!store.ping().await.unwrap().is_degraded());
+}
