@@ -105,22 +105,15 @@ impl<S: Store> LayeredStore for RetryStore<S> {
         &self.inner
     }
 
-    fn around<'a, T, F, Fut>(
-        &'a self,
-        call: Call<'a>,
-        run: F,
-    ) -> impl Future<Output = Result<T>> + MaybeSend + 'a
+    async fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, mut run: F) -> Result<T>
     where
         T: CallOutput + 'a,
         F: FnMut() -> Fut + MaybeSend + 'a,
         Fut: Future<Output = Result<T>> + MaybeSend + 'a,
     {
-        async move {
-            if call.operation == Operation::Ping {
-                let mut run = run;
-                return rt::timeout(self.policy.attempt_timeout, run(), "ping").await;
-            }
-            self.run(call.operation.as_str(), run).await
+        if call.operation == Operation::Ping {
+            return rt::timeout(self.policy.attempt_timeout, run(), "ping").await;
         }
+        self.run(call.operation.as_str(), run).await
     }
 }

@@ -617,12 +617,10 @@ async fn store_errors_keep_their_kind() {
     assert_eq!(raw(addr, "GET", "/healthz", &[], None).await.status, 200);
 }
 
+type Double = Arc<ScriptedStore<MemoryStore>>;
+
 /// A fallback over two scripted memory stores, both passing every call.
-fn fallback_pair() -> (
-    Arc<ScriptedStore<MemoryStore>>,
-    Arc<ScriptedStore<MemoryStore>>,
-    Arc<dyn Store>,
-) {
+fn fallback_pair() -> (Double, Double, Arc<dyn Store>) {
     let primary = Arc::new(ScriptedStore::new(memory()));
     let fallback = Arc::new(ScriptedStore::new(memory()));
     let store = FallbackStore::new(vec![
