@@ -3,7 +3,7 @@
 use std::fmt;
 
 use flowstore_core::{
-    Error, Key, Namespace, Operation, Result, Store, Ttl, async_trait, check_value_size,
+    Error, Health, Key, Namespace, Operation, Result, Store, Ttl, async_trait, check_value_size,
 };
 use web_sys::Storage;
 
@@ -223,6 +223,15 @@ impl Store for LocalStorageStore {
         }
         .await
         .map_err(in_op(self.area.backend(), Operation::Delete))
+    }
+
+    /// `Storage.length`: a call into the storage area that reads no entry, and
+    /// fails where the browser has made the area unusable.
+    async fn ping(&self) -> Result<Health> {
+        self.storage
+            .length()
+            .map_err(|err| self.fail("probing", &err))?;
+        Ok(Health::ok())
     }
 
     async fn clear(&self) -> Result<()> {

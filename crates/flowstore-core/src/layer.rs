@@ -25,6 +25,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::health::Health;
 use crate::key::Key;
 use crate::limits::check_value_size;
 use crate::namespace::Namespace;
@@ -130,6 +131,8 @@ pub trait CallOutput: MaybeSend {
 }
 
 impl CallOutput for () {}
+
+impl CallOutput for Health {}
 
 impl CallOutput for Option<Vec<u8>> {
     fn value_len(&self) -> Option<usize> {
@@ -309,6 +312,15 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
         self.around(call, || inner.clear())
             .await
             .map_err(in_op(Operation::Clear))
+    }
+
+    /// [`Store::ping`]: forwarded (a probe carries no value to transform).
+    async fn ping(&self) -> Result<Health> {
+        let inner = self.inner();
+        let call = Call::new(Operation::Ping, None);
+        self.around(call, || inner.ping())
+            .await
+            .map_err(in_op(Operation::Ping))
     }
 
     /// [`Store::namespace`]: the inner store's.

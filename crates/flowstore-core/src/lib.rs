@@ -8,6 +8,7 @@ extern crate self as flowstore_core;
 
 pub mod error;
 mod ext;
+pub mod health;
 mod key;
 mod layer;
 mod limits;
@@ -22,6 +23,7 @@ pub mod conformance;
 
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use ext::StoreExt;
+pub use health::Health;
 pub use key::Key;
 pub use layer::{Call, CallOutput, Layer, LayeredStore, Transform, ValueContext, apply_layers};
 pub use limits::{DEFAULT_MAX_VALUE_SIZE, check_value_size};
@@ -35,7 +37,7 @@ pub use ttl::{Ttl, parse_duration};
 /// `async_trait(?Send)` on `wasm32`, where browser futures are not `Send`.
 pub use flowstore_macros::async_trait;
 
-/// What the [`async_trait`] attribute expands to. Not a public API.
+/// What the [`async_trait`](macro@async_trait) attribute expands to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use async_trait::async_trait;

@@ -20,24 +20,28 @@ pub enum Operation {
     Delete,
     /// `clear`
     Clear,
+    /// `ping`: the health probe, which reads no user data
+    Ping,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 4] = [
+    pub const ALL: [Operation; 5] = [
         Operation::Get,
         Operation::Set,
         Operation::Delete,
         Operation::Clear,
+        Operation::Ping,
     ];
 
-    /// The operation's name: `get`, `set`, `delete`, `clear`.
+    /// The operation's name: `get`, `set`, `delete`, `clear`, `ping`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Operation::Get => "get",
             Operation::Set => "set",
             Operation::Delete => "delete",
             Operation::Clear => "clear",
+            Operation::Ping => "ping",
         }
     }
 }

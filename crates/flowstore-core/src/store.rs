@@ -5,7 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::health::Health;
 use crate::key::Key;
 use crate::layer::LayeredStore;
 use crate::namespace::Namespace;
@@ -177,6 +178,26 @@ pub trait Store: MaybeSend + MaybeSync + Debug {
     /// Removes every key of this store's namespace, and nothing else.
     async fn clear(&self) -> Result<()>;
 
+    /// Whether this store can serve right now: one cheap round trip to its
+    /// backend that reads no user data, so that a probe costs the same whatever
+    /// was stored (a memory store answers at once, SQLite runs a trivial query,
+    /// PostgreSQL `SELECT 1`, Redis `PING`).
+    ///
+    /// `Ok` means the store can serve; a store made of several (a fallback)
+    /// lists in the [`Health`] the parts that cannot. `Err` means it cannot
+    /// serve, with the error that says why.
+    ///
+    /// The default is an [`Unsupported`](crate::ErrorKind::Unsupported) error:
+    /// a store that does not implement a probe is not claimed healthy (an `Ok`
+    /// would be a guess), and a `get` of some fixed key is no probe (its cost
+    /// depends on what users stored there). The conformance suite requires
+    /// every store to implement it.
+    async fn ping(&self) -> Result<Health> {
+        Err(Error::unsupported(
+            "this store has no health probe (Store::ping)",
+        ))
+    }
+
     /// The namespace this store reads and writes.
     fn namespace(&self) -> &Namespace;
 
@@ -254,6 +275,15 @@ macro_rules! forward_store_methods {
         {
             let $this = self;
             $trait::clear($target)
+        }
+
+        fn ping<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, Result<Health>>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::ping($target)
         }
 
         fn namespace(&self) -> &Namespace {

@@ -10,8 +10,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flowstore_core::health::{Part, PartDown, PartsDown};
 use flowstore_core::{
-    Capabilities, Error, ErrorKind, Key, Namespace, Operation, Result, Store, Ttl, check_value_size,
+    Capabilities, Error, ErrorKind, Health, Key, Namespace, Operation, Result, Store, Ttl,
+    check_value_size,
 };
 use futures::future::join_all;
 
@@ -489,6 +491,45 @@ impl Store for FallbackStore {
         }
         .await
         .map_err(|err| err.with_operation(Operation::Clear))
+    }
+
+    /// Pings every store at once. The fallback can serve when the stores that
+    /// answered are enough for the write policy (any one for `AtLeastOne`, the
+    /// primary for `Primary`, all for `All`): then `Ok`, listing the stores
+    /// that did not answer (by role and position) as degraded. Otherwise the
+    /// error of the first store that failed, with every failed store named in
+    /// a [`PartsDown`] source.
+    async fn ping(&self) -> Result<Health> {
+        let results = join_all(self.stores.iter().map(|store| store.ping())).await;
+        let answered: Vec<bool> = results.iter().map(Result::is_ok).collect();
+        let serves = match self.write_policy {
+            WritePolicy::AtLeastOne => answered.iter().any(|ok| *ok),
+            WritePolicy::Primary => answered.first().copied().unwrap_or(false),
+            WritePolicy::All => answered.iter().all(|ok| *ok),
+        };
+        let failures: Vec<(Part, Error)> = results
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, result)| result.err().map(|error| (Part::at(index), error)))
+            .collect();
+        let down: Vec<PartDown> = failures
+            .iter()
+            .map(|(part, error)| PartDown::new(*part, error.kind()))
+            .collect();
+        if serves {
+            return Ok(Health::degraded(down));
+        }
+        let details = failures
+            .iter()
+            .map(|(part, error)| format!("{part}: {}", error.message()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let kind = down.first().map_or(ErrorKind::Backend, |first| first.kind);
+        Err(Error::new(
+            kind,
+            format!("the fallback cannot serve under its write policy ({details})"),
+        )
+        .with_source(PartsDown(down)))
     }
 
     fn namespace(&self) -> &Namespace {

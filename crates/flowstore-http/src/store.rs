@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use flowstore_core::{
-    Capabilities, Error, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
+    Capabilities, Error, Health, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
     check_value_size,
 };
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -18,7 +18,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::builder::{HeaderNames, HttpStoreBuilder};
 use crate::error::in_op;
-use crate::protocol::{ABSENT_HEADER, ABSENT_VALUE, STATES_PATH, TTL_PARAMETER, encode_key};
+use crate::protocol::{
+    ABSENT_HEADER, ABSENT_VALUE, HEALTH_PATH, STATES_PATH, TTL_PARAMETER, encode_key,
+};
 
 /// Room for an error body on top of the value limit when reading responses.
 const RESPONSE_SLACK: usize = 64 * 1024;
@@ -213,6 +215,21 @@ impl Store for HttpStore {
             Ok(())
         } else {
             Err(self.error_from(Operation::Clear, &answer))
+        }
+    }
+
+    /// `GET {base}/healthz`: the server's own probe, which reads no user data.
+    /// A degraded server (one whose fallback serves) still serves: `Ok`.
+    async fn ping(&self) -> Result<Health> {
+        let url = format!("{}{HEALTH_PATH}", self.inner.base);
+        let answer = self.send(Operation::Ping, Method::GET, url, None).await?;
+        match answer.status {
+            StatusCode::OK => Ok(Health::ok()),
+            // The health body is not an error body: say what the status means.
+            StatusCode::SERVICE_UNAVAILABLE => Err(in_op(Operation::Ping)(Error::unavailable(
+                "the flowstore server reports that none of its stores can serve",
+            ))),
+            _ => Err(self.error_from(Operation::Ping, &answer)),
         }
     }
 

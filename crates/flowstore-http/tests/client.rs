@@ -416,3 +416,24 @@ async fn a_server_of_another_namespace_refuses_every_request() {
         Some(&b"kept"[..])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_asks_the_servers_probe_and_reads_no_key() {
+    let backing = Arc::new(ScriptedStore::new(memory()));
+    let store = client_for(backing.clone()).await.unwrap();
+    assert!(!store.ping().await.unwrap().is_degraded());
+    assert_eq!(backing.calls(Op::Ping), 1);
+    assert_eq!(backing.calls(Op::Get), 0);
+    // A server whose store cannot serve answers 503: the client cannot either.
+    backing.outage(ErrorKind::Timeout);
+    let err = store.ping().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+    backing.heal();
+    assert!(store.ping().await.is_ok());
+    // A refused connection is the client's own outage.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = client(addr).ping().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use flowstore_core::{
-    Capabilities, DEFAULT_MAX_VALUE_SIZE, Key, Namespace, Operation, Result, Store, Ttl,
+    Capabilities, DEFAULT_MAX_VALUE_SIZE, Health, Key, Namespace, Operation, Result, Store, Ttl,
     async_trait, check_value_size,
 };
 
@@ -73,6 +73,11 @@ impl Store for MemoryStore {
     async fn clear(&self) -> Result<()> {
         self.map.clear(&self.namespace);
         Ok(())
+    }
+
+    /// Always `Ok`: the map is in this process, so whoever can call can be served.
+    async fn ping(&self) -> Result<Health> {
+        Ok(Health::ok())
     }
 
     fn namespace(&self) -> &Namespace {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use flowstore_core::{
-    Capabilities, Error, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
+    Capabilities, Error, Health, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
     check_value_size,
 };
 
@@ -195,6 +195,19 @@ impl Store for PostgresStore {
             })
             .await;
         Db::settle(client, result).map_err(|f| map_error(Operation::Get, f))
+    }
+
+    /// `SELECT 1` on a pooled connection, under the operation timeout: it
+    /// checks the pool and the server, and reads no table.
+    async fn ping(&self) -> Result<Health> {
+        let db = &self.shared.db;
+        let client = db
+            .client()
+            .await
+            .map_err(|f| map_error(Operation::Ping, f))?;
+        let result = db.timed(client.simple_query("SELECT 1")).await;
+        Db::settle(client, result).map_err(|f| map_error(Operation::Ping, f))?;
+        Ok(Health::ok())
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {

@@ -174,8 +174,12 @@ async fn full_pool_gives_unavailable_not_a_hang() {
         assert_eq!(err.backend_name(), Some("postgres"), "{err}");
         assert!(!err.message().contains(&format!("k{i}")), "{err}");
     }
+    // The health probe goes through the same pool: it cannot serve either.
+    let err = store.ping().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
     // Released connections serve again.
     drop(held);
+    assert!(!store.ping().await.unwrap().is_degraded());
     store.set(&key("after"), b"ok", None).await.unwrap();
     assert_eq!(
         store.get(&key("after")).await.unwrap(),

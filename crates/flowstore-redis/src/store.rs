@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use flowstore_core::{
-    Capabilities, Key, Namespace, Operation, Result, Store, Ttl, async_trait, check_value_size,
+    Capabilities, Health, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
+    check_value_size,
 };
 use fred::clients::Client;
-use fred::interfaces::KeysInterface;
+use fred::interfaces::{ClientLike, KeysInterface};
 use fred::types::{ConnectHandle, Expiration};
 
 use crate::auth::Refusals;
@@ -188,6 +189,19 @@ impl Store for RedisStore {
         clear::clear(&self.shared, &self.prefix)
             .await
             .map_err(in_op(Operation::Clear))
+    }
+
+    /// `PING`, under the same refusal and timeout rules as every command. On a
+    /// cluster, fred sends it to one node chosen at random: the probe says the
+    /// cluster answers, not that every primary does.
+    async fn ping(&self) -> Result<Health> {
+        let client = self.shared.client.clone();
+        let _pong: String = self
+            .shared
+            .refusals
+            .run(Operation::Ping, async move { client.ping(None).await })
+            .await?;
+        Ok(Health::ok())
     }
 
     fn namespace(&self) -> &Namespace {

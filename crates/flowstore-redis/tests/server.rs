@@ -144,6 +144,12 @@ async fn store_fails_cleanly_while_the_server_is_down_and_recovers_by_itself() {
         assert!(err.is_temporary(), "{err:?}");
         assert_eq!(err.operation(), Some(Operation::Set), "{err}");
         assert_eq!(err.backend_name(), Some("redis"), "{err}");
+        // The health probe sees the outage too, and says so in time.
+        let err = bounded("ping while down", store.ping()).await.unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+            "round {round}: {err:?}"
+        );
     }
 
     // The same server comes back with its data (AOF, fsync always).
@@ -169,6 +175,7 @@ async fn store_fails_cleanly_while_the_server_is_down_and_recovers_by_itself() {
     );
     store.set(&k, b"after", None).await.unwrap();
     assert_eq!(store.get(&k).await.unwrap().as_deref(), Some(&b"after"[..]));
+    assert!(!store.ping().await.unwrap().is_degraded());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

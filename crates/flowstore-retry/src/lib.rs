@@ -94,7 +94,10 @@ impl<S> RetryStore<S> {
 }
 
 // Every operation, those added to `Store` later included, goes through `around`
-// and so through the retry loop.
+// and so through the retry loop, except the health probe: a probe reports the
+// store as it is now, and its caller (a load balancer) has its own timeout and
+// failure threshold; retrying inside it would only make a down store look slow,
+// and a degraded probe run into that caller's timeout.
 impl<S: Store> LayeredStore for RetryStore<S> {
     type Inner = S;
 
@@ -102,16 +105,15 @@ impl<S: Store> LayeredStore for RetryStore<S> {
         &self.inner
     }
 
-    fn around<'a, T, F, Fut>(
-        &'a self,
-        call: Call<'a>,
-        run: F,
-    ) -> impl Future<Output = Result<T>> + MaybeSend + 'a
+    async fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, mut run: F) -> Result<T>
     where
         T: CallOutput + 'a,
         F: FnMut() -> Fut + MaybeSend + 'a,
         Fut: Future<Output = Result<T>> + MaybeSend + 'a,
     {
-        self.run(call.operation, run)
+        if call.operation == Operation::Ping {
+            return rt::timeout(self.policy.attempt_timeout, run(), Operation::Ping).await;
+        }
+        self.run(call.operation, run).await
     }
 }

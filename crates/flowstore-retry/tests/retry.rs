@@ -266,14 +266,29 @@ fn zero_attempts_means_one() {
 }
 
 /// The layer rule for guarding wrappers (docs/architecture.md): every operation
-/// goes through the retry loop, so a temporary failure of any of them is retried.
+/// goes through the retry loop, so a temporary failure of any of them is retried
+/// — except the health probe, made once on purpose (see the next test).
 #[tokio::test(start_paused = true)]
 async fn every_operation_is_retried() {
-    for operation in Op::ALL {
+    for operation in Op::ALL.into_iter().filter(|op| *op != Op::Ping) {
         let inner = double();
         inner.fail_next(operation, ErrorKind::Unavailable, 1);
         let store = RetryStore::with_policy(Arc::clone(&inner), exact(2));
         flowstore_core::conformance::layers::exercise(&store, operation).await;
         assert_eq!(inner.calls(operation), 2, "{operation} was not retried");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ping_is_made_once_not_retried() {
+    let inner = double();
+    inner.push(Op::Ping, Step::Fail(ErrorKind::Unavailable));
+    let store = RetryStore::with_policy(Arc::clone(&inner), exact(5));
+    let started = Instant::now();
+    let err = store.ping().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(inner.calls(Op::Ping), 1);
+    assert_elapsed(started, Duration::ZERO);
+    // The failure was not scripted again: the next probe answers.
+    assert!(!store.ping().await.unwrap().is_degraded());
 }

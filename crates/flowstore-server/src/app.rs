@@ -9,6 +9,7 @@ use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::routing::{delete, get};
+use flowstore_core::health::{PartDown, parts_down};
 use flowstore_core::{Error, ErrorKind, Key, Result, Store};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -25,7 +26,10 @@ use crate::telemetry;
 /// The OpenAPI 3 document of the protocol, as served at `GET /openapi.yaml`.
 pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
 
-/// The key `/healthz` reads (never writes) to check the store answers.
+/// The key `/healthz` used to read. It reads no key any more (a key users can
+/// write made every probe as costly as what they stored there): it asks the
+/// store's [`Store::ping`].
+#[deprecated(note = "`/healthz` calls `Store::ping` and reads no key")]
 pub const HEALTHZ_KEY: &str = "__flowstore_healthz__";
 
 const STATES_PREFIX: &str = "/states/";
@@ -36,7 +40,6 @@ struct AppState {
     request_timeout: Duration,
     max_value_size: usize,
     metrics: bool,
-    healthz_key: Key,
 }
 
 /// The router of a flowstore server over `store`, for embedding in an axum
@@ -58,7 +61,6 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
         token: config.token.clone(),
         request_timeout: config.request_timeout,
         metrics: config.metrics,
-        healthz_key: Key::new(HEALTHZ_KEY)?,
     });
     let mut app = Router::new()
         .route(
@@ -311,19 +313,73 @@ async fn clear_states(State(state): State<Arc<AppState>>) -> Response<Body> {
     }
 }
 
+/// The store's [`Store::ping`]: `200 ok` when every store answers, `200
+/// degraded` when the stack still serves but a store of it does not, `503
+/// down` when it cannot serve. The route needs no token, so the body names
+/// stores by role and position and says why by error kind only; the messages
+/// go to the log.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response<Body> {
-    match state.store.get(&state.healthz_key).await {
-        Ok(_) => json_ok(r#"{"status":"ok"}"#),
-        Err(err) => failed("healthz", &err),
+    match state.store.ping().await {
+        Ok(health) if !health.is_degraded() => {
+            health_response(StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
+        }
+        Ok(health) => {
+            let down = parts_json(&health.down);
+            tracing::warn!(
+                target: "flowstore_server::store",
+                operation = "ping",
+                down = %down,
+                "the store serves, but some of its stores do not"
+            );
+            health_response(
+                StatusCode::OK,
+                format!(r#"{{"status":"degraded","down":{down}}}"#),
+            )
+        }
+        Err(err) => {
+            tracing::warn!(
+                target: "flowstore_server::store",
+                operation = "ping",
+                kind = err.kind().as_str(),
+                error = %err.to_one_line(),
+                "the store cannot serve"
+            );
+            let down = parts_json(&parts_down(&err));
+            let kind = err.kind().as_str();
+            health_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(r#"{{"status":"down","error":"{kind}","down":{down}}}"#),
+            )
+        }
     }
 }
 
-fn json_ok(body: &'static str) -> Response<Body> {
+/// `[{"store":"primary","error":"unavailable"}, …]`. Written by hand: role
+/// names and error kinds are fixed ASCII words that need no escaping.
+fn parts_json(parts: &[PartDown]) -> String {
+    let items: Vec<String> = parts
+        .iter()
+        .map(|down| {
+            format!(
+                r#"{{"store":"{}","error":"{}"}}"#,
+                down.part,
+                down.kind.as_str()
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+fn health_response(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(Body::from(body));
-    response.headers_mut().insert(
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    // A cached "ok" would hide an outage from the next probe.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

@@ -9,7 +9,9 @@ mod response;
 mod serve;
 mod telemetry;
 
-pub use app::{HEALTHZ_KEY, OPENAPI_YAML, router};
+#[allow(deprecated)]
+pub use app::HEALTHZ_KEY;
+pub use app::{OPENAPI_YAML, router};
 pub use config::{DEFAULT_LISTEN, ServerConfig, TOKEN_ENV, Token};
 pub use serve::{Server, bind, serve, shutdown_signal};
 pub use telemetry::{REQUEST_DURATION, REQUESTS_TOTAL};

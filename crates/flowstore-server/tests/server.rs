@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::{local_config, raw, raw_chunked, spawn_server};
 use flowstore_core::conformance::doubles::{Op, ScriptedStore, Step};
 use flowstore_core::{ErrorKind, Key, Namespace, Store};
+use flowstore_fallback::FallbackStore;
 use flowstore_memory::MemoryStore;
 use flowstore_server::{ServerConfig, Token};
 
@@ -607,13 +608,111 @@ async fn store_errors_keep_their_kind() {
         assert_eq!(response.json()["temporary"], temporary, "{kind}");
     }
     // /healthz reports a store that cannot be reached.
-    store.fail_next(Op::Get, ErrorKind::Unavailable, 1);
+    store.fail_next(Op::Ping, ErrorKind::Unavailable, 1);
     let health = raw(addr, "GET", "/healthz", &[], None).await;
     assert_eq!(
         (health.status, health.error_kind().as_str()),
         (503, "unavailable")
     );
     assert_eq!(raw(addr, "GET", "/healthz", &[], None).await.status, 200);
+}
+
+type Double = Arc<ScriptedStore<MemoryStore>>;
+
+/// A fallback over two scripted memory stores, both passing every call.
+fn fallback_pair() -> (Double, Double, Arc<dyn Store>) {
+    let primary = Arc::new(ScriptedStore::new(memory()));
+    let fallback = Arc::new(ScriptedStore::new(memory()));
+    let store = FallbackStore::new(vec![
+        Arc::clone(&primary) as Arc<dyn Store>,
+        Arc::clone(&fallback) as Arc<dyn Store>,
+    ])
+    .unwrap();
+    (primary, fallback, Arc::new(store))
+}
+
+// Issue 15, defect 1: with the primary down and the fallback serving, every
+// request succeeds, so the probe must say so (200 degraded), not fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_is_degraded_while_a_fallback_serves() {
+    let (primary, _fallback, store) = fallback_pair();
+    let addr = spawn_server(store, local_config()).await;
+    assert_eq!(
+        raw(addr, "GET", "/healthz", &[], None).await.json(),
+        serde_json::json!({"status": "ok"})
+    );
+    primary.outage(ErrorKind::Unavailable);
+    assert_eq!(
+        raw(addr, "PUT", "/states/k", &[], Some(b"v")).await.status,
+        204
+    );
+    assert_eq!(raw(addr, "GET", "/states/k", &[], None).await.body, b"v");
+    let health = raw(addr, "GET", "/healthz", &[], None).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.header("cache-control"), Some("no-store"));
+    assert_eq!(
+        health.json(),
+        serde_json::json!({
+            "status": "degraded",
+            "down": [{"store": "primary", "error": "unavailable"}],
+        })
+    );
+    // The scripted message never reaches this unauthenticated route.
+    assert!(!String::from_utf8_lossy(&health.body).contains("scripted"));
+    primary.heal();
+    assert_eq!(
+        raw(addr, "GET", "/healthz", &[], None).await.json()["status"],
+        "ok"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_is_down_with_503_when_no_store_serves() {
+    let (primary, fallback, store) = fallback_pair();
+    let addr = spawn_server(store, local_config()).await;
+    primary.outage(ErrorKind::Unavailable);
+    fallback.outage(ErrorKind::Timeout);
+    let health = raw(addr, "GET", "/healthz", &[], None).await;
+    assert_eq!(health.status, 503);
+    assert_eq!(
+        health.json(),
+        serde_json::json!({
+            "status": "down",
+            "error": "unavailable",
+            "down": [
+                {"store": "primary", "error": "unavailable"},
+                {"store": "fallback 1", "error": "timeout"},
+            ],
+        })
+    );
+    assert!(!String::from_utf8_lossy(&health.body).contains("scripted"));
+}
+
+// Issue 15, defect 2: the probe read a key users can write, so it cost as much
+// as what they stored there. It must read no user data at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_reads_no_user_data() {
+    let store = Arc::new(ScriptedStore::new(memory()));
+    let addr = spawn_server(store.clone(), local_config()).await;
+    let large = vec![7u8; 4 * 1024 * 1024];
+    for target in ["/states/__flowstore_healthz__", "/states/k"] {
+        assert_eq!(
+            raw(addr, "PUT", target, &[], Some(&large)).await.status,
+            204
+        );
+    }
+    let reads_before = store.calls(Op::Get);
+    for _ in 0..3 {
+        let health = raw(addr, "GET", "/healthz", &[], None).await;
+        assert_eq!(health.status, 200);
+        assert!(
+            health.body.len() < 64,
+            "a probe answered {} bytes",
+            health.body.len()
+        );
+    }
+    assert_eq!(store.calls(Op::Get), reads_before, "the probe read a key");
+    assert_eq!(store.calls(Op::Ping), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

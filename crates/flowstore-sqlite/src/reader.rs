@@ -25,7 +25,9 @@ const MAX_BATCH: usize = 16;
 #[derive(Debug)]
 pub(crate) struct ReadRequest {
     pub(crate) namespace: Arc<Namespace>,
-    pub(crate) key: Key,
+    /// The key to read; `None` for a health probe, which reads the schema
+    /// table (a few rows whatever users stored) and answers `None`.
+    pub(crate) key: Option<Key>,
     pub(crate) reply: oneshot::Sender<Result<Option<Vec<u8>>>>,
 }
 
@@ -118,9 +120,15 @@ fn serve(conn: &Connection, queue: &Queue<ReadRequest>) {
 }
 
 fn read(conn: &Connection, request: &ReadRequest, now: i64) -> rusqlite::Result<Option<Vec<u8>>> {
+    let Some(key) = &request.key else {
+        // Reads the database file (its first page), not only the connection.
+        conn.prepare_cached("SELECT count(*) FROM sqlite_master")?
+            .query_row([], |row| row.get::<_, i64>(0))?;
+        return Ok(None);
+    };
     conn.prepare_cached(raw::SELECT)?
         .query_row(
-            params![request.namespace.as_str(), request.key.as_str(), now],
+            params![request.namespace.as_str(), key.as_str(), now],
             |row| row.get::<_, Vec<u8>>(0),
         )
         .optional()

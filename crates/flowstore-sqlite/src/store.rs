@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use flowstore_core::{
-    Capabilities, Error, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
+    Capabilities, Error, Health, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
     check_value_size,
 };
 use tokio::sync::oneshot;
@@ -188,11 +188,12 @@ impl SqliteStore {
         })
     }
 
-    async fn read(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+    /// Reads `key` on a reader thread; with no key, a probe that reads no entry.
+    async fn read(&self, key: Option<&Key>) -> Result<Option<Vec<u8>>> {
         let (reply, answer) = oneshot::channel();
         let request = ReadRequest {
             namespace: self.namespace.clone(),
-            key: key.clone(),
+            key: key.cloned(),
             reply,
         };
         self.shared.reads.push(request).map_err(|_| stopped())?;
@@ -241,7 +242,14 @@ fn stopped() -> Error {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.read(key).await.map_err(in_op(Operation::Get))
+        self.read(Some(key)).await.map_err(in_op(Operation::Get))
+    }
+
+    /// A query of the schema table on a reader connection, through the same
+    /// queue as `get`: it fails when the reader threads or the file do.
+    async fn ping(&self) -> Result<Health> {
+        self.read(None).await.map_err(in_op(Operation::Ping))?;
+        Ok(Health::ok())
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {

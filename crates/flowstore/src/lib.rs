@@ -19,7 +19,7 @@ pub use flowstore_core::{
 /// this facade alone).
 pub use flowstore_macros::facade_async_trait as async_trait;
 
-/// What the [`async_trait`] attribute expands to. Not a public API.
+/// What the [`async_trait`](macro@async_trait) attribute expands to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use flowstore_core::__private::async_trait;

@@ -10,7 +10,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use flowstore_core::{
-    Error, Key, Namespace, Operation, Result, Store, Ttl, async_trait, check_value_size,
+    Error, Health, Key, Namespace, Operation, Result, Store, Ttl, async_trait, check_value_size,
 };
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -64,6 +64,7 @@ const SET: &str = "";
 const DELETE: &str = "";
 const CLEAR: &str = "";
 const SWEEP: &str = "removing expired entries";
+const PING: &str = "";
 
 impl IndexedDbStore {
     /// A builder with the defaults: database `flowstore`, object store `entries`,
@@ -298,6 +299,14 @@ impl Store for IndexedDbStore {
         }
         .await
         .map_err(in_op(BACKEND, Operation::Clear))
+    }
+
+    /// Opens (or reuses) the database connection and starts a read-only
+    /// transaction on the object store, without a request in it: it fails
+    /// where the database cannot be used, and reads no entry.
+    async fn ping(&self) -> Result<Health> {
+        let (_tx, _store) = self.transaction(IdbTransactionMode::Readonly, PING).await?;
+        Ok(Health::ok())
     }
 
     fn namespace(&self) -> &Namespace {

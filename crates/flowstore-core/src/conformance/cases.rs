@@ -707,6 +707,25 @@ pub async fn store_is_usable_after_clear<F: StoreFactory>(factory: &F) {
 }
 
 // ---------------------------------------------------------------------------
+// Health
+
+/// A healthy store's `ping` is `Ok` and reports no part down, in an empty
+/// namespace and next to a value (a probe reads no user data and changes none).
+pub async fn ping_is_ok<F: StoreFactory>(factory: &F) {
+    async fn ping<S: Store + ?Sized>(store: &S) -> crate::Health {
+        let answer = store.ping().await;
+        answer.unwrap_or_else(|err| panic!("a healthy store's ping failed: {err:?}"))
+    }
+    let store = open(factory, "ping").await;
+    assert!(!ping(&store).await.is_degraded(), "healthy store degraded");
+    let k = key("k");
+    set(&store, &k, b"kept").await;
+    assert!(!ping(&store).await.is_degraded(), "healthy store degraded");
+    assert_eq!(get(&store, &k).await.as_deref(), Some(&b"kept"[..]));
+    tidy(&store).await;
+}
+
+// ---------------------------------------------------------------------------
 // Concurrency and ordering
 
 const TASKS: usize = 64;

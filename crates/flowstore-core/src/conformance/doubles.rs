@@ -29,7 +29,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::{Capabilities, Error, ErrorKind, Key, Namespace, Result, Store, Ttl};
+use crate::{Capabilities, Error, ErrorKind, Health, Key, Namespace, Result, Store, Ttl};
 
 /// A store operation, as the double sees it: [`Operation`](crate::Operation).
 pub use crate::Operation as Op;
@@ -177,6 +177,10 @@ impl<S: Store> Store for ScriptedStore<S> {
 
     async fn clear(&self) -> Result<()> {
         self.run(Op::Clear, self.inner.clear()).await
+    }
+
+    async fn ping(&self) -> Result<Health> {
+        self.run(Op::Ping, self.inner.ping()).await
     }
 
     fn namespace(&self) -> &Namespace {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::{Key, Layer, Namespace, Operation, Result, Store, Ttl};
+use crate::{Health, Key, Layer, Namespace, Operation, Result, Store, Ttl};
 
 /// A store that keeps entries in a map and records every value written to it:
 /// what a wrapper hands to the store below it.
@@ -48,6 +48,10 @@ impl Store for RecordingStore {
         Ok(())
     }
 
+    async fn ping(&self) -> Result<Health> {
+        Ok(Health::ok())
+    }
+
     fn namespace(&self) -> &Namespace {
         &self.namespace
     }
@@ -71,6 +75,7 @@ pub async fn exercise(store: &dyn Store, operation: Operation) {
         Operation::Set => store.set(&key, VALUE, None).await.unwrap(),
         Operation::Delete => store.delete(&key).await.unwrap(),
         Operation::Clear => store.clear().await.unwrap(),
+        Operation::Ping => assert_eq!(store.ping().await.unwrap(), Health::ok()),
     }
 }
 

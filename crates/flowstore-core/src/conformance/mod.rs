@@ -86,6 +86,7 @@ macro_rules! conformance_tests {
             clear_leaves_other_namespaces
             clear_on_empty_namespace_is_ok
             store_is_usable_after_clear
+            ping_is_ok
             concurrent_tasks_on_distinct_keys
             concurrent_tasks_on_one_key
             sequential_writes_apply_in_order

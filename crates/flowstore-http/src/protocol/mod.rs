@@ -34,6 +34,11 @@ use http::HeaderValue;
 /// at `{base}/states/{key}`, and `DELETE {base}/states` clears the namespace.
 pub const STATES_PATH: &str = "/states";
 
+/// The path of the health probe, relative to the base URL: unauthenticated,
+/// it reads no user data and answers `200` while the server can serve, `503`
+/// when it cannot.
+pub const HEALTH_PATH: &str = "/healthz";
+
 /// The query parameter of `PUT {base}/states/{key}` that sets a TTL, in the
 /// duration grammar of [`flowstore_core::Ttl`]'s `Display`/`FromStr` (`30s`).
 /// It is the only query parameter of the API; any other is refused with `400
