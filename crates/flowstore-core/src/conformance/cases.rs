@@ -347,6 +347,38 @@ fn patterned(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+/// Values of sizes around page and buffer boundaries (1 B to 64 KiB + 1),
+/// each with its own byte pattern, round-trip whole: no truncation, no mix-up.
+pub async fn values_of_many_sizes_round_trip<F: StoreFactory>(factory: &F) {
+    let store = open(factory, "sizes").await;
+    let sizes: Vec<usize> = [
+        1, 255, 256, 1023, 1024, 1025, 4095, 4096, 4097, 8191, 8192, 8193,
+    ]
+    .into_iter()
+    .chain([16384, 32767, 32768, 32769, 65535, 65536, 65537])
+    .filter(|&size| size <= store.max_value_size())
+    .collect();
+    let value =
+        |size: usize| -> Vec<u8> { (0..size).map(|i| ((i * 31 + size) % 251) as u8).collect() };
+    for &size in &sizes {
+        set(&store, &key(&format!("size:{size}")), &value(size)).await;
+    }
+    for &size in &sizes {
+        let read = get(&store, &key(&format!("size:{size}"))).await;
+        let read = read.unwrap_or_else(|| panic!("the {size}-byte value is absent"));
+        assert_eq!(
+            read.len(),
+            size,
+            "the {size}-byte value came back truncated or padded"
+        );
+        assert!(
+            read == value(size),
+            "the {size}-byte value came back changed"
+        );
+    }
+    tidy(&store).await;
+}
+
 /// A 1 MiB value round-trips.
 pub async fn one_mib_value_round_trips<F: StoreFactory>(factory: &F) {
     let store = open(factory, "onemib").await;
@@ -469,6 +501,23 @@ pub async fn ttl_entry_is_readable_before_expiry<F: StoreFactory>(factory: &F) {
     let k = key("live");
     if set_with_ttl(&store, &k, b"v", ttl(Duration::from_secs(3600))).await {
         assert_eq!(get(&store, &k).await.as_deref(), Some(&b"v"[..]));
+    }
+    tidy(&store).await;
+}
+
+/// An entry is still there after most of its TTL has passed: a store that cut
+/// TTLs short (seconds read as milliseconds, say) fails here, where a read right
+/// after the write would not notice.
+pub async fn ttl_entry_lives_most_of_its_ttl<F: StoreFactory>(factory: &F) {
+    let store = open(factory, "ttlmost").await;
+    let k = key("most");
+    if set_with_ttl(&store, &k, b"v", ttl(Duration::from_secs(3))).await {
+        rt::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            get(&store, &k).await.as_deref(),
+            Some(&b"v"[..]),
+            "an entry with a 3 s TTL was gone after 1.5 s"
+        );
     }
     tidy(&store).await;
 }
@@ -648,6 +697,46 @@ pub async fn separator_cannot_be_ambiguous<F: StoreFactory>(factory: &F) {
         );
         tidy(&outer).await;
     }
+}
+
+/// Namespace and key are not simply concatenated: namespace `ns` with key `xc`
+/// is another entry than namespace `nsx` with key `c`.
+pub async fn namespace_and_key_do_not_run_together<F: StoreFactory>(factory: &F) {
+    let base = unique_namespace("join");
+    let short = open_exact(factory, &base).await;
+    let long = open_exact(factory, &format!("{base}x")).await;
+    set(&short, &key("xc"), b"short").await;
+    assert_eq!(
+        get(&long, &key("c")).await,
+        None,
+        "namespace {base:?} + key \"xc\" read as namespace {base:?}x + key \"c\""
+    );
+    set(&long, &key("c"), b"long").await;
+    assert_eq!(
+        get(&short, &key("xc")).await.as_deref(),
+        Some(&b"short"[..])
+    );
+    tidy(&short).await;
+    tidy(&long).await;
+}
+
+/// `delete` removes the key of its own namespace only.
+pub async fn delete_only_touches_its_namespace<F: StoreFactory>(factory: &F) {
+    let base = unique_namespace("delns");
+    let first = open_exact(factory, &format!("{base}-one")).await;
+    let second = open_exact(factory, &format!("{base}-two")).await;
+    let k = key("same-key");
+    set(&first, &k, b"one").await;
+    set(&second, &k, b"two").await;
+    must(first.delete(&k).await, "delete");
+    assert_eq!(get(&first, &k).await, None);
+    assert_eq!(
+        get(&second, &k).await.as_deref(),
+        Some(&b"two"[..]),
+        "a delete in one namespace removed the key of another"
+    );
+    tidy(&first).await;
+    tidy(&second).await;
 }
 
 // ---------------------------------------------------------------------------

@@ -62,6 +62,7 @@ macro_rules! conformance_tests {
             longest_keys_round_trip
             binary_value_round_trips
             empty_value_is_not_absent
+            values_of_many_sizes_round_trip
             one_mib_value_round_trips
             max_size_value_round_trips
             oversized_value_is_rejected_and_old_value_kept
@@ -73,6 +74,7 @@ macro_rules! conformance_tests {
             delete_missing_is_ok
             delete_only_touches_its_key
             ttl_entry_is_readable_before_expiry
+            ttl_entry_lives_most_of_its_ttl
             ttl_entry_expires
             plain_set_clears_earlier_ttl
             ttl_set_replaces_plain_entry
@@ -82,6 +84,8 @@ macro_rules! conformance_tests {
             glob_namespaces_are_isolated
             like_namespaces_are_isolated
             separator_cannot_be_ambiguous
+            namespace_and_key_do_not_run_together
+            delete_only_touches_its_namespace
             clear_removes_every_key_of_namespace
             clear_leaves_other_namespaces
             clear_on_empty_namespace_is_ok
