@@ -21,6 +21,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::operation::Operation;
+use crate::version::{Current, Version};
 
 /// The result type of every flowstore operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -49,7 +50,9 @@ pub enum ErrorKind {
     Corrupt,
     /// The backend refused our credentials or token.
     Unauthorized,
-    /// A compare-and-set precondition failed (reserved for versioned entries).
+    /// A conditional write's condition failed (SPEC §8): the key was not at the
+    /// expected entry version, or not absent. [`Error::current`] says what it
+    /// held when the store knew it cheaply. Permanent: never retried.
     Conflict,
     /// The store cannot perform this operation.
     Unsupported,
@@ -150,6 +153,8 @@ pub struct Error {
     operation: Option<Operation>,
     backend: Option<&'static str>,
     source: Option<BoxError>,
+    /// For a `Conflict`: what the key held, when the store knew it.
+    current: Option<Box<Current>>,
 }
 
 impl Error {
@@ -167,7 +172,28 @@ impl Error {
             operation: None,
             backend: None,
             source: None,
+            current: None,
         }
+    }
+
+    /// A `Conflict`: a conditional write's condition failed. `current` is what the
+    /// key held, when the store knows it cheaply.
+    pub fn conflict(message: impl Into<Cow<'static, str>>, current: Option<Current>) -> Self {
+        let mut err = Error::new(ErrorKind::Conflict, message);
+        err.current = current.map(Box::new);
+        err
+    }
+
+    /// For a `Conflict`: what the key held when the condition failed (absent, or
+    /// its entry version), if the store said.
+    pub fn current(&self) -> Option<&Current> {
+        self.current.as_deref()
+    }
+
+    /// For a `Conflict`: the key's entry version when the condition failed, if
+    /// the key was present and the store said.
+    pub fn current_version(&self) -> Option<&Version> {
+        self.current().and_then(Current::version)
     }
 
     /// Records the operation that failed, unless one is already recorded.
@@ -334,6 +360,9 @@ impl fmt::Debug for Error {
         }
         if let Some(backend) = &self.backend {
             debug.field("backend", backend);
+        }
+        if let Some(current) = &self.current {
+            debug.field("current", current);
         }
         if let Some(source) = &self.source {
             debug.field("source", source);

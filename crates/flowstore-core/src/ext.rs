@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::store::Store;
 use crate::ttl::Ttl;
+use crate::version::{Condition, Version};
 
 /// Text and JSON on top of any [`Store`]. Implemented for every store.
 ///
@@ -70,6 +71,64 @@ pub trait StoreExt: Store {
             Error::invalid_argument("value cannot be serialised as JSON").with_source(err)
         })?;
         self.set(key, &bytes, ttl).await
+    }
+
+    /// Stores `value` under `key` only if the key is absent (or expired), and
+    /// returns the entry version written. A present key is `Conflict`.
+    async fn set_if_absent(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<Version> {
+        let version = Version::generate();
+        self.set_if(key, value, ttl, &Condition::Absent, &version)
+            .await?;
+        Ok(version)
+    }
+
+    /// Stores `value` under `key` only if the key's entry version is `expected`,
+    /// and returns the new entry version. Otherwise `Conflict`, with the current
+    /// version in [`Error::current_version`] when the store knows it.
+    ///
+    /// ```
+    /// use flowstore_core::{ErrorKind, Key, Store, StoreExt};
+    /// # async fn demo(store: &dyn Store) -> flowstore_core::Result<()> {
+    /// let key = Key::new("checkout:42")?;
+    /// // Read, change, write back, and start again if another writer came first.
+    /// loop {
+    ///     let Some(entry) = store.get_entry(&key).await? else { break };
+    ///     let step: u32 = String::from_utf8_lossy(&entry.value).parse().unwrap_or(0);
+    ///     let next = (step + 1).to_string();
+    ///     match store.set_if_version(&key, next.as_bytes(), None, &entry.version).await {
+    ///         Ok(_new_version) => break,
+    ///         Err(err) if err.kind() == ErrorKind::Conflict => continue,
+    ///         Err(err) => return Err(err),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    async fn set_if_version(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        expected: &Version,
+    ) -> Result<Version> {
+        let version = Version::generate();
+        let condition = Condition::Matches(expected.clone());
+        self.set_if(key, value, ttl, &condition, &version).await?;
+        Ok(version)
+    }
+
+    /// Stores `value` under `key` whatever it holds, like [`Store::set`], and
+    /// returns the entry version written.
+    async fn set_versioned(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<Version> {
+        let version = Version::generate();
+        self.set_if(key, value, ttl, &Condition::Always, &version)
+            .await?;
+        Ok(version)
+    }
+
+    /// Removes `key` only if its entry version is `expected`; an absent key, or
+    /// one at another version, is `Conflict`.
+    async fn delete_if_version(&self, key: &Key, expected: &Version) -> Result<()> {
+        self.delete_if(key, expected).await
     }
 }
 

@@ -32,6 +32,7 @@ use crate::namespace::Namespace;
 use crate::operation::Operation;
 use crate::store::{Capabilities, MaybeSend, MaybeSync, Store, StoreFuture, forward_store_methods};
 use crate::ttl::Ttl;
+use crate::version::{Condition, Entry, Version};
 
 /// Turns a store into a wrapped one: tower's `Layer`, for stores.
 ///
@@ -133,6 +134,16 @@ pub trait CallOutput: MaybeSend {
 impl CallOutput for () {}
 
 impl CallOutput for Health {}
+
+impl CallOutput for Option<Entry> {
+    fn value_len(&self) -> Option<usize> {
+        self.as_ref().map(|entry| entry.value.len())
+    }
+
+    fn found(&self) -> Option<bool> {
+        Some(self.is_some())
+    }
+}
 
 impl CallOutput for Option<Vec<u8>> {
     fn value_len(&self) -> Option<usize> {
@@ -321,6 +332,69 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
         self.around(call, || inner.ping())
             .await
             .map_err(in_op(Operation::Ping))
+    }
+
+    /// [`Store::get_entry`]: the inner store's entry, its value decoded by the
+    /// transform.
+    async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
+        let inner = self.inner();
+        let call = Call::new(Operation::GetEntry, Some(key));
+        let entry = self
+            .around(call, || inner.get_entry(key))
+            .await
+            .map_err(in_op(Operation::GetEntry))?;
+        match (entry, self.transform()) {
+            (Some(mut entry), Some(transform)) => {
+                let cx = value_context(self, key, self.max_value_size());
+                entry.value = transform
+                    .decode(&cx, entry.value)
+                    .map_err(in_op(Operation::GetEntry))?;
+                Ok(Some(entry))
+            }
+            (entry, _) => Ok(entry),
+        }
+    }
+
+    /// [`Store::set_if`]: the value encoded and the TTL rewritten by the
+    /// transform; the condition and the proposed version pass through unchanged.
+    async fn set_if(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        condition: &Condition,
+        new_version: &Version,
+    ) -> Result<()> {
+        let inner = self.inner();
+        let call = Call::new(Operation::SetIf, Some(key)).with_value_len(value.len());
+        let Some(transform) = self.transform() else {
+            return self
+                .around(call, || {
+                    inner.set_if(key, value, ttl, condition, new_version)
+                })
+                .await
+                .map_err(in_op(Operation::SetIf));
+        };
+        let max_value_size = self.max_value_size();
+        check_value_size(value, max_value_size).map_err(in_op(Operation::SetIf))?;
+        let stored = transform
+            .encode(&value_context(self, key, max_value_size), value)
+            .map_err(in_op(Operation::SetIf))?;
+        let ttl = transform.ttl(ttl);
+        self.around(call, || {
+            inner.set_if(key, &stored, ttl, condition, new_version)
+        })
+        .await
+        .map_err(in_op(Operation::SetIf))
+    }
+
+    /// [`Store::delete_if`]: forwarded.
+    async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
+        let inner = self.inner();
+        let call = Call::new(Operation::DeleteIf, Some(key));
+        self.around(call, || inner.delete_if(key, expected))
+            .await
+            .map_err(in_op(Operation::DeleteIf))
     }
 
     /// [`Store::namespace`]: the inner store's.

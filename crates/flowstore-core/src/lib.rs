@@ -17,6 +17,7 @@ mod operation;
 mod store;
 mod ttl;
 pub mod url;
+pub mod version;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -31,6 +32,7 @@ pub use namespace::Namespace;
 pub use operation::Operation;
 pub use store::{Capabilities, MaybeSend, MaybeSync, Store};
 pub use ttl::{Ttl, parse_duration};
+pub use version::{Condition, Current, Entry, Version};
 
 /// The attribute a [`Store`] (or [`LayeredStore`]) impl wears:
 /// `#[flowstore_core::async_trait]` is `async_trait` on native targets and

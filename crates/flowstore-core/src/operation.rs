@@ -22,19 +22,29 @@ pub enum Operation {
     Clear,
     /// `ping`: the health probe, which reads no user data
     Ping,
+    /// `get_entry`: a read of value, entry version and expiry
+    GetEntry,
+    /// `set_if`: a conditional write
+    SetIf,
+    /// `delete_if`: a conditional delete
+    DeleteIf,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 5] = [
+    pub const ALL: [Operation; 8] = [
         Operation::Get,
         Operation::Set,
         Operation::Delete,
         Operation::Clear,
         Operation::Ping,
+        Operation::GetEntry,
+        Operation::SetIf,
+        Operation::DeleteIf,
     ];
 
-    /// The operation's name: `get`, `set`, `delete`, `clear`, `ping`.
+    /// The operation's name: `get`, `set`, `delete`, `clear`, `ping`,
+    /// `get_entry`, `set_if`, `delete_if`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Operation::Get => "get",
@@ -42,7 +52,25 @@ impl Operation {
             Operation::Delete => "delete",
             Operation::Clear => "clear",
             Operation::Ping => "ping",
+            Operation::GetEntry => "get_entry",
+            Operation::SetIf => "set_if",
+            Operation::DeleteIf => "delete_if",
         }
+    }
+}
+
+impl Operation {
+    /// Whether the operation writes (and so its outcome is unknown when its
+    /// answer is lost).
+    pub const fn is_write(self) -> bool {
+        matches!(
+            self,
+            Operation::Set
+                | Operation::Delete
+                | Operation::Clear
+                | Operation::SetIf
+                | Operation::DeleteIf
+        )
     }
 }
 

@@ -11,6 +11,7 @@ use crate::key::Key;
 use crate::layer::LayeredStore;
 use crate::namespace::Namespace;
 use crate::ttl::Ttl;
+use crate::version::{Condition, Entry, Version};
 
 /// `Send` on native targets; nothing on `wasm32`, where browser futures are not `Send`.
 #[cfg(not(target_arch = "wasm32"))]
@@ -46,6 +47,9 @@ pub struct Capabilities {
     pub ttl: bool,
     /// `clear` removes every key of the store's namespace (and nothing else).
     pub clear: bool,
+    /// Entries carry entry versions: `get_entry`, `set_if` and `delete_if` work
+    /// (SPEC §8).
+    pub versions: bool,
 }
 
 impl Capabilities {
@@ -54,7 +58,14 @@ impl Capabilities {
         Capabilities {
             ttl: true,
             clear: true,
+            versions: true,
         }
+    }
+
+    /// TTL and `clear`: what a store that implements only the required methods
+    /// of [`Store`] can claim. [`Store::capabilities`] defaults to it.
+    pub const fn basic() -> Capabilities {
+        Capabilities::all().with_versions(false)
     }
 
     /// The same, with `ttl` set to `ttl`.
@@ -69,11 +80,18 @@ impl Capabilities {
         self
     }
 
+    /// The same, with `versions` set to `versions`.
+    pub const fn with_versions(mut self, versions: bool) -> Capabilities {
+        self.versions = versions;
+        self
+    }
+
     /// What both `self` and `other` can do (for wrappers over several stores).
     pub const fn intersect(self, other: Capabilities) -> Capabilities {
         Capabilities {
             ttl: self.ttl && other.ttl,
             clear: self.clear && other.clear,
+            versions: self.versions && other.versions,
         }
     }
 }
@@ -103,6 +121,12 @@ impl Default for Capabilities {
 ///   nothing else.
 /// - A write whose future is dropped or times out has an unknown outcome: it may or
 ///   may not have been applied.
+/// - A store with the [`versions`](Capabilities::versions) capability gives every
+///   entry an entry version ([`Version`]) that changes on every write, and
+///   implements [`get_entry`](Store::get_entry), [`set_if`](Store::set_if) and
+///   [`delete_if`](Store::delete_if) (SPEC §8; the [`StoreExt`](crate::StoreExt)
+///   helpers `set_if_absent`, `set_if_version` and `delete_if_version` are the
+///   usual way to call them).
 ///
 /// Keys and TTLs arrive already validated ([`Key`], [`Ttl`]). An implementation
 /// must call [`check_value_size`](crate::check_value_size) before writing.
@@ -151,7 +175,7 @@ impl Default for Capabilities {
 ///     }
 ///
 ///     fn capabilities(&self) -> Capabilities {
-///         Capabilities::all().with_ttl(false)
+///         Capabilities::basic().with_ttl(false)
 ///     }
 /// }
 ///
@@ -198,6 +222,55 @@ pub trait Store: MaybeSend + MaybeSync + Debug {
         ))
     }
 
+    /// The entry under `key` (value, entry version, expiry), `None` if absent or
+    /// expired, `Err` if unknown.
+    ///
+    /// Default: [`Unsupported`](crate::ErrorKind::Unsupported), for stores
+    /// without the [`versions`](Capabilities::versions) capability.
+    async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
+        let _ = key;
+        Err(versions_unsupported())
+    }
+
+    /// Stores `value` under `key` at entry version `new_version` if the key meets
+    /// `condition`; otherwise writes nothing and fails with
+    /// [`Conflict`](crate::ErrorKind::Conflict), carrying the key's current
+    /// version when the store knows it cheaply ([`Error::current`]). An expired
+    /// entry counts as absent. With a `ttl` the entry expires after it; without,
+    /// it does not (as for [`set`](Store::set)).
+    ///
+    /// `new_version` comes from the caller ([`Version::generate`]) so that a
+    /// retry of a write whose answer was lost recognises its own first attempt:
+    /// if the key is already at `new_version`, the store answers `Ok` and writes
+    /// nothing. The caller must therefore never reuse a version for another
+    /// write; the [`StoreExt`](crate::StoreExt) helpers generate one per write.
+    ///
+    /// One round trip where the backend allows it, and atomic per key: of many
+    /// writers racing on the same expected version, exactly one succeeds.
+    ///
+    /// Default: [`Unsupported`](crate::ErrorKind::Unsupported).
+    async fn set_if(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        condition: &Condition,
+        new_version: &Version,
+    ) -> Result<()> {
+        let _ = (key, value, ttl, condition, new_version);
+        Err(versions_unsupported())
+    }
+
+    /// Removes `key` if its entry version is `expected`; otherwise removes nothing
+    /// and fails with [`Conflict`](crate::ErrorKind::Conflict) (an absent key is
+    /// a conflict too, with [`Current::Absent`](crate::Current::Absent)).
+    ///
+    /// Default: [`Unsupported`](crate::ErrorKind::Unsupported).
+    async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
+        let _ = (key, expected);
+        Err(versions_unsupported())
+    }
+
     /// The namespace this store reads and writes.
     fn namespace(&self) -> &Namespace;
 
@@ -206,10 +279,15 @@ pub trait Store: MaybeSend + MaybeSync + Debug {
         crate::limits::DEFAULT_MAX_VALUE_SIZE
     }
 
-    /// What this store can do.
+    /// What this store can do. Default: [`Capabilities::basic`], which claims
+    /// nothing beyond the required methods.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::all()
+        Capabilities::basic()
     }
+}
+
+fn versions_unsupported() -> Error {
+    Error::unsupported("this store has no entry versions (SPEC §8)")
 }
 
 /// The future an async [`Store`] method returns once `async_trait` has expanded it.
@@ -284,6 +362,54 @@ macro_rules! forward_store_methods {
         {
             let $this = self;
             $trait::ping($target)
+        }
+
+        fn get_entry<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            key: &'life1 Key,
+        ) -> StoreFuture<'async_trait, Result<Option<Entry>>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::get_entry($target, key)
+        }
+
+        fn set_if<'life0, 'life1, 'life2, 'life3, 'life4, 'async_trait>(
+            &'life0 self,
+            key: &'life1 Key,
+            value: &'life2 [u8],
+            ttl: Option<Ttl>,
+            condition: &'life3 Condition,
+            new_version: &'life4 Version,
+        ) -> StoreFuture<'async_trait, Result<()>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            'life3: 'async_trait,
+            'life4: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::set_if($target, key, value, ttl, condition, new_version)
+        }
+
+        fn delete_if<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 self,
+            key: &'life1 Key,
+            expected: &'life2 Version,
+        ) -> StoreFuture<'async_trait, Result<()>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::delete_if($target, key, expected)
         }
 
         fn namespace(&self) -> &Namespace {

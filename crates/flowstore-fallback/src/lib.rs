@@ -166,7 +166,8 @@ impl FallbackBuilder {
             .iter()
             .fold(first.capabilities(), |caps, store| {
                 caps.intersect(store.capabilities())
-            });
+            })
+            .with_versions(false);
         Ok(FallbackStore {
             write_policy: self.write_policy,
             missing_policy: self.missing_policy,

@@ -242,7 +242,7 @@ impl Store for HttpStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::all()
+        Capabilities::basic()
     }
 }
 

@@ -5,13 +5,18 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-use flowstore_core::{Key, Namespace};
+use flowstore_core::version::decide_write;
+use flowstore_core::{Condition, Key, Namespace, Result, Version};
 
 #[derive(Debug)]
 struct Entry {
     value: Vec<u8>,
+    version: Version,
     expires_at: Option<Instant>,
 }
+
+/// A live entry as read: value, entry version, expiry.
+pub(crate) type EntryView = (Vec<u8>, Version, Option<Instant>);
 
 impl Entry {
     fn is_live(&self, now: Instant) -> bool {
@@ -68,6 +73,19 @@ impl SharedMap {
         entry.is_live(now).then(|| entry.value.clone())
     }
 
+    pub(crate) fn get_entry(
+        &self,
+        namespace: &Namespace,
+        key: &Key,
+        now: Instant,
+    ) -> Option<EntryView> {
+        let inner = self.read();
+        let entry = inner.namespaces.get(namespace)?.get(key)?;
+        entry
+            .is_live(now)
+            .then(|| (entry.value.clone(), entry.version.clone(), entry.expires_at))
+    }
+
     pub(crate) fn set(
         &self,
         namespace: &Namespace,
@@ -78,36 +96,51 @@ impl SharedMap {
     ) {
         let mut inner = self.write();
         inner.sweep(now);
-        if let Some(at) = expires_at {
-            inner.queue_expiry(at, namespace, key);
+        inner.write_entry(namespace, key, value, Version::generate(), expires_at);
+    }
+
+    /// Writes if the key meets `condition`, deciding under the write lock so
+    /// that of racing writers exactly one sees the version it expects.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn set_if(
+        &self,
+        namespace: &Namespace,
+        key: &Key,
+        value: &[u8],
+        expires_at: Option<Instant>,
+        now: Instant,
+        condition: &Condition,
+        new_version: &Version,
+    ) -> Result<()> {
+        let mut inner = self.write();
+        inner.sweep(now);
+        if decide_write(
+            condition,
+            new_version,
+            inner.live_version(namespace, key, now),
+        )? {
+            inner.write_entry(namespace, key, value, new_version.clone(), expires_at);
         }
-        // Overwriting (the common case for session state) updates the entry in
-        // place: no copy of the namespace or key, and the old value's buffer is
-        // reused when it fits without holding on to much more than it needs.
-        if let Some(entry) = inner
-            .namespaces
-            .get_mut(namespace)
-            .and_then(|entries| entries.get_mut(key))
-        {
-            let capacity = entry.value.capacity();
-            if capacity >= value.len() && capacity <= value.len().saturating_mul(2) {
-                entry.value.clear();
-                entry.value.extend_from_slice(value);
-            } else {
-                entry.value = value.to_vec();
-            }
-            entry.expires_at = expires_at;
-            return;
+        Ok(())
+    }
+
+    /// Deletes if the key is at `expected`; an absent key is a conflict.
+    pub(crate) fn delete_if(
+        &self,
+        namespace: &Namespace,
+        key: &Key,
+        expected: &Version,
+        now: Instant,
+    ) -> Result<()> {
+        let mut inner = self.write();
+        let current = inner.live_version(namespace, key, now);
+        // Passing `expected` as the proposed version too: a key still at it is
+        // the one condition that holds.
+        decide_write(&Condition::Matches(expected.clone()), expected, current)?;
+        if let Some(entries) = inner.namespaces.get_mut(namespace) {
+            entries.remove(key);
         }
-        let entry = Entry {
-            value: value.to_vec(),
-            expires_at,
-        };
-        inner
-            .namespaces
-            .entry(namespace.clone())
-            .or_default()
-            .insert(key.clone(), entry);
+        Ok(())
     }
 
     pub(crate) fn delete(&self, namespace: &Namespace, key: &Key) {
@@ -119,6 +152,54 @@ impl SharedMap {
 
     pub(crate) fn clear(&self, namespace: &Namespace) {
         self.write().namespaces.remove(namespace);
+    }
+}
+
+impl Inner {
+    fn live_version(&self, namespace: &Namespace, key: &Key, now: Instant) -> Option<&Version> {
+        let entry = self.namespaces.get(namespace)?.get(key)?;
+        entry.is_live(now).then_some(&entry.version)
+    }
+
+    fn write_entry(
+        &mut self,
+        namespace: &Namespace,
+        key: &Key,
+        value: &[u8],
+        version: Version,
+        expires_at: Option<Instant>,
+    ) {
+        if let Some(at) = expires_at {
+            self.queue_expiry(at, namespace, key);
+        }
+        // Overwriting (the common case for session state) updates the entry in
+        // place: no copy of the namespace or key, and the old value's buffer is
+        // reused when it fits without holding on to much more than it needs.
+        if let Some(entry) = self
+            .namespaces
+            .get_mut(namespace)
+            .and_then(|entries| entries.get_mut(key))
+        {
+            let capacity = entry.value.capacity();
+            if capacity >= value.len() && capacity <= value.len().saturating_mul(2) {
+                entry.value.clear();
+                entry.value.extend_from_slice(value);
+            } else {
+                entry.value = value.to_vec();
+            }
+            entry.version = version;
+            entry.expires_at = expires_at;
+            return;
+        }
+        let entry = Entry {
+            value: value.to_vec(),
+            version,
+            expires_at,
+        };
+        self.namespaces
+            .entry(namespace.clone())
+            .or_default()
+            .insert(key.clone(), entry);
     }
 }
 

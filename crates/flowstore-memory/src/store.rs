@@ -1,11 +1,11 @@
 //! The in-memory store and its `Store` impl.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use flowstore_core::{
-    Capabilities, DEFAULT_MAX_VALUE_SIZE, Health, Key, Namespace, Operation, Result, Store, Ttl,
-    async_trait, check_value_size,
+    Capabilities, Condition, DEFAULT_MAX_VALUE_SIZE, Entry, Health, Key, Namespace, Operation,
+    Result, Store, Ttl, Version, async_trait, check_value_size,
 };
 
 use crate::map::SharedMap;
@@ -68,6 +68,53 @@ impl Store for MemoryStore {
     async fn delete(&self, key: &Key) -> Result<()> {
         self.map.delete(&self.namespace, key);
         Ok(())
+    }
+
+    async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
+        let now = Instant::now();
+        let entry = self.map.get_entry(&self.namespace, key, now);
+        Ok(entry.map(|(value, version, expires_at)| {
+            // The map keeps a monotonic deadline; callers get wall-clock time.
+            let expires_at =
+                expires_at.map(|at| SystemTime::now() + at.saturating_duration_since(now));
+            Entry::new(value, version, expires_at)
+        }))
+    }
+
+    async fn set_if(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        condition: &Condition,
+        new_version: &Version,
+    ) -> Result<()> {
+        let in_op = |err: flowstore_core::Error| {
+            err.with_backend("memory").with_operation(Operation::SetIf)
+        };
+        check_value_size(value, self.max_value_size).map_err(in_op)?;
+        let now = Instant::now();
+        let expires_at = ttl.map(|ttl| now + ttl.as_duration());
+        self.map
+            .set_if(
+                &self.namespace,
+                key,
+                value,
+                expires_at,
+                now,
+                condition,
+                new_version,
+            )
+            .map_err(in_op)
+    }
+
+    async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
+        self.map
+            .delete_if(&self.namespace, key, expected, Instant::now())
+            .map_err(|err| {
+                err.with_backend("memory")
+                    .with_operation(Operation::DeleteIf)
+            })
     }
 
     async fn clear(&self) -> Result<()> {

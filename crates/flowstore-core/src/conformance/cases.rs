@@ -8,6 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod versions;
+pub use versions::*;
+
 use super::factory::{StoreFactory, unique_namespace};
 use super::rt;
 use crate::{Error, ErrorKind, Key, Namespace, Result, Store, StoreExt, Ttl};

@@ -29,7 +29,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::{Capabilities, Error, ErrorKind, Health, Key, Namespace, Result, Store, Ttl};
+use crate::{
+    Capabilities, Condition, Entry, Error, ErrorKind, Health, Key, Namespace, Result, Store, Ttl,
+    Version,
+};
 
 /// A store operation, as the double sees it: [`Operation`](crate::Operation).
 pub use crate::Operation as Op;
@@ -181,6 +184,27 @@ impl<S: Store> Store for ScriptedStore<S> {
 
     async fn ping(&self) -> Result<Health> {
         self.run(Op::Ping, self.inner.ping()).await
+    }
+
+    async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
+        self.run(Op::GetEntry, self.inner.get_entry(key)).await
+    }
+
+    async fn set_if(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        condition: &Condition,
+        new_version: &Version,
+    ) -> Result<()> {
+        let call = self.inner.set_if(key, value, ttl, condition, new_version);
+        self.run(Op::SetIf, call).await
+    }
+
+    async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
+        self.run(Op::DeleteIf, self.inner.delete_if(key, expected))
+            .await
     }
 
     fn namespace(&self) -> &Namespace {

@@ -5,14 +5,19 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::{Health, Key, Layer, Namespace, Operation, Result, Store, Ttl};
+use crate::version::decide_write;
+use crate::{
+    Capabilities, Condition, Entry, Health, Key, Layer, Namespace, Operation, Result, Store,
+    StoreExt, Ttl, Version,
+};
 
 /// A store that keeps entries in a map and records every value written to it:
-/// what a wrapper hands to the store below it.
+/// what a wrapper hands to the store below it. It has entry versions (and
+/// ignores TTLs).
 #[derive(Debug, Default)]
 pub struct RecordingStore {
     namespace: Namespace,
-    entries: Mutex<HashMap<Key, Vec<u8>>>,
+    entries: Mutex<HashMap<Key, (Vec<u8>, Version)>>,
     written: Mutex<Vec<Vec<u8>>>,
 }
 
@@ -26,7 +31,8 @@ impl RecordingStore {
 #[crate::async_trait]
 impl Store for RecordingStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        Ok(self.entries.lock().unwrap().get(key).cloned())
+        let entries = self.entries.lock().unwrap();
+        Ok(entries.get(key).map(|(value, _)| value.clone()))
     }
 
     async fn set(&self, key: &Key, value: &[u8], _ttl: Option<Ttl>) -> Result<()> {
@@ -34,7 +40,39 @@ impl Store for RecordingStore {
         self.entries
             .lock()
             .unwrap()
-            .insert(key.clone(), value.to_vec());
+            .insert(key.clone(), (value.to_vec(), Version::generate()));
+        Ok(())
+    }
+
+    async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
+        let entries = self.entries.lock().unwrap();
+        Ok(entries
+            .get(key)
+            .map(|(value, version)| Entry::new(value.clone(), version.clone(), None)))
+    }
+
+    async fn set_if(
+        &self,
+        key: &Key,
+        value: &[u8],
+        _ttl: Option<Ttl>,
+        condition: &Condition,
+        new_version: &Version,
+    ) -> Result<()> {
+        self.written.lock().unwrap().push(value.to_vec());
+        let mut entries = self.entries.lock().unwrap();
+        let current = entries.get(key).map(|(_, version)| version);
+        if decide_write(condition, new_version, current)? {
+            entries.insert(key.clone(), (value.to_vec(), new_version.clone()));
+        }
+        Ok(())
+    }
+
+    async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
+        let mut entries = self.entries.lock().unwrap();
+        let current = entries.get(key).map(|(_, version)| version);
+        decide_write(&Condition::Matches(expected.clone()), expected, current)?;
+        entries.remove(key);
         Ok(())
     }
 
@@ -54,6 +92,10 @@ impl Store for RecordingStore {
 
     fn namespace(&self) -> &Namespace {
         &self.namespace
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
     }
 }
 
@@ -76,6 +118,23 @@ pub async fn exercise(store: &dyn Store, operation: Operation) {
         Operation::Delete => store.delete(&key).await.unwrap(),
         Operation::Clear => store.clear().await.unwrap(),
         Operation::Ping => assert_eq!(store.ping().await.unwrap(), Health::ok()),
+        Operation::GetEntry => {
+            let version = store.set_if_absent(&key, VALUE, None).await.unwrap();
+            let entry = store.get_entry(&key).await.unwrap().expect("an entry");
+            assert_eq!((entry.value.as_slice(), entry.version), (VALUE, version));
+        }
+        Operation::SetIf => {
+            let version = store.set_if_absent(&key, VALUE, None).await.unwrap();
+            store
+                .set_if_version(&key, VALUE, None, &version)
+                .await
+                .unwrap();
+        }
+        Operation::DeleteIf => {
+            let version = store.set_if_absent(&key, VALUE, None).await.unwrap();
+            store.delete_if_version(&key, &version).await.unwrap();
+            assert_eq!(store.get(&key).await.unwrap(), None);
+        }
     }
 }
 

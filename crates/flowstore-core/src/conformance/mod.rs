@@ -96,6 +96,18 @@ macro_rules! conformance_tests {
             sequential_writes_apply_in_order
             text_and_json_helpers_round_trip
             non_utf8_text_is_corrupt_not_absent
+            entry_reads_value_version_and_expiry
+            versions_change_on_every_write
+            recreated_key_gets_a_new_version
+            stale_version_conflicts_and_keeps_value
+            absent_condition_on_present_key_conflicts
+            delete_if_removes_only_at_its_version
+            expired_entry_is_absent_for_conditions
+            conditional_writes_honour_ttl
+            retried_conditional_write_is_not_a_conflict
+            oversized_conditional_write_writes_nothing
+            racing_conditional_writes_have_one_winner
+            read_modify_write_counter_is_exact
         );
     };
     ($($input:tt)+) => {

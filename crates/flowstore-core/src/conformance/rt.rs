@@ -55,3 +55,16 @@ where
 {
     futures::future::join_all(futures).await
 }
+
+/// The wall clock, as the backends' expiry times are given.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn wall_clock() -> std::time::SystemTime {
+    std::time::SystemTime::now()
+}
+
+/// The wall clock, as the backends' expiry times are given (std's clock panics
+/// on wasm32-unknown-unknown; JavaScript's is asked instead).
+#[cfg(target_arch = "wasm32")]
+pub fn wall_clock() -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_millis(js_sys::Date::now() as u64)
+}
