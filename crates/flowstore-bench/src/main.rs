@@ -5,6 +5,7 @@
 mod baselines;
 mod compare_raw;
 mod encrypt_compress;
+mod versions;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,12 @@ enum Command {
     /// Time a set + get of a 1 KiB JSON value through the compress and encrypt
     /// wrappers against the same lz4_flex and aes-gcm calls made directly.
     EncryptCompress(encrypt_compress::EncryptCompressArgs),
+    /// A conditional set (compare-and-set from the version last written)
+    /// against a plain set of the same store, interleaved, on distinct keys.
+    Conditional(versions::ConditionalArgs),
+    /// Tasks incrementing one counter by read-modify-write with conditional
+    /// writes: increments per second, and the final count checked exact.
+    Counter(versions::CounterArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,7 +45,9 @@ fn main() -> ExitCode {
     let mut builder = match cli.command {
         // One task timing calls that never wait: no worker threads to hand off to.
         Command::EncryptCompress(_) => tokio::runtime::Builder::new_current_thread(),
-        Command::CompareRaw(_) => tokio::runtime::Builder::new_multi_thread(),
+        Command::CompareRaw(_) | Command::Conditional(_) | Command::Counter(_) => {
+            tokio::runtime::Builder::new_multi_thread()
+        }
     };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
@@ -48,6 +57,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::CompareRaw(args) => compare_raw::run(args).await,
             Command::EncryptCompress(args) => encrypt_compress::run(&args).await,
+            Command::Conditional(args) => versions::conditional(args).await,
+            Command::Counter(args) => versions::counter(args).await,
         }
     });
     // Let the store's background work (e.g. SQLite's writer) wind down first.

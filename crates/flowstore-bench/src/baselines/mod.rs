@@ -56,6 +56,7 @@ pub(crate) async fn open(
     let baseline = |target, description| Baseline {
         target,
         description,
+        label: "raw",
     };
     Ok(match scheme.as_deref() {
         Some("sqlite") => baseline(

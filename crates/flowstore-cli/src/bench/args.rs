@@ -77,14 +77,19 @@ pub enum Op {
     Set,
     /// Read a value written before the run.
     Get,
+    /// Write a value only if the key is still at the entry version last seen
+    /// for it (a compare-and-set; on a conflict with another writer, learn the
+    /// current version and try again). Needs a store with entry versions.
+    SetIf,
 }
 
 impl Op {
-    /// `set` or `get`, as in the options and the JSON report.
+    /// `set`, `get` or `set-if`, as in the options and the JSON report.
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Set => "set",
             Op::Get => "get",
+            Op::SetIf => "set-if",
         }
     }
 }

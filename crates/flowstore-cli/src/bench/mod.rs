@@ -22,4 +22,4 @@ mod workload;
 pub use args::{BenchArgs, Op};
 pub use session::{Baseline, Plan, run};
 pub use url::{BENCH_NAMESPACE, namespace_for, scheme_of};
-pub use workload::{Limit, Target, Workload, stamped};
+pub use workload::{Limit, StoreTarget, Target, Workload, stamped};

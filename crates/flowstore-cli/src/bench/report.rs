@@ -149,25 +149,29 @@ pub(crate) fn round(value: f64, decimals: i32) -> f64 {
 
 /// The text report: one row per run and target, the figures over all runs,
 /// and the ratio to the baseline when there is one.
-pub(crate) fn print_table(ours: &[RunResult], theirs: &[RunResult], ratios: &[f64]) {
+pub(crate) fn print_table(
+    ours: &[RunResult],
+    (theirs, label): (&[RunResult], &str),
+    ratios: &[f64],
+) {
     println!("{}", Summary::header());
     for (index, run) in ours.iter().enumerate() {
         let number = (index + 1).to_string();
         println!("{}", run.summary().row(&number, "flowstore"));
         if let Some(raw) = theirs.get(index) {
-            println!("{}", raw.summary().row(&number, "raw"));
+            println!("{}", raw.summary().row(&number, label));
         }
     }
     if ours.len() > 1 {
         println!("{}", combine(ours).row("all", "flowstore"));
         if !theirs.is_empty() {
-            println!("{}", combine(theirs).row("all", "raw"));
+            println!("{}", combine(theirs).row("all", label));
         }
     }
     if !ratios.is_empty() {
         let list: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.2}")).collect();
         println!(
-            "flowstore / raw ops/s: median {:.2}x (per run: {})",
+            "flowstore / {label} ops/s: median {:.2}x (per run: {})",
             median(ratios),
             list.join(", ")
         );

@@ -27,12 +27,16 @@ pub struct Baseline {
     pub target: Arc<dyn Target>,
     /// What it is, in one line, for the report.
     pub description: &'static str,
+    /// Its name in the report's rows and ratio line (at most 9 characters):
+    /// `raw` for a client library used directly.
+    pub label: &'static str,
 }
 
 impl std::fmt::Debug for Baseline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Baseline")
             .field("description", &self.description)
+            .field("label", &self.label)
             .finish_non_exhaustive()
     }
 }
@@ -56,9 +60,13 @@ pub async fn run(
         StoreTarget::new(Arc::clone(&store), workload)
             .map_err(|err| Failure::store("bench", &err))?,
     );
-    let (raw, raw_description) = match baseline {
-        Some(baseline) => (Some(baseline.target), Some(baseline.description)),
-        None => (None, None),
+    let (raw, raw_description, raw_label) = match baseline {
+        Some(baseline) => (
+            Some(baseline.target),
+            Some(baseline.description),
+            baseline.label,
+        ),
+        None => (None, None, "raw"),
     };
 
     eprintln!(
@@ -70,13 +78,13 @@ pub async fn run(
         workload.keys,
         describe_limit(workload.limit),
         if raw.is_some() {
-            ", interleaved with the raw baseline"
+            ", interleaved with the baseline"
         } else {
             ""
         },
     );
     if let Some(description) = raw_description {
-        eprintln!("raw baseline: {description}");
+        eprintln!("baseline ({raw_label}): {description}");
     }
     eprintln!("writing {} keys first…", workload.keys);
     workload::populate(Arc::clone(&flowstore), workload).await?;
@@ -88,7 +96,7 @@ pub async fn run(
         // Alternate who goes first, so neither always runs on a warmer file.
         let raw_first = round % 2 == 1;
         if let (Some(raw), true) = (&raw, raw_first) {
-            theirs.push(run_one(raw, workload, &format!("run {number}/{runs} raw")).await?);
+            theirs.push(run_one(raw, workload, &format!("run {number}/{runs} {raw_label}")).await?);
         }
         ours.push(
             run_one(
@@ -99,7 +107,7 @@ pub async fn run(
             .await?,
         );
         if let (Some(raw), false) = (&raw, raw_first) {
-            theirs.push(run_one(raw, workload, &format!("run {number}/{runs} raw")).await?);
+            theirs.push(run_one(raw, workload, &format!("run {number}/{runs} {raw_label}")).await?);
         }
     }
     drop(flowstore);
@@ -113,7 +121,7 @@ pub async fn run(
     if plan.json {
         print_json(workload, scheme, &ours, (&theirs, raw_description), &ratios);
     } else {
-        print_table(&ours, &theirs, &ratios);
+        print_table(&ours, (&theirs, raw_label), &ratios);
     }
     Ok(())
 }

@@ -1,10 +1,11 @@
-//! Running one workload (N tasks issuing `set` or `get`) against one target.
+//! Running one workload (N tasks issuing `set`, `get` or `set-if`) against one
+//! target.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use flowstore::{Error, Key, Store, async_trait};
+use flowstore::{Error, ErrorKind, Key, Store, StoreExt, Version, async_trait};
 use hdrhistogram::Histogram;
 
 use super::args::Op;
@@ -82,26 +83,51 @@ pub trait Target: Send + Sync + 'static {
     async fn set(&self, key: usize, stamp: u64) -> Result<(), Error>;
     /// Reads key `key`; whether it was found.
     async fn get(&self, key: usize) -> Result<bool, Error>;
+
+    /// Writes like [`set`](Target::set), but only if key `key` is still at the
+    /// entry version last seen for it. Default: `Unsupported`.
+    async fn set_if(&self, key: usize, stamp: u64) -> Result<(), Error> {
+        let _ = (key, stamp);
+        Err(Error::unsupported(
+            "this bench target has no conditional write",
+        ))
+    }
+
+    /// Writes key `key` before the runs. Default: [`set`](Target::set).
+    async fn populate(&self, key: usize, stamp: u64) -> Result<(), Error> {
+        self.set(key, stamp).await
+    }
 }
 
 /// A flowstore [`Store`] as a bench target.
 #[derive(Debug)]
-pub(crate) struct StoreTarget {
+pub struct StoreTarget {
     store: Arc<dyn Store>,
     keys: Vec<Key>,
     value: Vec<u8>,
+    /// Per key, the entry version this target last wrote or saw, for `set-if`.
+    versions: Vec<Mutex<Option<Version>>>,
 }
 
 impl StoreTarget {
-    pub(crate) fn new(store: Arc<dyn Store>, workload: &Workload) -> Result<Self, Error> {
-        let keys = (0..workload.keys)
+    /// A target writing `workload`'s keys and values to `store`.
+    pub fn new(store: Arc<dyn Store>, workload: &Workload) -> Result<Self, Error> {
+        let keys: Vec<Key> = (0..workload.keys)
             .map(|index| Key::new(Workload::key_name(index)))
             .collect::<Result<_, _>>()?;
+        let versions = keys.iter().map(|_| Mutex::new(None)).collect();
         Ok(StoreTarget {
             store,
             keys,
             value: workload.value(),
+            versions,
         })
+    }
+
+    fn version_slot(&self, key: usize) -> std::sync::MutexGuard<'_, Option<Version>> {
+        self.versions[key]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -114,6 +140,47 @@ impl Target for StoreTarget {
 
     async fn get(&self, key: usize) -> Result<bool, Error> {
         Ok(self.store.get(&self.keys[key]).await?.is_some())
+    }
+
+    async fn set_if(&self, key: usize, stamp: u64) -> Result<(), Error> {
+        let value = stamped(&self.value, stamp);
+        let k = &self.keys[key];
+        let mut expected = self.version_slot(key).clone();
+        loop {
+            let written = match &expected {
+                Some(version) => self.store.set_if_version(k, &value, None, version).await,
+                None => self.store.set_if_absent(k, &value, None).await,
+            };
+            match written {
+                Ok(version) => {
+                    *self.version_slot(key) = Some(version);
+                    return Ok(());
+                }
+                // Another task wrote the key since: start from its version.
+                Err(err) if err.kind() == ErrorKind::Conflict && err.current().is_some() => {
+                    expected = err.current_version().cloned();
+                }
+                Err(err) if err.kind() == ErrorKind::Conflict => {
+                    expected = self.store.get_entry(k).await?.map(|entry| entry.version);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Writes with [`StoreExt::set_versioned`] where the store has versions,
+    /// so `set-if` runs start from known versions.
+    async fn populate(&self, key: usize, stamp: u64) -> Result<(), Error> {
+        if !self.store.capabilities().versions {
+            return self.set(key, stamp).await;
+        }
+        let value = stamped(&self.value, stamp);
+        let version = self
+            .store
+            .set_versioned(&self.keys[key], &value, None)
+            .await?;
+        *self.version_slot(key) = Some(version);
+        Ok(())
     }
 }
 
@@ -131,7 +198,7 @@ pub(crate) async fn populate(target: Arc<dyn Target>, workload: &Workload) -> Re
                 if index >= keys {
                     return Ok::<(), Error>(());
                 }
-                target.set(index as usize, index).await?;
+                target.populate(index as usize, index).await?;
             }
         })
     });
@@ -240,6 +307,10 @@ async fn one_op(target: &dyn Target, op: Op, key: usize, stamp: u64) -> Result<(
             ))),
             Err(err) => Err(Failure::store("bench: get", &err)),
         },
+        Op::SetIf => target
+            .set_if(key, stamp)
+            .await
+            .map_err(|err| Failure::store("bench: set-if", &err)),
     }
 }
 
