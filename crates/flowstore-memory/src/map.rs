@@ -19,8 +19,10 @@ struct Entry {
 pub(crate) type EntryView = (Vec<u8>, Version, Option<Instant>);
 
 impl Entry {
+    /// Live until its expiry has passed: at the expiry instant itself it is
+    /// still readable (SPEC §2: "after it passes, `get` returns `None`").
     fn is_live(&self, now: Instant) -> bool {
-        self.expires_at.is_none_or(|at| at > now)
+        self.expires_at.is_none_or(|at| at >= now)
     }
 }
 
@@ -243,7 +245,8 @@ impl Inner {
     /// Removes entries whose TTL has passed. Amortised O(log n) per write.
     fn sweep(&mut self, now: Instant) {
         while let Some(Reverse((at, _, _))) = self.expiries.peek() {
-            if *at > now {
+            // The same boundary as `is_live`: only expiries that have passed.
+            if *at >= now {
                 break;
             }
             let Some(Reverse((at, namespace, key))) = self.expiries.pop() else {
@@ -334,6 +337,59 @@ mod tests {
             Some(&b"same length v2"[..])
         );
         assert_eq!(map.read().namespaces[&ns][&key].expires_at, None);
+    }
+
+    #[test]
+    fn an_entry_is_readable_at_its_expiry_and_gone_just_after() {
+        let map = SharedMap::default();
+        let ns = Namespace::default();
+        let key = Key::new("boundary").unwrap();
+        let now = Instant::now();
+        let at = now + Duration::from_secs(1);
+        map.set(&ns, &key, b"v", Some(at), now);
+        assert_eq!(map.get(&ns, &key, at).as_deref(), Some(&b"v"[..]));
+        assert!(map.get_entry(&ns, &key, at).is_some());
+        // A sweep at the expiry instant keeps it too.
+        map.set(&ns, &Key::new("trigger").unwrap(), b"z", None, at);
+        assert_eq!(map.get(&ns, &key, at).as_deref(), Some(&b"v"[..]));
+        let after = at + Duration::from_nanos(1);
+        assert_eq!(map.get(&ns, &key, after), None);
+        assert!(map.get_entry(&ns, &key, after).is_none());
+    }
+
+    #[test]
+    fn sweep_keeps_entries_that_have_not_expired() {
+        let map = SharedMap::default();
+        let ns = Namespace::default();
+        let start = Instant::now();
+        let long = Key::new("long").unwrap();
+        map.set(
+            &ns,
+            &long,
+            b"l",
+            Some(start + Duration::from_secs(3600)),
+            start,
+        );
+        for i in 0..10 {
+            let short = Key::new(format!("short{i}")).unwrap();
+            map.set(
+                &ns,
+                &short,
+                b"s",
+                Some(start + Duration::from_millis(i)),
+                start,
+            );
+        }
+        let later = start + Duration::from_secs(1);
+        map.set(&ns, &Key::new("trigger").unwrap(), b"z", None, later);
+        let inner = map.read();
+        let entries = &inner.namespaces[&ns];
+        assert!(
+            entries.contains_key(&long),
+            "the sweep removed an unexpired entry"
+        );
+        assert_eq!(entries.len(), 2, "expired entries were left behind");
+        assert_eq!(inner.expiries.len(), 1);
     }
 
     #[test]

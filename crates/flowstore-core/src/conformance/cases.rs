@@ -542,6 +542,50 @@ pub async fn ttl_entry_expires<F: StoreFactory>(factory: &F) {
     tidy(&store).await;
 }
 
+/// Removing expired entries (a background sweep, or one done on writes) leaves
+/// every entry that has not expired: one with a long TTL, one with none.
+pub async fn sweep_leaves_unexpired_entries<F: StoreFactory>(factory: &F) {
+    let store = open(factory, "ttlsweep").await;
+    let long = key("long");
+    let plain = key("plain");
+    set(&store, &plain, b"plain").await;
+    if set_with_ttl(&store, &long, b"long", ttl(Duration::from_secs(3600))).await {
+        for i in 0..20 {
+            let short = key(&format!("short:{i}"));
+            must(
+                store
+                    .set(&short, b"s", Some(ttl(Duration::from_millis(50))))
+                    .await,
+                "set with a short TTL",
+            );
+        }
+        rt::sleep(Duration::from_millis(500)).await;
+        // Writes after the short TTLs passed, for stores that sweep on writes.
+        for i in 0..5 {
+            set(&store, &key(&format!("after:{i}")), b"a").await;
+        }
+        rt::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            get(&store, &long).await.as_deref(),
+            Some(&b"long"[..]),
+            "an unexpired entry was swept"
+        );
+        assert_eq!(
+            get(&store, &plain).await.as_deref(),
+            Some(&b"plain"[..]),
+            "an entry without TTL was swept"
+        );
+        for i in 0..20 {
+            assert_eq!(
+                get(&store, &key(&format!("short:{i}"))).await,
+                None,
+                "an expired entry is readable"
+            );
+        }
+    }
+    tidy(&store).await;
+}
+
 /// A plain `set` after a `set` with TTL removes the TTL.
 pub async fn plain_set_clears_earlier_ttl<F: StoreFactory>(factory: &F) {
     let store = open(factory, "ttlcleared").await;

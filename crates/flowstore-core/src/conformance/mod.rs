@@ -76,6 +76,7 @@ macro_rules! conformance_tests {
             ttl_entry_is_readable_before_expiry
             ttl_entry_lives_most_of_its_ttl
             ttl_entry_expires
+            sweep_leaves_unexpired_entries
             plain_set_clears_earlier_ttl
             ttl_set_replaces_plain_entry
             ttl_extremes_are_accepted
