@@ -4,7 +4,7 @@
 use clap::Args;
 use flowstore::{Namespace, OpenOptions};
 use flowstore_cli::Failure;
-use flowstore_cli::bench::{self, BenchArgs, Plan};
+use flowstore_cli::bench::{self, BenchArgs, Op, Plan};
 
 use crate::baselines;
 
@@ -31,6 +31,11 @@ pub(crate) struct CompareRawArgs {
 }
 
 pub(crate) async fn run(args: CompareRawArgs) -> Result<(), Failure> {
+    if args.bench.op == Op::SetIf {
+        return Err(Failure::new(
+            "compare-raw: the raw baselines have no conditional write; `flowstore-bench conditional` compares set-if with a plain set",
+        ));
+    }
     let plan = Plan {
         workload: args.bench.workload()?,
         runs: args.runs,
