@@ -19,10 +19,10 @@ struct Entry {
 pub(crate) type EntryView = (Vec<u8>, Version, Option<Instant>);
 
 impl Entry {
-    /// Live until its expiry has passed: at the expiry instant itself it is
-    /// still readable (SPEC §2: "after it passes, `get` returns `None`").
+    /// Live strictly before its expiry: at the expiry instant it is gone, as
+    /// in the SQL backends (`expires_at > now`) and Redis.
     fn is_live(&self, now: Instant) -> bool {
-        self.expires_at.is_none_or(|at| at >= now)
+        self.expires_at.is_none_or(|at| at > now)
     }
 }
 
@@ -245,8 +245,8 @@ impl Inner {
     /// Removes entries whose TTL has passed. Amortised O(log n) per write.
     fn sweep(&mut self, now: Instant) {
         while let Some(Reverse((at, _, _))) = self.expiries.peek() {
-            // The same boundary as `is_live`: only expiries that have passed.
-            if *at >= now {
+            // The same boundary as `is_live`: expiries at or before `now`.
+            if *at > now {
                 break;
             }
             let Some(Reverse((at, namespace, key))) = self.expiries.pop() else {
@@ -340,21 +340,21 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_is_readable_at_its_expiry_and_gone_just_after() {
+    fn an_entry_is_readable_just_before_its_expiry_and_gone_at_it() {
         let map = SharedMap::default();
         let ns = Namespace::default();
         let key = Key::new("boundary").unwrap();
         let now = Instant::now();
         let at = now + Duration::from_secs(1);
         map.set(&ns, &key, b"v", Some(at), now);
-        assert_eq!(map.get(&ns, &key, at).as_deref(), Some(&b"v"[..]));
-        assert!(map.get_entry(&ns, &key, at).is_some());
-        // A sweep at the expiry instant keeps it too.
-        map.set(&ns, &Key::new("trigger").unwrap(), b"z", None, at);
-        assert_eq!(map.get(&ns, &key, at).as_deref(), Some(&b"v"[..]));
-        let after = at + Duration::from_nanos(1);
-        assert_eq!(map.get(&ns, &key, after), None);
-        assert!(map.get_entry(&ns, &key, after).is_none());
+        let before = at - Duration::from_nanos(1);
+        assert_eq!(map.get(&ns, &key, before).as_deref(), Some(&b"v"[..]));
+        assert!(map.get_entry(&ns, &key, before).is_some());
+        // A sweep just before the expiry keeps it.
+        map.set(&ns, &Key::new("trigger").unwrap(), b"z", None, before);
+        assert_eq!(map.get(&ns, &key, before).as_deref(), Some(&b"v"[..]));
+        assert_eq!(map.get(&ns, &key, at), None);
+        assert!(map.get_entry(&ns, &key, at).is_none());
     }
 
     #[test]
