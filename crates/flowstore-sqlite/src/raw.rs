@@ -287,8 +287,9 @@ pub(crate) fn limit_wal(conn: &Connection, bytes: u64) -> rusqlite::Result<()> {
 
 /// Opens `path` exactly as the store's writer does: the same open flags, WAL,
 /// `synchronous`, the default busy timeout (5 s), the default write-ahead log
-/// size limit, and the schema created or checked. A file whose schema is newer
-/// than this release is an error.
+/// size limit, and the schema created, migrated (an older file is upgraded to
+/// [`SCHEMA_VERSION`]) or checked. A file whose schema is newer than this
+/// release is an error.
 pub fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
     let conn = open_plain(path, DEFAULT_BUSY_TIMEOUT)?;
     prepare(&conn, synchronous, DEFAULT_BUSY_TIMEOUT).map_err(SetupError::into_rusqlite)?;
