@@ -7,6 +7,12 @@
 //! and only then answers each caller. While it commits, new requests queue up
 //! and form the next batch, so under load many writes share one fsync.
 //!
+//! Conditional writes (`set_if`, `delete_if`) are requests like the others: the
+//! writer reads the key's version and decides inside the batch's transaction,
+//! which holds the file's write lock, so the decision is atomic even with other
+//! processes writing the file. A failed condition answers its own caller with
+//! `Conflict` and the rest of the batch commits.
+//!
 //! It also keeps the write-ahead log bounded: `journal_size_limit` cuts the log
 //! back whenever SQLite reuses it, and after a `clear` (whose one transaction
 //! writes every page it empties to the log) the writer checkpoints and
