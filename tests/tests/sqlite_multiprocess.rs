@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use flowstore_core::{Key, Store};
+use flowstore_core::{Key, Store, StoreExt};
 use flowstore_sqlite::SqliteStore;
 use flowstore_sqlite::rusqlite::Connection;
 
@@ -100,4 +100,65 @@ fn several_processes_writing_one_file_lose_nothing() {
         .collect();
     let switches = owners.windows(2).filter(|pair| pair[0] != pair[1]).count();
     println!("the writing process changed {switches} times along the insertion order");
+}
+
+/// Conditional writes are atomic across processes: four processes, each
+/// incrementing one counter from four tasks by read-modify-write with
+/// `set_if_version`, lose no increment.
+#[test]
+fn several_processes_incrementing_one_counter_lose_no_update() {
+    const TASKS: usize = 4;
+    const INCREMENTS: usize = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counter.db");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let counter = Key::new("counter").unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.set_if_absent(&counter, b"0", None).await.unwrap();
+    });
+
+    let mut children: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            Command::new(WRITER)
+                .arg(&path)
+                .arg("counter")
+                .arg(INCREMENTS.to_string())
+                .arg(TASKS.to_string())
+                .arg("--wait-for-go")
+                .arg("--increment")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("cannot start sqlite-writer")
+        })
+        .collect();
+    let mut outputs: Vec<_> = children
+        .iter_mut()
+        .map(|child| BufReader::new(child.stdout.take().unwrap()))
+        .collect();
+    for output in &mut outputs {
+        let mut line = String::new();
+        output.read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n", "a child failed to open the store");
+    }
+    for child in &mut children {
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    }
+    for (child, output) in children.iter_mut().zip(outputs) {
+        let lines: Vec<String> = output.lines().map(Result::unwrap).collect();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "a child failed: {status}");
+        assert_eq!(lines, ["done"]);
+    }
+
+    let total = PROCESSES * TASKS * INCREMENTS;
+    runtime.block_on(async {
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(
+            store.get(&counter).await.unwrap(),
+            Some(total.to_string().into_bytes()),
+            "lost updates"
+        );
+    });
 }

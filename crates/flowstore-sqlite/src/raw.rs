@@ -17,15 +17,59 @@ use crate::error::is_busy;
 
 /// The schema version this release writes and understands. It is stored in the
 /// `flowstore_meta` table under `schema_version`; a file with a newer version is
-/// refused.
-pub const SCHEMA_VERSION: i64 = 1;
+/// refused, a file with an older one is migrated when the store opens.
+///
+/// - 1: `flowstore_entries (id, namespace, key, value, expires_at)`.
+/// - 2: adds the `version` column (the entry version, SPEC §8), the prefix of
+///   the pseudo-versions of rows written before (`legacy_version_prefix` in
+///   `flowstore_meta`), and triggers that give a fresh version to a row written
+///   without one (by a process of the previous release still running).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Inserts or replaces one entry. Parameters: namespace (text), key (text), value
 /// (blob), expires_at (integer milliseconds since the Unix epoch, or NULL for
-/// "never").
-pub(crate) const UPSERT: &str = "INSERT INTO flowstore_entries (namespace, key, value, expires_at) \
-     VALUES (?1, ?2, ?3, ?4) \
-     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
+/// "never"), version (the entry version, text).
+pub(crate) const UPSERT: &str = "INSERT INTO flowstore_entries (namespace, key, value, expires_at, version) \
+     VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, \
+     version = excluded.version";
+
+/// A row's entry version: its `version` column, or for a row written before
+/// schema version 2 (NULL there) its stable pseudo-version
+/// `<legacy_version_prefix>.<row id>`. The prefix (`legacy.` and 16 random hex
+/// digits, drawn when the file got schema version 2) holds a `.` and letters
+/// that are not hex digits, so it never equals a [`Version::generate`]d version
+/// (`hex-hex-hex`); the random part differs for each upgraded file, so a copy
+/// of the old file upgraded again does not repeat the versions of the first
+/// upgrade.
+///
+/// [`Version::generate`]: flowstore_core::Version::generate
+macro_rules! entry_version {
+    () => {
+        "coalesce(version, (SELECT value FROM flowstore_meta WHERE name = 'legacy_version_prefix') \
+         || '.' || id)"
+    };
+}
+
+/// Reads one unexpired entry with its version and expiry. Parameters:
+/// namespace, key, now (milliseconds since the Unix epoch). Returns value
+/// (blob), version (text), expires_at (integer or NULL), or no row.
+pub(crate) const SELECT_ENTRY: &str = concat!(
+    "SELECT value, ",
+    entry_version!(),
+    ", expires_at FROM flowstore_entries \
+     WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)"
+);
+
+/// The version of one unexpired entry, read by the writer inside its write
+/// transaction to decide a conditional write. Parameters: namespace, key, now.
+/// Returns version (text), or no row (absent or expired).
+pub(crate) const SELECT_VERSION: &str = concat!(
+    "SELECT ",
+    entry_version!(),
+    " FROM flowstore_entries \
+     WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)"
+);
 
 /// Reads one unexpired entry. Parameters: namespace, key, now (milliseconds since
 /// the Unix epoch). Returns the value blob, or no row.
@@ -55,7 +99,8 @@ const META_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowstore_meta (\
 
 /// Version 1 of the schema. A rowid table (values of a few KiB stay on the
 /// row's page), a unique index for lookups, and a partial index over the entries
-/// that have an expiry, for the sweep.
+/// that have an expiry, for the sweep. A new file is created with it and then
+/// migrated like a file of the previous release, so both end with one layout.
 const SCHEMA_V1: &str = "\
      CREATE TABLE IF NOT EXISTS flowstore_entries (\
          id INTEGER PRIMARY KEY, \
@@ -67,6 +112,40 @@ const SCHEMA_V1: &str = "\
      ) STRICT; \
      CREATE INDEX IF NOT EXISTS flowstore_entries_expiry \
          ON flowstore_entries (expires_at) WHERE expires_at IS NOT NULL;";
+
+/// Version 1 → 2: entry versions.
+///
+/// - `version TEXT`, NULL in the rows written before: adding a nullable column
+///   changes only the table's definition, not its rows, so the upgrade takes
+///   the same time whatever the file holds. Such a row reads with its
+///   pseudo-version (see `entry_version!`), whose prefix is drawn here.
+/// - Two triggers for writers that do not know the column: a process of the
+///   previous release that opened the file before it was upgraded keeps
+///   writing with its old statements, which would otherwise leave a changed
+///   row at its old version (and a conditional write from a reader of that
+///   version would then succeed over a change it never saw). They give such a
+///   write a fresh random version (`old.` and 32 hex digits). This release
+///   always writes a new version itself, so for its own writes the `WHEN`
+///   clauses are false and nothing more runs.
+const MIGRATE_TO_V2: &str = "\
+     ALTER TABLE flowstore_entries ADD COLUMN version TEXT; \
+     INSERT INTO flowstore_meta (name, value) \
+         VALUES ('legacy_version_prefix', 'legacy.' || lower(hex(randomblob(8)))); \
+     UPDATE flowstore_meta SET value = 2 WHERE name = 'schema_version';";
+
+/// The triggers of schema version 2 (see [`MIGRATE_TO_V2`]), created with it
+/// and re-created if missing whenever a store opens the file.
+const V2_TRIGGERS: &str = "\
+     CREATE TRIGGER IF NOT EXISTS flowstore_entries_version_on_insert \
+         AFTER INSERT ON flowstore_entries WHEN NEW.version IS NULL \
+     BEGIN \
+         UPDATE flowstore_entries SET version = 'old.' || lower(hex(randomblob(16))) WHERE id = NEW.id; \
+     END; \
+     CREATE TRIGGER IF NOT EXISTS flowstore_entries_version_on_update \
+         AFTER UPDATE OF value, expires_at ON flowstore_entries WHEN NEW.version IS OLD.version \
+     BEGIN \
+         UPDATE flowstore_entries SET version = 'old.' || lower(hex(randomblob(16))) WHERE id = NEW.id; \
+     END;";
 
 /// Why a file could not be prepared.
 #[derive(Debug)]
@@ -170,25 +249,31 @@ fn create_or_check_schema(conn: &Connection) -> Result<(), SetupError> {
             |row| row.get(0),
         )
         .optional()?;
-    match version {
+    let version = match version {
         None => {
+            // A new file: created as version 1, then migrated below.
             conn.execute_batch(SCHEMA_V1)?;
             conn.execute(
-                "INSERT INTO flowstore_meta (name, value) VALUES ('schema_version', ?1)",
-                [SCHEMA_VERSION],
+                "INSERT INTO flowstore_meta (name, value) VALUES ('schema_version', 1)",
+                [],
             )?;
-            Ok(())
+            1
         }
         Some(rusqlite::types::Value::Integer(version)) if version > SCHEMA_VERSION => {
-            Err(SetupError::NewerSchema(version))
+            return Err(SetupError::NewerSchema(version));
         }
-        Some(rusqlite::types::Value::Integer(version)) if version >= 1 => {
-            // Version 1 is the only one so far; later releases migrate here.
-            conn.execute_batch(SCHEMA_V1)?;
-            Ok(())
-        }
-        Some(_) => Err(SetupError::BadSchemaVersion),
+        Some(rusqlite::types::Value::Integer(version)) if version >= 1 => version,
+        Some(_) => return Err(SetupError::BadSchemaVersion),
+    };
+    // Re-creates an index or trigger someone dropped (every statement is
+    // `IF NOT EXISTS`), then migrates step by step, all in the caller's
+    // transaction: a failed step leaves the file as it was.
+    conn.execute_batch(SCHEMA_V1)?;
+    if version < 2 {
+        conn.execute_batch(MIGRATE_TO_V2)?;
     }
+    conn.execute_batch(V2_TRIGGERS)?;
+    Ok(())
 }
 
 /// Sets `journal_size_limit`: whenever SQLite starts the write-ahead log over
@@ -202,8 +287,9 @@ pub(crate) fn limit_wal(conn: &Connection, bytes: u64) -> rusqlite::Result<()> {
 
 /// Opens `path` exactly as the store's writer does: the same open flags, WAL,
 /// `synchronous`, the default busy timeout (5 s), the default write-ahead log
-/// size limit, and the schema created or checked. A file whose schema is newer
-/// than this release is an error.
+/// size limit, and the schema created, migrated (an older file is upgraded to
+/// [`SCHEMA_VERSION`]) or checked. A file whose schema is newer than this
+/// release is an error.
 pub fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
     let conn = open_plain(path, DEFAULT_BUSY_TIMEOUT)?;
     prepare(&conn, synchronous, DEFAULT_BUSY_TIMEOUT).map_err(SetupError::into_rusqlite)?;

@@ -6,16 +6,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
-use flowstore_core::{Key, Namespace, Result};
+use flowstore_core::{Entry, Error, Key, Namespace, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use crate::error::map_error;
+use crate::error::{BACKEND, map_error};
 use crate::queue::{Popped, Queue};
 use crate::raw;
-use crate::writer::now_millis;
+use crate::writer::{now_millis, stored_version};
 
 /// The most reads one thread takes from the queue at once (the rest are left for
 /// the other readers).
@@ -25,10 +25,25 @@ const MAX_BATCH: usize = 16;
 #[derive(Debug)]
 pub(crate) struct ReadRequest {
     pub(crate) namespace: Arc<Namespace>,
-    /// The key to read; `None` for a health probe, which reads the schema
-    /// table (a few rows whatever users stored) and answers `None`.
-    pub(crate) key: Option<Key>,
-    pub(crate) reply: oneshot::Sender<Result<Option<Vec<u8>>>>,
+    pub(crate) read: Read,
+}
+
+/// What to read, each with the channel its answer goes to.
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// A `get`: the value alone (the version and expiry are not read).
+    Value {
+        key: Key,
+        reply: oneshot::Sender<Result<Option<Vec<u8>>>>,
+    },
+    /// A `get_entry`: value, version and expiry.
+    Entry {
+        key: Key,
+        reply: oneshot::Sender<Result<Option<Entry>>>,
+    },
+    /// A health probe: reads the schema table (a few rows whatever users
+    /// stored), no entry.
+    Probe { reply: oneshot::Sender<Result<()>> },
 }
 
 /// Closes the queue when the last reader thread ends, so callers never wait for
@@ -112,24 +127,71 @@ fn serve(conn: &Connection, queue: &Queue<ReadRequest>) {
     while queue.pop_batch(&mut batch, MAX_BATCH, 1, None) == Popped::Items {
         let now = now_millis();
         for request in batch.drain(..) {
-            let result = read(conn, &request, now).map_err(|err| map_error(&err, "cannot read"));
+            let namespace = request.namespace.as_str();
             // A caller that went away (its future was dropped) just misses the answer.
-            let _ = request.reply.send(result);
+            match request.read {
+                Read::Value { key, reply } => {
+                    let _ = reply.send(
+                        read_value(conn, namespace, &key, now)
+                            .map_err(|err| map_error(&err, "cannot read")),
+                    );
+                }
+                Read::Entry { key, reply } => {
+                    let _ = reply.send(read_entry(conn, namespace, &key, now));
+                }
+                Read::Probe { reply } => {
+                    let _ = reply.send(probe(conn).map_err(|err| map_error(&err, "cannot read")));
+                }
+            }
         }
     }
 }
 
-fn read(conn: &Connection, request: &ReadRequest, now: i64) -> rusqlite::Result<Option<Vec<u8>>> {
-    let Some(key) = &request.key else {
-        // Reads the database file (its first page), not only the connection.
-        conn.prepare_cached("SELECT count(*) FROM sqlite_master")?
-            .query_row([], |row| row.get::<_, i64>(0))?;
+fn read_value(
+    conn: &Connection,
+    namespace: &str,
+    key: &Key,
+    now: i64,
+) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached(raw::SELECT)?
+        .query_row(params![namespace, key.as_str(), now], |row| {
+            row.get::<_, Vec<u8>>(0)
+        })
+        .optional()
+}
+
+fn read_entry(conn: &Connection, namespace: &str, key: &Key, now: i64) -> Result<Option<Entry>> {
+    let row = conn
+        .prepare_cached(raw::SELECT_ENTRY)
+        .and_then(|mut stmt| {
+            stmt.query_row(params![namespace, key.as_str(), now], |row| {
+                Ok((
+                    row.get::<_, Vec<u8>>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<i64>>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(|err| map_error(&err, "cannot read"))?;
+    let Some((value, version, expires_at)) = row else {
         return Ok(None);
     };
-    conn.prepare_cached(raw::SELECT)?
-        .query_row(
-            params![request.namespace.as_str(), key.as_str(), now],
-            |row| row.get::<_, Vec<u8>>(0),
-        )
-        .optional()
+    let version = stored_version(version)?;
+    // Unexpired, so after `now`: a positive number of milliseconds.
+    let expires_at = expires_at
+        .map(|millis| {
+            u64::try_from(millis)
+                .map(|millis| UNIX_EPOCH + Duration::from_millis(millis))
+                .map_err(|_| Error::corrupt("a stored expiry is not a time").with_backend(BACKEND))
+        })
+        .transpose()?;
+    Ok(Some(Entry::new(value, version, expires_at)))
+}
+
+/// Reads the database file (its first page), not only the connection.
+fn probe(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached("SELECT count(*) FROM sqlite_master")?
+        .query_row([], |row| row.get::<_, i64>(0))?;
+    Ok(())
 }

@@ -6,15 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use flowstore_core::{
-    Capabilities, Error, Health, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
-    check_value_size,
+    Capabilities, Condition, Entry, Error, Health, Key, Namespace, Operation, Result, Store, Ttl,
+    Version, async_trait, check_value_size,
 };
 use tokio::sync::oneshot;
 
 use crate::builder::{SqliteBuilder, Synchronous};
 use crate::error::{BACKEND, in_op};
 use crate::queue::Queue;
-use crate::reader::{self, ReadRequest};
+use crate::reader::{self, Read, ReadRequest};
 use crate::writer::{self, WriteOp, WriteRequest};
 
 /// A store in one SQLite file.
@@ -188,28 +188,54 @@ impl SqliteStore {
         })
     }
 
-    /// Reads `key` on a reader thread; with no key, a probe that reads no entry.
-    async fn read(&self, key: Option<&Key>) -> Result<Option<Vec<u8>>> {
+    /// Sends a read to the reader threads and waits for its answer; `read`
+    /// makes the request around the channel the answer comes back on.
+    async fn read<T>(&self, read: impl FnOnce(oneshot::Sender<Result<T>>) -> Read) -> Result<T> {
         let (reply, answer) = oneshot::channel();
         let request = ReadRequest {
             namespace: self.namespace.clone(),
-            key: key.cloned(),
-            reply,
+            read: read(reply),
         };
         self.shared.reads.push(request).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 
-    async fn write_value(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        check_value_size(value, self.shared.max_value_size)?;
-        let expires_at = ttl.map(|ttl| {
+    /// The expiry of a write with `ttl`, in milliseconds since the Unix epoch
+    /// by this process's clock.
+    fn expires_at(ttl: Option<Ttl>) -> Option<i64> {
+        ttl.map(|ttl| {
             writer::now_millis()
                 .saturating_add(i64::try_from(ttl.as_millis_ceil()).unwrap_or(i64::MAX))
-        });
+        })
+    }
+
+    async fn write_value(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
+        check_value_size(value, self.shared.max_value_size)?;
         self.write(WriteOp::Set {
             key: key.clone(),
             value: value.to_vec(),
-            expires_at,
+            expires_at: SqliteStore::expires_at(ttl),
+            // Every write changes the entry version (SPEC §8), plain ones too.
+            version: Version::generate(),
+        })
+        .await
+    }
+
+    async fn write_if(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        condition: &Condition,
+        new_version: &Version,
+    ) -> Result<()> {
+        check_value_size(value, self.shared.max_value_size)?;
+        self.write(WriteOp::SetIf {
+            key: key.clone(),
+            value: value.to_vec(),
+            expires_at: SqliteStore::expires_at(ttl),
+            condition: condition.clone(),
+            version: new_version.clone(),
         })
         .await
     }
@@ -242,13 +268,18 @@ fn stopped() -> Error {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.read(Some(key)).await.map_err(in_op(Operation::Get))
+        let key = key.clone();
+        self.read(|reply| Read::Value { key, reply })
+            .await
+            .map_err(in_op(Operation::Get))
     }
 
     /// A query of the schema table on a reader connection, through the same
     /// queue as `get`: it fails when the reader threads or the file do.
     async fn ping(&self) -> Result<Health> {
-        self.read(None).await.map_err(in_op(Operation::Ping))?;
+        self.read(|reply| Read::Probe { reply })
+            .await
+            .map_err(in_op(Operation::Ping))?;
         Ok(Health::ok())
     }
 
@@ -270,6 +301,42 @@ impl Store for SqliteStore {
             .map_err(in_op(Operation::Clear))
     }
 
+    /// On a reader thread, like `get`; `expires_at` is the stored expiry (the
+    /// writing process's clock, UTC).
+    async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
+        let key = key.clone();
+        self.read(|reply| Read::Entry { key, reply })
+            .await
+            .map_err(in_op(Operation::GetEntry))
+    }
+
+    /// Decided and applied by the writer thread inside its write transaction
+    /// (which holds the file's write lock), in the same group commit as other
+    /// writes: a failed condition fails this call alone.
+    async fn set_if(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        condition: &Condition,
+        new_version: &Version,
+    ) -> Result<()> {
+        self.write_if(key, value, ttl, condition, new_version)
+            .await
+            .map_err(in_op(Operation::SetIf))
+    }
+
+    /// Decided and applied by the writer thread inside its write transaction,
+    /// like [`set_if`](Store::set_if).
+    async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
+        self.write(WriteOp::DeleteIf {
+            key: key.clone(),
+            expected: expected.clone(),
+        })
+        .await
+        .map_err(in_op(Operation::DeleteIf))
+    }
+
     fn namespace(&self) -> &Namespace {
         &self.namespace
     }
@@ -278,8 +345,9 @@ impl Store for SqliteStore {
         self.shared.max_value_size
     }
 
+    /// Everything: TTL, `clear` and entry versions.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::basic()
+        Capabilities::all()
     }
 }
 

@@ -7,6 +7,12 @@
 //! and only then answers each caller. While it commits, new requests queue up
 //! and form the next batch, so under load many writes share one fsync.
 //!
+//! Conditional writes (`set_if`, `delete_if`) are requests like the others: the
+//! writer reads the key's version and decides inside the batch's transaction,
+//! which holds the file's write lock, so the decision is atomic even with other
+//! processes writing the file. A failed condition answers its own caller with
+//! `Conflict` and the rest of the batch commits.
+//!
 //! It also keeps the write-ahead log bounded: `journal_size_limit` cuts the log
 //! back whenever SQLite reuses it, and after a `clear` (whose one transaction
 //! writes every page it empties to the log) the writer checkpoints and
@@ -17,7 +23,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use flowstore_core::{Error, Key, Namespace, Result};
+use flowstore_core::version::{conflict, decide_write};
+use flowstore_core::{Condition, Error, Key, Namespace, Result, Version};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
@@ -47,14 +54,30 @@ const TRUNCATE_BUSY_TIMEOUT: Duration = Duration::from_millis(100);
 /// One write.
 #[derive(Debug)]
 pub(crate) enum WriteOp {
+    /// A plain `set`: written whatever the key holds, at `version`.
     Set {
         key: Key,
         value: Vec<u8>,
         /// Milliseconds since the Unix epoch; `None` never expires.
         expires_at: Option<i64>,
+        version: Version,
+    },
+    /// A conditional write (`set_if`), decided against the key's current
+    /// version inside the batch's transaction.
+    SetIf {
+        key: Key,
+        value: Vec<u8>,
+        expires_at: Option<i64>,
+        condition: Condition,
+        version: Version,
     },
     Delete {
         key: Key,
+    },
+    /// A conditional delete (`delete_if`): only at version `expected`.
+    DeleteIf {
+        key: Key,
+        expected: Version,
     },
     Clear,
 }
@@ -229,14 +252,19 @@ impl Writer {
         for request in &self.batch {
             match apply(&self.conn, request) {
                 Ok(()) => self.outcomes.push(None),
-                Err(err) if self.conn.is_autocommit() => {
+                // A failed condition or an unreadable stored version: this
+                // request wrote nothing; the rest of the batch goes on.
+                Err(Failure::Refused(err)) => self.outcomes.push(Some(err)),
+                Err(Failure::Sqlite(err)) if self.conn.is_autocommit() => {
                     // SQLite rolled the whole transaction back (disk full, I/O
                     // error): nothing of this batch was written.
                     rolled_back = Some(err);
                     break;
                 }
                 // Only this statement failed; the rest of the batch goes on.
-                Err(err) => self.outcomes.push(Some(map_error(&err, "cannot write"))),
+                Err(Failure::Sqlite(err)) => {
+                    self.outcomes.push(Some(map_error(&err, "cannot write")))
+                }
             }
         }
         if let Some(err) = rolled_back {
@@ -350,22 +378,55 @@ impl Writer {
     }
 }
 
-fn apply(conn: &Connection, request: &WriteRequest) -> rusqlite::Result<()> {
+/// Why one request of a batch was not applied.
+enum Failure {
+    /// An SQLite error: the statement failed, or SQLite rolled back the whole
+    /// transaction (the caller tells which).
+    Sqlite(rusqlite::Error),
+    /// The store's own refusal (a failed condition, a stored version that is
+    /// not valid): nothing of this request was written, the transaction goes on.
+    Refused(Error),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(err: rusqlite::Error) -> Self {
+        Failure::Sqlite(err)
+    }
+}
+
+fn apply(conn: &Connection, request: &WriteRequest) -> Result<(), Failure> {
     let namespace = request.namespace.as_str();
     match &request.op {
         WriteOp::Set {
             key,
             value,
             expires_at,
+            version,
+        } => upsert(conn, namespace, key, value, *expires_at, version)?,
+        WriteOp::SetIf {
+            key,
+            value,
+            expires_at,
+            condition,
+            version,
         } => {
-            conn.prepare_cached(raw::UPSERT)?.execute(params![
-                namespace,
-                key.as_str(),
-                value.as_slice(),
-                expires_at
-            ])?;
+            // Read and written in the batch's `BEGIN IMMEDIATE` transaction,
+            // which holds the file's write lock: no other writer, in this
+            // process or another, can change the key in between.
+            let current = current_version(conn, namespace, key)?;
+            if decide_write(condition, version, current.as_ref()).map_err(Failure::Refused)? {
+                upsert(conn, namespace, key, value, *expires_at, version)?;
+            }
         }
         WriteOp::Delete { key } => {
+            conn.prepare_cached(raw::DELETE)?
+                .execute(params![namespace, key.as_str()])?;
+        }
+        WriteOp::DeleteIf { key, expected } => {
+            let current = current_version(conn, namespace, key)?;
+            if current.as_ref() != Some(expected) {
+                return Err(Failure::Refused(conflict(current)));
+            }
             conn.prepare_cached(raw::DELETE)?
                 .execute(params![namespace, key.as_str()])?;
         }
@@ -375,6 +436,50 @@ fn apply(conn: &Connection, request: &WriteRequest) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+fn upsert(
+    conn: &Connection,
+    namespace: &str,
+    key: &Key,
+    value: &[u8],
+    expires_at: Option<i64>,
+    version: &Version,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(raw::UPSERT)?.execute(params![
+        namespace,
+        key.as_str(),
+        value,
+        expires_at,
+        version.as_str()
+    ])?;
+    Ok(())
+}
+
+/// The version of the key's unexpired entry, `None` if it is absent or expired
+/// (by this process's clock, as for reads).
+fn current_version(
+    conn: &Connection,
+    namespace: &str,
+    key: &Key,
+) -> Result<Option<Version>, Failure> {
+    let text: Option<String> = conn
+        .prepare_cached(raw::SELECT_VERSION)?
+        .query_row(params![namespace, key.as_str(), now_millis()], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    text.map(stored_version)
+        .transpose()
+        .map_err(Failure::Refused)
+}
+
+/// A version read from the file. One that breaks the version rules was not
+/// written by flowstore: `Corrupt` (never "absent", never a guess).
+pub(crate) fn stored_version(text: String) -> Result<Version> {
+    Version::new(text).map_err(|_| {
+        Error::corrupt("a stored entry version is not a valid version").with_backend(BACKEND)
+    })
 }
 
 /// Runs `PRAGMA wal_checkpoint(mode)`. SQLite answers with a row (busy flag,

@@ -1,7 +1,7 @@
 //! A child process for the SQLite multi-process and SIGKILL tests.
 //!
 //! ```text
-//! sqlite-writer PATH PREFIX COUNT CONCURRENCY [--wait-for-go]
+//! sqlite-writer PATH PREFIX COUNT CONCURRENCY [--wait-for-go] [--increment]
 //! ```
 //!
 //! Opens the store at `PATH` (default options: `synchronous=FULL`), prints
@@ -10,11 +10,16 @@
 //! from `CONCURRENCY` tasks. Each key is printed on its own line (and flushed)
 //! only after its `set` returned `Ok`; `done` follows the last one. The value of
 //! a key is [`value_for`], so the parent can check what it reads.
+//!
+//! With `--increment`, `PREFIX` is instead the key of a decimal counter (which
+//! must exist): each of the `CONCURRENCY` tasks adds 1 to it `COUNT` times by
+//! read-modify-write (`get_entry`, then `set_if_version` on the version read,
+//! again on `Conflict`); `done` follows.
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use flowstore_core::{Key, Store};
+use flowstore_core::{ErrorKind, Key, Store, StoreExt};
 use flowstore_sqlite::SqliteStore;
 
 /// The value written under `key`: its bytes repeated to 1 KiB. (The tests
@@ -33,7 +38,7 @@ fn say(line: &str) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: sqlite-writer PATH PREFIX COUNT CONCURRENCY [--wait-for-go]";
+    let usage = "usage: sqlite-writer PATH PREFIX COUNT CONCURRENCY [--wait-for-go] [--increment]";
     let [path, prefix, count, concurrency, rest @ ..] = args.as_slice() else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -43,6 +48,7 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let wait_for_go = rest.iter().any(|arg| arg == "--wait-for-go");
+    let increment = rest.iter().any(|arg| arg == "--increment");
     let concurrency = concurrency.max(1);
 
     let store = match SqliteStore::open(path).await {
@@ -63,6 +69,13 @@ async fn main() -> ExitCode {
             let store = store.clone();
             let prefix = prefix.clone();
             tokio::spawn(async move {
+                if increment {
+                    let key = Key::new(prefix.as_str()).expect("valid key");
+                    for _ in 0..count {
+                        add_one(&store, &key).await?;
+                    }
+                    return Ok(());
+                }
                 let mut i = task;
                 while count == 0 || i < count {
                     let name = format!("{prefix}/{i}");
@@ -90,4 +103,30 @@ async fn main() -> ExitCode {
     }
     say("done");
     ExitCode::SUCCESS
+}
+
+/// Adds 1 to the decimal counter under `key`, again and again until no other
+/// writer changed it between the read and the conditional write.
+async fn add_one(store: &SqliteStore, key: &Key) -> flowstore_core::Result<()> {
+    loop {
+        let entry = store
+            .get_entry(key)
+            .await?
+            .ok_or_else(|| flowstore_core::Error::invalid_argument("the counter is absent"))?;
+        let count: u64 = std::str::from_utf8(&entry.value)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .ok_or_else(|| {
+                flowstore_core::Error::invalid_argument("the counter is not a number")
+            })?;
+        let next = (count + 1).to_string();
+        match store
+            .set_if_version(key, next.as_bytes(), None, &entry.version)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(err) if err.kind() == ErrorKind::Conflict => continue,
+            Err(err) => return Err(err),
+        }
+    }
 }
