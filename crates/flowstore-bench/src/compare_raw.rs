@@ -40,6 +40,7 @@ pub(crate) async fn run(args: CompareRawArgs) -> Result<(), Failure> {
         workload: args.bench.workload()?,
         runs: args.runs,
         json: args.bench.json,
+        calibrate: args.bench.calibrate,
     };
     let url = &args.store;
     let explicit = args

@@ -83,6 +83,7 @@ pub(crate) async fn conditional(args: ConditionalArgs) -> Result<(), Failure> {
         workload,
         runs: args.runs,
         json: args.bench.json,
+        calibrate: args.bench.calibrate,
     };
     let store = open(&args.store, args.namespace.as_deref()).await?;
     let plain_namespace = format!("{}.plain", store.namespace().as_str());

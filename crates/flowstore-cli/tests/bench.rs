@@ -148,6 +148,33 @@ fn memory_store_and_text_output() {
 }
 
 #[test]
+fn calibrate_reports_the_harness_alone_and_set_if_runs() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run([
+        "bench",
+        "--store",
+        "memory://",
+        "--op",
+        "set-if",
+        "--ops",
+        "200",
+        "--keys",
+        "20",
+        "--concurrency",
+        "4",
+        "--calibrate",
+    ]);
+    assert_exit(&output, 0);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("calibration: the harness alone") && stderr.contains("ops/s"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("flowstore"), "{stdout}");
+}
+
+#[test]
 fn compare_raw_is_not_an_option_of_the_command() {
     // The raw baselines live in the workspace's flowstore-bench crate.
     let sandbox = Sandbox::new();

@@ -44,6 +44,12 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// First run the workload against a target that does nothing, and print
+    /// what the harness alone reaches on this machine: a store measured near
+    /// that rate is limited by the client machine, not by the store.
+    #[arg(long)]
+    pub calibrate: bool,
 }
 
 impl BenchArgs {

@@ -19,6 +19,7 @@ pub(crate) async fn run(
         workload: args.bench.workload()?,
         runs: args.runs.unwrap_or(1),
         json: args.bench.json,
+        calibrate: args.bench.calibrate,
     };
     let scheme = scheme_of(url)?;
     let namespace = namespace_for(url, namespace)?;

@@ -18,6 +18,9 @@ pub struct Plan {
     pub runs: u32,
     /// One JSON object on stdout instead of a table.
     pub json: bool,
+    /// Run the workload against a target that does nothing first, and report
+    /// the harness's own rate and CPU cost on stderr.
+    pub calibrate: bool,
 }
 
 /// Another target the same workload runs against, to compare the store with:
@@ -86,6 +89,9 @@ pub async fn run(
     if let Some(description) = raw_description {
         eprintln!("baseline ({raw_label}): {description}");
     }
+    if plan.calibrate {
+        calibrate(workload).await?;
+    }
     eprintln!("writing {} keys first…", workload.keys);
     workload::populate(Arc::clone(&flowstore), workload).await?;
 
@@ -142,6 +148,39 @@ async fn run_one(
         result.ops_per_sec()
     );
     Ok(result)
+}
+
+/// A target that answers at once: what is left of a run is the harness.
+struct Noop;
+
+#[flowstore::async_trait]
+impl Target for Noop {
+    async fn set(&self, _key: usize, _stamp: u64) -> Result<(), flowstore::Error> {
+        Ok(())
+    }
+
+    async fn get(&self, _key: usize) -> Result<bool, flowstore::Error> {
+        Ok(true)
+    }
+
+    async fn set_if(&self, _key: usize, _stamp: u64) -> Result<(), flowstore::Error> {
+        Ok(())
+    }
+}
+
+/// Runs `workload` against [`Noop`] and prints the harness's own figures.
+async fn calibrate(workload: &Workload) -> Result<(), Failure> {
+    let noop: Arc<dyn Target> = Arc::new(Noop);
+    let result = workload::run(noop, workload, "calibration").await?;
+    let cpu = result
+        .cpu_us_per_op()
+        .map_or_else(String::new, |cpu| format!(", {cpu:.2} µs CPU/op"));
+    eprintln!(
+        "calibration: the harness alone (a target that does nothing) reaches {:.0} ops/s{cpu}, p50 {:.2} µs; a store measured near this rate is limited by this machine, not by the store",
+        result.ops_per_sec(),
+        result.summary().p50_us,
+    );
+    Ok(())
 }
 
 fn describe_limit(limit: Limit) -> String {
