@@ -6,6 +6,7 @@
 // impl, `builder.rs` the builder and its URL parameters, `error.rs` the mapping
 // of the client's errors to `flowstore_core::Error`.
 mod builder;
+mod conditional;
 mod db;
 mod error;
 mod schema;
