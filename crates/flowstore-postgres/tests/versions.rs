@@ -157,12 +157,19 @@ async fn schema_1_tables_are_migrated_and_their_rows_versioned() {
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let before = SystemTime::now();
-    let store = open(&table, ns).await;
+    // Two processes starting at once: one migrates, the other waits for it
+    // (the advisory lock) and finds schema 2.
+    let (store, other) = tokio::join!(open(&table, ns), open(&table, ns));
     assert_eq!(
         recorded_schema_version(&client, &table).await,
         SCHEMA_VERSION
     );
     assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(
+        other.get(&key("plain")).await.unwrap(),
+        Some(b"one".to_vec())
+    );
+    drop(other);
 
     // Values written by schema 1 read as before…
     assert_eq!(
