@@ -307,7 +307,10 @@ impl Sql {
             // write: the trigger clears it, and the row reads as a
             // pseudo-version that changed with the write. The WHEN clause is
             // evaluated without calling the function, so current writes pay
-            // one comparison.
+            // one comparison. (One schema-2 write also keeps a version: a
+            // `set_if` retried after its own write expired rewrites the same
+            // new version; the trigger then clears it, and the caller's later
+            // condition on that version fails with `Conflict` — safe.)
             // `EXECUTE PROCEDURE`: the spelling PostgreSQL 9.6 and 10 know too.
             create_forget_version_trigger: format!(
                 "CREATE TRIGGER {FORGET_VERSION} BEFORE UPDATE ON {t} FOR EACH ROW \
