@@ -6,6 +6,7 @@
 // impl, `builder.rs` the builder and its URL parameters, `error.rs` the mapping
 // of the client's errors to `flowstore_core::Error`.
 mod builder;
+mod conditional;
 mod db;
 mod error;
 mod schema;
@@ -30,5 +31,7 @@ pub use deadpool_postgres;
 pub use tokio_postgres;
 
 /// The schema version this build of flowstore-postgres creates and understands;
-/// recorded per table in `flowstore_meta`.
+/// recorded per table in `flowstore_meta`. Version 2 added the entry-version
+/// column; a table at version 1 is migrated when a store opens it (its rows
+/// read as `pg.xmin.<n>` pseudo-versions until they are next written).
 pub const SCHEMA_VERSION: i32 = table::SCHEMA_VERSION;

@@ -4,7 +4,14 @@ use deadpool_postgres::Client;
 use flowstore_core::{Error, Result};
 
 use crate::error::{Doing, Failure, map_error};
-use crate::table::{META_TABLE, SCHEMA_VERSION, Sql, TableName};
+use deadpool_postgres::Transaction;
+
+use crate::table::{
+    CREATE_FORGET_VERSION_FUNCTION, FORGET_VERSION, META_TABLE, SCHEMA_VERSION, Sql, TableName,
+};
+
+/// The schema version before entry versions, still migrated on open.
+const SCHEMA_VERSION_BEFORE_VERSIONS: i32 = 1;
 
 /// The advisory lock every flowstore process takes (for the length of one
 /// transaction) while it checks or creates tables: the bytes of `flowstor`.
@@ -63,6 +70,12 @@ pub(crate) async fn ensure(client: &mut Client, table: &TableName, sql: &Sql) ->
         .map(|row| row.get(0));
     match (version, table_exists) {
         (Some(version), true) if version == SCHEMA_VERSION => {}
+        (Some(SCHEMA_VERSION_BEFORE_VERSIONS), true) => {
+            // Under the same lock, so one process migrates and the others
+            // then find version 2.
+            add_versions(&tx, sql).await.map_err(pg)?;
+            record_version(&tx, table).await.map_err(pg)?;
+        }
         (Some(version), true) if version > SCHEMA_VERSION => {
             return Err(Error::config(format!(
                 "table `{table}` has schema version {version}, newer than this flowstore-postgres understands ({SCHEMA_VERSION}); upgrade flowstore-postgres"
@@ -82,18 +95,52 @@ pub(crate) async fn ensure(client: &mut Client, table: &TableName, sql: &Sql) ->
             // Missing (or dropped since): create it and record its version.
             tx.batch_execute(&sql.create_table).await.map_err(pg)?;
             tx.batch_execute(&sql.create_index).await.map_err(pg)?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO \"{META_TABLE}\" (table_name, schema_version) VALUES ($1, $2) \
-                     ON CONFLICT (table_name) DO UPDATE \
-                     SET schema_version = EXCLUDED.schema_version, updated_at = now()"
-                ),
-                &[&table.as_str(), &SCHEMA_VERSION],
-            )
-            .await
-            .map_err(pg)?;
+            create_forget_version_trigger(&tx, sql).await.map_err(pg)?;
+            record_version(&tx, table).await.map_err(pg)?;
         }
     }
     tx.commit().await.map_err(pg)?;
     Ok(())
+}
+
+/// Migrates a schema-1 table to schema 2: adds the `version` column (no table
+/// rewrite; existing rows read as pseudo-versions) and the trigger that keeps
+/// schema-1 writers still running from leaving a stale version behind.
+async fn add_versions(tx: &Transaction<'_>, sql: &Sql) -> Result<(), tokio_postgres::Error> {
+    tx.batch_execute(&sql.add_version_column).await?;
+    create_forget_version_trigger(tx, sql).await
+}
+
+async fn create_forget_version_trigger(
+    tx: &Transaction<'_>,
+    sql: &Sql,
+) -> Result<(), tokio_postgres::Error> {
+    let missing: bool = tx
+        .query_one(
+            &format!("SELECT to_regprocedure('{FORGET_VERSION}()') IS NULL"),
+            &[],
+        )
+        .await?
+        .get(0);
+    if missing {
+        tx.batch_execute(CREATE_FORGET_VERSION_FUNCTION).await?;
+    }
+    tx.batch_execute(&sql.create_forget_version_trigger).await
+}
+
+/// Records that `table` is at [`SCHEMA_VERSION`].
+async fn record_version(
+    tx: &Transaction<'_>,
+    table: &TableName,
+) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        &format!(
+            "INSERT INTO \"{META_TABLE}\" (table_name, schema_version) VALUES ($1, $2) \
+             ON CONFLICT (table_name) DO UPDATE \
+             SET schema_version = EXCLUDED.schema_version, updated_at = now()"
+        ),
+        &[&table.as_str(), &SCHEMA_VERSION],
+    )
+    .await
+    .map(drop)
 }

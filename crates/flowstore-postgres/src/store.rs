@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use flowstore_core::{
-    Capabilities, Error, Health, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
-    check_value_size,
+    Capabilities, Condition, Entry, Error, Health, Key, Namespace, Operation, Result, Store, Ttl,
+    Version, async_trait, check_value_size,
 };
 
 use crate::builder::{Options, PostgresBuilder, Target};
+use crate::conditional;
 use crate::db::Db;
 use crate::error::{Doing, Failure, map_error};
 use crate::table::{Sql, TableName};
@@ -227,6 +228,63 @@ impl Store for PostgresStore {
         self.write(writer::Kind::Delete, row).await
     }
 
+    /// One `SELECT` of value, entry version and expiry; expiry is judged by
+    /// the server's `now()` and returned as a UTC `SystemTime`.
+    async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
+        let shared = &*self.shared;
+        let db = &shared.db;
+        let client = db
+            .client()
+            .await
+            .map_err(|f| map_error(Operation::GetEntry, f))?;
+        let result = db
+            .timed(async {
+                let statement = client.prepare_cached(&shared.sql.get_entry).await?;
+                let row = client
+                    .query_opt(&statement, &[&&*self.namespace_arc, &key.as_str()])
+                    .await?;
+                row.as_ref().map(conditional::read_entry).transpose()
+            })
+            .await;
+        let entry = Db::settle(client, result).map_err(|f| map_error(Operation::GetEntry, f))?;
+        entry
+            .transpose()
+            .map_err(|err| Doing::Op(Operation::GetEntry).context(err))
+    }
+
+    /// One statement deciding on the server, through the key's writer lane
+    /// (so it keeps its order with plain writes of the key); see
+    /// `docs/backends/postgres.md`.
+    async fn set_if(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        condition: &Condition,
+        new_version: &Version,
+    ) -> Result<()> {
+        check_value_size(value, self.shared.options.max_value_size)
+            .map_err(|err| Doing::Op(Operation::SetIf).context(err))?;
+        let row = writer::Row::set_if(
+            Arc::clone(&self.namespace_arc),
+            key.as_str(),
+            value,
+            ttl.map(ttl_millis),
+            condition.clone(),
+            new_version.clone(),
+        );
+        self.write(writer::Kind::SetIf, row).await
+    }
+
+    async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
+        let row = writer::Row::delete_if(
+            Arc::clone(&self.namespace_arc),
+            key.as_str(),
+            Condition::Matches(expected.clone()),
+        );
+        self.write(writer::Kind::DeleteIf, row).await
+    }
+
     async fn clear(&self) -> Result<()> {
         let shared = &*self.shared;
         // Writes queued before this clear are applied first, so none of them
@@ -266,7 +324,7 @@ impl Store for PostgresStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::basic()
+        Capabilities::all()
     }
 }
 

@@ -120,13 +120,40 @@ impl std::str::FromStr for TableName {
 /// The table recording each flowstore table's schema version.
 pub(crate) const META_TABLE: &str = "flowstore_meta";
 
-/// The schema version this build creates and understands.
-pub(crate) const SCHEMA_VERSION: i32 = 1;
+/// The schema version this build creates and understands: 2 added the
+/// `version` column (entry versions, SPEC §8); 1 is migrated on open.
+pub(crate) const SCHEMA_VERSION: i32 = 2;
+
+/// What a row's entry version reads as when its `version` column is NULL: a
+/// row written by schema-1 code (before the migration, or by a process still
+/// running it). `xmin` is the transaction that wrote this row version, so the
+/// pseudo-version stays put while the row does and changes with every write;
+/// the `.` keeps it apart from generated versions, which hold none.
+pub(crate) const PSEUDO_VERSION_PREFIX: &str = "pg.xmin.";
+
+/// The entry version of the row `alias`, real or pseudo.
+fn entry_version(alias: &str) -> String {
+    format!("COALESCE({alias}.version, '{PSEUDO_VERSION_PREFIX}' || {alias}.xmin::text)")
+}
+
+/// The row `alias` has not expired, by the server's clock.
+fn live(alias: &str) -> String {
+    format!("({alias}.expires_at IS NULL OR {alias}.expires_at > now())")
+}
+
+/// The trigger (on each table) and the function (one per schema) that clear a
+/// version an update by schema-1 code left behind.
+pub(crate) const FORGET_VERSION: &str = "flowstore_forget_version";
 
 /// The statements for one table, built once per store from the validated name.
 #[derive(Debug)]
 pub(crate) struct Sql {
     pub(crate) get: String,
+    pub(crate) get_entry: String,
+    pub(crate) set_if_matches: String,
+    pub(crate) set_if_upsert: String,
+    pub(crate) delete_if: String,
+    pub(crate) current_version: String,
     pub(crate) upsert_one: String,
     pub(crate) upsert_many: String,
     pub(crate) delete_one: String,
@@ -135,7 +162,15 @@ pub(crate) struct Sql {
     pub(crate) sweep_batch: String,
     pub(crate) create_table: String,
     pub(crate) create_index: String,
+    pub(crate) add_version_column: String,
+    pub(crate) create_forget_version_trigger: String,
 }
+
+/// The function behind every table's [`FORGET_VERSION`] trigger; created once
+/// per schema, when missing (so a role that does not own an existing one can
+/// still create tables).
+pub(crate) const CREATE_FORGET_VERSION_FUNCTION: &str = "CREATE FUNCTION flowstore_forget_version() \
+     RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.version := NULL; RETURN NEW; END $$";
 
 impl Sql {
     pub(crate) fn new(table: &TableName) -> Sql {
@@ -144,23 +179,95 @@ impl Sql {
         // transaction: expiry is judged by the server, never by our clock.
         // `NULL * interval` is NULL, so a NULL TTL means "no expiry".
         let expires = "now() + ms * interval '1 millisecond'";
+        let (version, live_row) = (entry_version("t"), live("t"));
         Sql {
             get: format!(
                 "SELECT value FROM {t} WHERE namespace = $1 AND key = $2 \
                  AND (expires_at IS NULL OR expires_at > now())"
             ),
+            get_entry: format!(
+                "SELECT t.value, {version}, t.expires_at FROM {t} AS t \
+                 WHERE t.namespace = $1 AND t.key = $2 AND {live_row}"
+            ),
+            // `set_if` is one statement deciding on the server, chosen by the
+            // condition; see `conditional.rs` for how its answer is read.
+            // Parameters: namespace, key, value, TTL ms, new version, and for
+            // `Matches` the expected version.
+            //
+            // - `cur` is the row as the statement's snapshot sees it, so a
+            //   failed condition can name the version that failed it.
+            // - Every WHERE refuses a row already at the new version (the
+            //   caller's own earlier attempt); an expired row counts as
+            //   absent.
+            // - Under READ COMMITTED, both the UPDATE and the DO UPDATE lock
+            //   the newest committed row version and judge their WHERE on it
+            //   (not on the snapshot), so of racing writers expecting the
+            //   same version exactly one matches.
+            //
+            // `Matches`: an UPDATE, so an absent key is never created.
+            set_if_matches: format!(
+                "WITH cur AS (\
+                   SELECT {version} AS version, {live_row} AS live FROM {t} AS t \
+                   WHERE t.namespace = $1 AND t.key = $2), \
+                 up AS (\
+                   UPDATE {t} AS t SET value = $3, \
+                     expires_at = now() + $4::int8 * interval '1 millisecond', version = $5 \
+                   WHERE t.namespace = $1 AND t.key = $2 AND {live_row} \
+                   AND {version} = $6::text AND {version} <> $5 \
+                   RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM up), \
+                   (SELECT version FROM cur), coalesce((SELECT live FROM cur), false)"
+            ),
+            // `Always` and `Absent` ($6 = true): an upsert. A row already
+            // there (committed, or committing concurrently: the INSERT waits
+            // for it) goes to DO UPDATE.
+            set_if_upsert: format!(
+                "WITH cur AS (\
+                   SELECT {version} AS version, {live_row} AS live FROM {t} AS t \
+                   WHERE t.namespace = $1 AND t.key = $2), \
+                 up AS (\
+                   INSERT INTO {t} AS t (namespace, key, value, expires_at, version) \
+                   VALUES ($1, $2, $3, now() + $4::int8 * interval '1 millisecond', $5) \
+                   ON CONFLICT (namespace, key) DO UPDATE \
+                   SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
+                       version = EXCLUDED.version \
+                   WHERE NOT ({live_row} AND {version} = $5) \
+                   AND NOT ($6::bool AND {live_row}) \
+                   RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM up), \
+                   (SELECT version FROM cur), coalesce((SELECT live FROM cur), false)"
+            ),
+            // Like `set_if`: DELETE re-checks its WHERE on the newest row
+            // version when a concurrent write got there first.
+            delete_if: format!(
+                "WITH cur AS (\
+                   SELECT {version} AS version, {live_row} AS live FROM {t} AS t \
+                   WHERE t.namespace = $1 AND t.key = $2), \
+                 gone AS (\
+                   DELETE FROM {t} AS t WHERE t.namespace = $1 AND t.key = $2 \
+                   AND {live_row} AND {version} = $3 RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM gone), \
+                   (SELECT version FROM cur), coalesce((SELECT live FROM cur), false)"
+            ),
+            current_version: format!(
+                "SELECT {version} FROM {t} AS t \
+                 WHERE t.namespace = $1 AND t.key = $2 AND {live_row}"
+            ),
             upsert_one: format!(
-                "INSERT INTO {t} (namespace, key, value, expires_at) \
-                 VALUES ($1, $2, $3, now() + $4::int8 * interval '1 millisecond') \
+                "INSERT INTO {t} (namespace, key, value, expires_at, version) \
+                 VALUES ($1, $2, $3, now() + $4::int8 * interval '1 millisecond', $5) \
                  ON CONFLICT (namespace, key) DO UPDATE \
-                 SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
+                 SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
+                 version = EXCLUDED.version"
             ),
             upsert_many: format!(
-                "INSERT INTO {t} (namespace, key, value, expires_at) \
-                 SELECT n, k, v, {expires} \
-                 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int8[]) AS b(n, k, v, ms) \
+                "INSERT INTO {t} (namespace, key, value, expires_at, version) \
+                 SELECT n, k, v, {expires}, ver \
+                 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int8[], $5::text[]) \
+                 AS b(n, k, v, ms, ver) \
                  ON CONFLICT (namespace, key) DO UPDATE \
-                 SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
+                 SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
+                 version = EXCLUDED.version"
             ),
             delete_one: format!("DELETE FROM {t} WHERE namespace = $1 AND key = $2"),
             delete_many: format!(
@@ -184,11 +291,32 @@ impl Sql {
                  key text NOT NULL, \
                  value bytea NOT NULL, \
                  expires_at timestamptz NULL, \
+                 version text NULL, \
                  PRIMARY KEY (namespace, key))"
             ),
             // No index name: PostgreSQL picks a free one, so a 63-byte table
             // name cannot make a derived index name collide or truncate.
             create_index: format!("CREATE INDEX ON {t} (expires_at) WHERE expires_at IS NOT NULL"),
+            // Nullable and without default: PostgreSQL adds it without
+            // rewriting the table, and existing rows read as pseudo-versions.
+            add_version_column: format!("ALTER TABLE {t} ADD COLUMN version text NULL"),
+            // A process still running schema-1 code updates rows without
+            // naming `version`, which would keep a version that no longer
+            // describes the value. Every flowstore write of this schema sets a
+            // new version, so an update that keeps a non-NULL one is such a
+            // write: the trigger clears it, and the row reads as a
+            // pseudo-version that changed with the write. The WHEN clause is
+            // evaluated without calling the function, so current writes pay
+            // one comparison. (One schema-2 write also keeps a version: a
+            // `set_if` retried after its own write expired rewrites the same
+            // new version; the trigger then clears it, and the caller's later
+            // condition on that version fails with `Conflict` — safe.)
+            // `EXECUTE PROCEDURE`: the spelling PostgreSQL 9.6 and 10 know too.
+            create_forget_version_trigger: format!(
+                "CREATE TRIGGER {FORGET_VERSION} BEFORE UPDATE ON {t} FOR EACH ROW \
+                 WHEN (NEW.version IS NOT NULL AND NEW.version = OLD.version) \
+                 EXECUTE PROCEDURE {FORGET_VERSION}()"
+            ),
         }
     }
 }

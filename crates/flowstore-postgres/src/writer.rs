@@ -8,6 +8,9 @@
 //! - Consecutive upserts form one `INSERT … SELECT … FROM unnest(…) ON CONFLICT
 //!   DO UPDATE`; consecutive deletes one `DELETE … USING unnest(…)`. A batch
 //!   ends where the kind of operation changes, so order is kept across kinds.
+//! - Conditional writes (`set_if`, `delete_if`) take the same lanes, so they
+//!   keep their order with plain writes of the key, but are never batched:
+//!   each is one statement whose answer is its own (written, or `Conflict`).
 //! - A key written twice in one batch is sent once, with the last value (ON
 //!   CONFLICT may not touch a row twice in one statement); both callers are
 //!   answered after the commit.
@@ -32,13 +35,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use deadpool_postgres::Client;
-use flowstore_core::{Operation, Result};
+use flowstore_core::{Condition, Operation, Result, Version};
 use tokio::runtime::Handle;
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
 
 use crate::builder::Options;
+use crate::conditional;
 use crate::db::Db;
-use crate::error::{Failure, SharedFailure, map_error};
+use crate::error::{Doing, Failure, SharedFailure, map_error};
 use crate::table::Sql;
 
 /// Queued operations per lane before callers wait to enqueue.
@@ -49,6 +53,8 @@ const LANE_CAPACITY: usize = 1024;
 pub(crate) enum Kind {
     Set,
     Delete,
+    SetIf,
+    DeleteIf,
 }
 
 impl Kind {
@@ -56,7 +62,20 @@ impl Kind {
         match self {
             Kind::Set => Operation::Set,
             Kind::Delete => Operation::Delete,
+            Kind::SetIf => Operation::SetIf,
+            Kind::DeleteIf => Operation::DeleteIf,
         }
+    }
+
+    /// `err` with this backend and the operation as context.
+    fn context(self, err: flowstore_core::Error) -> flowstore_core::Error {
+        Doing::Op(self.operation()).context(err)
+    }
+
+    /// Whether writes of this kind are sent many to a statement; a
+    /// conditional write has an answer of its own, so it is sent alone.
+    fn batches(self) -> bool {
+        matches!(self, Kind::Set | Kind::Delete)
     }
 }
 
@@ -68,22 +87,59 @@ pub(crate) struct Row {
     pub(crate) value: Vec<u8>,
     /// Milliseconds to live, or `None` for no expiry.
     pub(crate) ttl_ms: Option<i64>,
+    /// The entry version a set writes (none for a delete).
+    pub(crate) version: Option<Version>,
+    /// What a conditional write requires of the key (`Always` for the others).
+    pub(crate) condition: Condition,
 }
 
 impl Row {
-    /// A `set` of `value` under `namespace`/`key`.
+    /// A `set` of `value` under `namespace`/`key`, at a new entry version.
     pub(crate) fn set(namespace: Arc<str>, key: &str, value: &[u8], ttl_ms: Option<i64>) -> Row {
+        Row::set_if(
+            namespace,
+            key,
+            value,
+            ttl_ms,
+            Condition::Always,
+            Version::generate(),
+        )
+    }
+
+    /// A `set_if` of `value` at `version` under `namespace`/`key`.
+    pub(crate) fn set_if(
+        namespace: Arc<str>,
+        key: &str,
+        value: &[u8],
+        ttl_ms: Option<i64>,
+        condition: Condition,
+        version: Version,
+    ) -> Row {
         Row {
             namespace,
             key: key.to_string(),
             value: value.to_vec(),
             ttl_ms,
+            version: Some(version),
+            condition,
         }
     }
 
     /// A `delete` of `namespace`/`key`.
     pub(crate) fn delete(namespace: Arc<str>, key: &str) -> Row {
-        Row::set(namespace, key, &[], None)
+        Row::delete_if(namespace, key, Condition::Always)
+    }
+
+    /// A `delete_if` of `namespace`/`key`: `condition` is the version expected.
+    pub(crate) fn delete_if(namespace: Arc<str>, key: &str, condition: Condition) -> Row {
+        Row {
+            namespace,
+            key: key.to_string(),
+            value: Vec::new(),
+            ttl_ms: None,
+            version: None,
+            condition,
+        }
     }
 
     fn size(&self) -> usize {
@@ -300,7 +356,7 @@ async fn run_lane(
         // once instead of each waiting out the wait timeout again.
         let client = statements.db.client().await;
         // Gather whatever else is already queued, without waiting for more.
-        while batch.len() < statements.max_rows && bytes < statements.max_bytes {
+        while kind.batches() && batch.len() < statements.max_rows && bytes < statements.max_bytes {
             let op = match receiver.try_recv() {
                 Ok(op) => op,
                 Err(_) => break,
@@ -330,7 +386,10 @@ impl Statements {
             Ok(client) => self.execute(kind, &[row], client).await,
             Err(failure) => Err(failure),
         };
-        result.map_err(|failure| map_error(kind.operation(), failure))
+        match result {
+            Ok(answer) => answer.map_err(|refused| kind.context(refused)),
+            Err(failure) => Err(map_error(kind.operation(), failure)),
+        }
     }
 
     /// Applies `batch` as one statement and answers every caller.
@@ -352,10 +411,19 @@ impl Statements {
             Err(failure) => Err(failure),
         };
         match result {
-            Ok(()) => {
+            Ok(Ok(())) => {
                 for write in batch.drain(..) {
                     let _ = write.reply.send(Ok(()));
                 }
+            }
+            // Only a conditional write, alone in its batch, has an answer
+            // other than `Ok`.
+            Ok(Err(refused)) => {
+                let refused = kind.context(refused);
+                if let Some(write) = batch.pop() {
+                    let _ = write.reply.send(Err(refused));
+                }
+                batch.clear();
             }
             Err(failure) => {
                 let shared = SharedFailure::new(kind.operation(), failure);
@@ -366,21 +434,41 @@ impl Statements {
         }
     }
 
-    async fn execute(&self, kind: Kind, rows: &[&Row], client: Client) -> Result<(), Failure> {
+    /// Runs the statement for `rows`: the caller's answer (`Ok`, or a
+    /// conditional write's `Conflict`), or the failure that left it unknown.
+    async fn execute(
+        &self,
+        kind: Kind,
+        rows: &[&Row],
+        client: Client,
+    ) -> Result<Result<()>, Failure> {
         let result = self
             .db
             .timed(async {
                 if let [row] = rows {
+                    let version = row.version.as_ref().map(Version::as_str);
                     let (sql, params): (&str, &[&(dyn tokio_postgres::types::ToSql + Sync)]) =
                         match kind {
                             Kind::Set => (
                                 &self.sql.upsert_one,
-                                &[&&*row.namespace, &row.key, &row.value, &row.ttl_ms],
+                                &[
+                                    &&*row.namespace,
+                                    &row.key,
+                                    &row.value,
+                                    &row.ttl_ms,
+                                    &version,
+                                ],
                             ),
                             Kind::Delete => (&self.sql.delete_one, &[&&*row.namespace, &row.key]),
+                            Kind::SetIf => {
+                                return conditional::set_if(&client, &self.sql, row).await;
+                            }
+                            Kind::DeleteIf => {
+                                return conditional::delete_if(&client, &self.sql, row).await;
+                            }
                         };
                     let statement = client.prepare_cached(sql).await?;
-                    return client.execute(&statement, params).await.map(drop);
+                    return client.execute(&statement, params).await.map(|_| Ok(()));
                 }
                 let rows = last_write_per_key(rows);
                 let namespaces: Vec<&str> = rows.iter().map(|row| &*row.namespace).collect();
@@ -390,19 +478,27 @@ impl Statements {
                         let values: Vec<&[u8]> =
                             rows.iter().map(|row| row.value.as_slice()).collect();
                         let ttls: Vec<Option<i64>> = rows.iter().map(|row| row.ttl_ms).collect();
+                        let versions: Vec<Option<&str>> = rows
+                            .iter()
+                            .map(|row| row.version.as_ref().map(Version::as_str))
+                            .collect();
                         let statement = client.prepare_cached(&self.sql.upsert_many).await?;
                         client
-                            .execute(&statement, &[&namespaces, &keys, &values, &ttls])
+                            .execute(&statement, &[&namespaces, &keys, &values, &ttls, &versions])
                             .await
-                            .map(drop)
+                            .map(|_| Ok(()))
                     }
                     Kind::Delete => {
                         let statement = client.prepare_cached(&self.sql.delete_many).await?;
                         client
                             .execute(&statement, &[&namespaces, &keys])
                             .await
-                            .map(drop)
+                            .map(|_| Ok(()))
                     }
+                    // Never batched (see `Kind::batches`).
+                    Kind::SetIf | Kind::DeleteIf => Ok(Err(flowstore_core::Error::backend(
+                        "a conditional write was batched",
+                    ))),
                 }
             })
             .await;
