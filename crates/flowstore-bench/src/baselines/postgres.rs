@@ -114,10 +114,11 @@ impl RawPostgres {
             pool,
             // The same statements as flowstore-postgres's single-row paths.
             upsert: format!(
-                "INSERT INTO {t} (namespace, key, value, expires_at) \
-                 VALUES ($1, $2, $3, now() + $4::int8 * interval '1 millisecond') \
+                "INSERT INTO {t} (namespace, key, value, expires_at, version) \
+                 VALUES ($1, $2, $3, now() + $4::int8 * interval '1 millisecond', $5) \
                  ON CONFLICT (namespace, key) DO UPDATE \
-                 SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
+                 SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
+                 version = EXCLUDED.version"
             ),
             select: format!(
                 "SELECT value FROM {t} WHERE namespace = $1 AND key = $2 \
@@ -145,6 +146,10 @@ fn pg_error(err: tokio_postgres::Error) -> Error {
 impl Target for RawPostgres {
     async fn set(&self, key: usize, stamp: u64) -> Result<(), Error> {
         let value = stamped(&self.value, stamp);
+        // The store writes a fresh entry version with every set (schema 2); a
+        // write that kept the column would run the table's trigger for
+        // writers of the previous release and make the baseline slower.
+        let version = flowstore::Version::generate().to_string();
         let client = self.client().await?;
         let statement = client
             .prepare_cached(&self.upsert)
@@ -153,7 +158,13 @@ impl Target for RawPostgres {
         client
             .execute(
                 &statement,
-                &[&self.namespace, &self.keys[key], &value, &None::<i64>],
+                &[
+                    &self.namespace,
+                    &self.keys[key],
+                    &value,
+                    &None::<i64>,
+                    &version,
+                ],
             )
             .await
             .map_err(pg_error)?;

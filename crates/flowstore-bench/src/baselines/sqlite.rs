@@ -7,7 +7,6 @@
 //! the table; the baseline only reads and writes it.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,17 +25,6 @@ const UPSERT: &str = "INSERT INTO flowstore_entries (namespace, key, value, expi
      VALUES (?1, ?2, ?3, ?4, ?5) \
      ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, \
      version = excluded.version";
-
-/// A fresh entry version of the shape and cost of `Version::generate`: the
-/// clock in milliseconds, a number fixed for the process, a counter.
-fn fresh_version() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{millis:x}-{:x}-{count:x}", std::process::id())
-}
 
 /// flowstore-sqlite's read of one unexpired entry: namespace, key, now (Unix
 /// milliseconds).
@@ -124,7 +112,8 @@ impl Target for RawSqlite {
     async fn set(&self, key: usize, stamp: u64) -> Result<(), Error> {
         let (namespace, keys) = (Arc::clone(&self.namespace), Arc::clone(&self.keys));
         let value = stamped(&self.value, stamp);
-        let version = fresh_version();
+        // The store writes a fresh version with every set; so does the baseline.
+        let version = flowstore::Version::generate().to_string();
         self.with_conn(move |conn| {
             conn.prepare_cached(UPSERT)?.execute(params![
                 &*namespace,
