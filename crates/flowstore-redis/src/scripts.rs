@@ -68,3 +68,23 @@ impl Script {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RedisStore;
+
+    /// The written-down hashes are the sources' hashes, as the server computes
+    /// them: otherwise every call would pay a failed `EVALSHA` before `EVAL`.
+    #[tokio::test]
+    #[ignore = "needs FLOWSTORE_TEST_REDIS_URL"]
+    async fn hashes_match_the_sources() {
+        let url =
+            std::env::var("FLOWSTORE_TEST_REDIS_URL").expect("FLOWSTORE_TEST_REDIS_URL is not set");
+        let store = RedisStore::open(&url).await.unwrap();
+        for script in [&GET_ENTRY, &SET_IF, &DELETE_IF] {
+            let hash: String = store.client().script_load(script.source).await.unwrap();
+            assert_eq!(hash, script.sha1, "{}", script.source);
+        }
+    }
+}
