@@ -58,7 +58,13 @@ impl Drop for Shared {
 /// one connection per server. Clones and [`with_namespace`](RedisStore::with_namespace)
 /// handles share it; the connection closes when the last one is dropped.
 ///
-/// Entries live under the Redis key `namespace:key`. `Debug` never shows a password.
+/// Entries live under the Redis key `namespace:key`, one Redis string each: a
+/// small header holding the entry version, then the value (docs/formats.md), so
+/// plain [`get`](Store::get) and [`set`](Store::set) are one `GET` and one `SET`.
+/// The versioned operations ([`get_entry`](Store::get_entry),
+/// [`set_if`](Store::set_if), [`delete_if`](Store::delete_if)) are each one Lua
+/// script on the entry's key: atomic, and cluster-safe. `Debug` never shows a
+/// password.
 #[derive(Clone)]
 pub struct RedisStore {
     shared: Arc<Shared>,
