@@ -12,6 +12,9 @@ pub(crate) fn in_op(operation: Operation) -> impl FnOnce(Error) -> Error {
     move |err| err.with_backend(BACKEND).with_operation(operation)
 }
 
+/// What Redis 7.0 says when a script calls a command the ACL user may not run.
+const SCRIPT_ACL_REFUSAL: &str = "can't run this command or subcommand";
+
 /// Server error prefixes that mean "the data is not reachable right now, retry
 /// later": a cluster without a quorum or in the middle of resharding, a server
 /// still loading its dataset, a replica that lost its primary, a former primary
@@ -37,6 +40,12 @@ pub(crate) fn map_error(err: FredError) -> Error {
         _ if matches!(prefix, "NOAUTH" | "WRONGPASS" | "NOPERM") => (
             ErrorKind::Unauthorized,
             "the server refused our credentials",
+        ),
+        // A command of a flowstore script (get_entry, set_if, delete_if) that
+        // the ACL user may not run: Redis 7.0 answers with a plain `ERR`.
+        _ if details.contains(SCRIPT_ACL_REFUSAL) => (
+            ErrorKind::Unauthorized,
+            "the server refused our credentials for a command of a flowstore script",
         ),
         // fred's answer when a command's connection died under it on every
         // attempt (kind `Unknown`, so matched by text).
@@ -124,6 +133,13 @@ mod tests {
         }
         assert_eq!(
             kind_of(FredKind::Auth, "x"),
+            (ErrorKind::Unauthorized, false)
+        );
+        assert_eq!(
+            kind_of(
+                FredKind::Unknown,
+                "ERR The user executing the script can't run this command or subcommand script: 8ca4, on @user_script:33."
+            ),
             (ErrorKind::Unauthorized, false)
         );
     }

@@ -12,9 +12,12 @@ mod clear;
 mod error;
 mod eviction;
 mod keys;
+mod scripts;
 mod store;
+mod stored;
 #[cfg(feature = "tls")]
 mod tls;
+mod versioned;
 
 pub use builder::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_MAX_DELAY,

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use flowstore_core::{
-    Capabilities, Health, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
-    check_value_size,
+    Capabilities, Condition, Entry, Health, Key, Namespace, Operation, Result, Store, Ttl, Version,
+    async_trait, check_value_size,
 };
 use fred::clients::Client;
 use fred::interfaces::{ClientLike, KeysInterface};
@@ -15,7 +15,7 @@ use fred::types::{ConnectHandle, Expiration};
 use crate::auth::Refusals;
 use crate::builder::RedisBuilder;
 use crate::error::in_op;
-use crate::{clear, keys};
+use crate::{clear, keys, stored, versioned};
 
 /// What every namespace handle of one connection shares.
 pub(crate) struct Shared {
@@ -58,7 +58,13 @@ impl Drop for Shared {
 /// one connection per server. Clones and [`with_namespace`](RedisStore::with_namespace)
 /// handles share it; the connection closes when the last one is dropped.
 ///
-/// Entries live under the Redis key `namespace:key`. `Debug` never shows a password.
+/// Entries live under the Redis key `namespace:key`, one Redis string each: a
+/// small header holding the entry version, then the value (docs/formats.md), so
+/// plain [`get`](Store::get) and [`set`](Store::set) are one `GET` and one `SET`.
+/// The versioned operations ([`get_entry`](Store::get_entry),
+/// [`set_if`](Store::set_if), [`delete_if`](Store::delete_if)) are each one Lua
+/// script on the entry's key: atomic, and cluster-safe. `Debug` never shows a
+/// password.
 #[derive(Clone)]
 pub struct RedisStore {
     shared: Arc<Shared>,
@@ -149,12 +155,15 @@ impl Store for RedisStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         let client = self.shared.client.clone();
         let key = self.key(key);
-        let value: Option<Bytes> = self
+        let stored: Option<Bytes> = self
             .shared
             .refusals
             .run(Operation::Get, async move { client.get(key).await })
             .await?;
-        Ok(value.map(Vec::from))
+        stored
+            .map(stored::value_of)
+            .transpose()
+            .map_err(in_op(Operation::Get))
     }
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
@@ -162,8 +171,10 @@ impl Store for RedisStore {
         // A SET without options replaces the value and drops any earlier TTL.
         let expire =
             ttl.map(|ttl| Expiration::PX(i64::try_from(ttl.as_millis_ceil()).unwrap_or(i64::MAX)));
+        // Every write gives the entry a new version, plain ones too (SPEC §8).
+        let stored = Bytes::from(stored::encode(&Version::generate(), value));
         let client = self.shared.client.clone();
-        let (key, value) = (self.key(key), Bytes::copy_from_slice(value));
+        let (key, value) = (self.key(key), stored);
         let () = self
             .shared
             .refusals
@@ -183,6 +194,34 @@ impl Store for RedisStore {
             .run(Operation::Delete, async move { client.del(key).await })
             .await?;
         Ok(())
+    }
+
+    async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
+        versioned::get_entry(&self.shared, self.key(key)).await
+    }
+
+    async fn set_if(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        condition: &Condition,
+        new_version: &Version,
+    ) -> Result<()> {
+        check_value_size(value, self.max_value_size).map_err(in_op(Operation::SetIf))?;
+        versioned::set_if(
+            &self.shared,
+            self.key(key),
+            value,
+            ttl,
+            condition,
+            new_version,
+        )
+        .await
+    }
+
+    async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
+        versioned::delete_if(&self.shared, self.key(key), expected).await
     }
 
     async fn clear(&self) -> Result<()> {
@@ -213,6 +252,6 @@ impl Store for RedisStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::basic()
+        Capabilities::all()
     }
 }

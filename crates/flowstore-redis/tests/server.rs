@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flowstore_core::{ErrorKind, Key, Namespace, Operation, Store};
+use flowstore_core::{ErrorKind, Key, Namespace, Operation, Store, StoreExt, Version};
+use flowstore_redis::fred::interfaces::ClientLike;
+use flowstore_redis::fred::types::CustomCommand;
 use flowstore_redis::{EvictionCheck, RedisStore};
 
 /// A `redis-server` child process, SIGKILLed when dropped. `{port}` in an extra
@@ -252,6 +254,74 @@ async fn refused_credentials_are_unauthorized_and_never_printed() {
         store.get(&key("k")).await.unwrap().as_deref(),
         Some(&b"v"[..])
     );
+}
+
+/// An ACL user that may not run the versioned operations' scripts, or a
+/// command inside them, gets the permanent `Unauthorized`, never an absent
+/// entry or a generic backend error, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server on PATH"]
+async fn versioned_operations_refused_by_acl_are_unauthorized() {
+    let server = Server::start(&[]);
+    let port = server.port;
+    let admin = RedisStore::open(&server.url()).await.unwrap();
+    for rules in [
+        "noscripts on >pw ~* +@all -evalsha -eval",
+        "nowrites on >pw ~* +@all -set -del",
+    ] {
+        let mut args = vec!["SETUSER"];
+        args.extend(rules.split(' '));
+        let () = admin
+            .client()
+            .custom(CustomCommand::new_static("ACL", None, false), args)
+            .await
+            .unwrap();
+    }
+    let open = |user: &str| {
+        let url = format!("redis://{user}:pw@127.0.0.1:{port}");
+        async move { RedisStore::open(&url).await.unwrap() }
+    };
+    let k = key("acl");
+
+    let noscripts = open("noscripts").await;
+    noscripts.set(&k, b"v", None).await.unwrap();
+    let unauthorized = |err: flowstore_core::Error, operation: Operation| {
+        assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err:?}");
+        assert!(!err.is_temporary(), "{err:?}");
+        assert_eq!(err.operation(), Some(operation), "{err}");
+    };
+    unauthorized(
+        noscripts.get_entry(&k).await.unwrap_err(),
+        Operation::GetEntry,
+    );
+    unauthorized(
+        noscripts.set_if_absent(&k, b"w", None).await.unwrap_err(),
+        Operation::SetIf,
+    );
+    unauthorized(
+        noscripts
+            .delete_if_version(&k, &Version::generate())
+            .await
+            .unwrap_err(),
+        Operation::DeleteIf,
+    );
+
+    // Allowed to run the scripts, not the SET or DEL inside them.
+    let nowrites = open("nowrites").await;
+    nowrites.delete(&k).await.unwrap_err();
+    let version = nowrites.get_entry(&k).await.unwrap().unwrap().version;
+    unauthorized(
+        nowrites
+            .set_if_version(&k, b"w", None, &version)
+            .await
+            .unwrap_err(),
+        Operation::SetIf,
+    );
+    unauthorized(
+        nowrites.delete_if_version(&k, &version).await.unwrap_err(),
+        Operation::DeleteIf,
+    );
+    assert_eq!(nowrites.get(&k).await.unwrap().as_deref(), Some(&b"v"[..]));
 }
 
 /// Writes a throwaway CA (`ca.crt`) and a server certificate for 127.0.0.1 and
