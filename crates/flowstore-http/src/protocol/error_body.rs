@@ -95,6 +95,11 @@ mod tests {
             status_for(ErrorKind::Corrupt),
             StatusCode::INTERNAL_SERVER_ERROR
         );
+        // A failed condition is HTTP's own: 412 Precondition Failed.
+        assert_eq!(
+            status_for(ErrorKind::Conflict),
+            StatusCode::PRECONDITION_FAILED
+        );
     }
 
     #[test]
