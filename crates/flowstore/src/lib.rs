@@ -13,6 +13,8 @@ pub use flowstore_core::{
     BoxError, Capabilities, DEFAULT_MAX_VALUE_SIZE, Error, ErrorKind, Key, MaybeSend, MaybeSync,
     Namespace, Result, Store, StoreExt, Ttl, check_value_size, parse_duration, url,
 };
+/// Entry versions and conditional writes (SPEC §8).
+pub use flowstore_core::{Condition, Current, Entry, Version};
 
 /// The attribute a [`Store`] impl wears: `async_trait` on native targets,
 /// `async_trait(?Send)` on `wasm32` (flowstore-core's, for crates that depend on
