@@ -19,7 +19,7 @@ pub const NEW_VERSION_HEADER: &str = "flowstore-new-version";
 
 /// The response header with the absolute expiry of the entry a `GET` returned,
 /// in RFC 3339 UTC with milliseconds (`2026-12-04T23:16:45.123Z`); absent when
-/// the entry does not expire. See [`format_expires_at`].
+/// the entry does not expire. See [`format_expires_at`](super::format_expires_at).
 pub const EXPIRES_AT_HEADER: &str = "flowstore-expires-at";
 
 /// The response header (with the value [`VERSIONED_VALUE`]) a flowstore server
