@@ -29,12 +29,16 @@ impl HttpStore {
         let answer = self
             .send(operation, Method::GET, self.key_url(key), None)
             .await?;
+        let versioned = is_versioned(&answer.headers);
         let error = match answer.status {
-            StatusCode::OK if is_versioned(&answer.headers) => {
+            StatusCode::OK if versioned => {
                 return self.entry_of(answer).map(Some).map_err(in_op(operation));
             }
+            StatusCode::NOT_FOUND if versioned && is_absent(&answer) => return Ok(None),
+            // A server that does not read by versions (its store keeps none, or
+            // it predates them) cannot serve `get_entry`, present key or absent.
             StatusCode::OK => self.unversioned_read(),
-            StatusCode::NOT_FOUND if is_absent(&answer) => return Ok(None),
+            StatusCode::NOT_FOUND if is_absent(&answer) => self.unversioned_read(),
             StatusCode::NOT_FOUND => Error::backend(format!(
                 "{} answered a plain HTTP 404, not a flowstore \"absent\" 404: the base URL \
                  may be wrong, or a proxy answered",

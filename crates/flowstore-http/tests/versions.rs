@@ -230,8 +230,10 @@ async fn a_server_store_without_versions_answers_unsupported_and_writes_nothing(
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err:?}");
-    let err = store.get_entry(&key("k")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err:?}");
+    for present_or_not in ["k", "absent"] {
+        let err = store.get_entry(&key(present_or_not)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err:?}");
+    }
     let err = store
         .delete_if_version(&key("k"), &Version::generate())
         .await
