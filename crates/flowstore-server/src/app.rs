@@ -16,8 +16,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use flowstore_http::protocol::{
     ABSENT_HEADER, ABSENT_VALUE, EXPIRES_AT_HEADER, NAMESPACE_HEADER, NEW_VERSION_HEADER,
-    decode_key, decode_namespace, delete_condition, proposed_version, put_condition,
-    refuse_get_conditions,
+    VERSIONED_HEADER, decode_key, decode_namespace, delete_condition, proposed_version,
+    put_condition, refuse_get_conditions,
 };
 
 use crate::config::{ServerConfig, Token};
@@ -121,7 +121,7 @@ fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>> {
                 HeaderName::from_static(ABSENT_HEADER),
                 header::ETAG,
                 HeaderName::from_static(EXPIRES_AT_HEADER),
-                HeaderName::from_static(flowstore_http::protocol::VERSIONED_HEADER),
+                HeaderName::from_static(VERSIONED_HEADER),
             ])
             .max_age(Duration::from_secs(600)),
     ))
@@ -247,8 +247,8 @@ fn failed(operation: &'static str, err: &Error) -> Response<Body> {
     store_error_response(err)
 }
 
-/// `GET`: on a store with entry versions, `get_entry` (the same one read),
-/// answering with the `ETag` and the expiry too; otherwise `get`.
+/// `GET`: on a store with entry versions, `get_entry` (still one read of the
+/// store), answering with the `ETag` and the expiry too; otherwise `get`.
 async fn get_state(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
     let key = match key_of(&request) {
         Ok(key) => key,
