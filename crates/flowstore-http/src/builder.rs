@@ -349,6 +349,10 @@ mod tests {
         assert_eq!(builder.namespace.as_deref(), Some("n"));
         assert_eq!(builder.request_timeout, Duration::from_secs(2));
         assert!(builder.plain_404);
+        assert!(builder.versions, "entry versions are on by default");
+        let builder = HttpStoreBuilder::from_url("http://h:1?versions=false").unwrap();
+        assert!(!builder.versions);
+        assert!(HttpStoreBuilder::from_url("http://h?versions=maybe").is_err());
         assert!(HttpStoreBuilder::from_url("http://h?sslmode=x").is_err());
         assert!(HttpStoreBuilder::from_url("http://h?timeout=fast").is_err());
     }
