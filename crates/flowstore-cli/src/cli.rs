@@ -12,7 +12,8 @@ pub(crate) const DEFAULT_STORE: &str = "sqlite://flowstore.db";
 
 /// Save, load and benchmark state in any flowstore store.
 ///
-/// Exit status: 0 on success, 1 when `get` finds no value, 2 on any error (with a
+/// Exit status: 0 on success, 1 when `get` or `stat` finds no value, 2 on any
+/// error, 3 when a condition (`--if-version`, `--if-absent`) failed (with a
 /// one-line message on stderr).
 #[derive(Debug, Parser)]
 #[command(name = "flowstore", version, max_term_width = 100)]
@@ -79,12 +80,30 @@ pub(crate) enum Command {
         /// Expire the entry after this long: 500ms, 30s, 15m, 12h, 7d.
         #[arg(long, value_name = "DURATION")]
         ttl: Option<String>,
+        #[command(flatten)]
+        condition: SetCondition,
     },
-    /// Remove KEY (removing a missing key succeeds).
+    /// Remove KEY (removing a missing key succeeds, unless --if-version).
     Delete {
         /// The key (put `--` before a key that starts with `-`).
         #[arg(value_name = "KEY")]
         key: OsString,
+        /// Remove only if the key's entry version is V (see `stat`); otherwise
+        /// exit 3 and remove nothing (an absent key is a failed condition too).
+        #[arg(long, value_name = "V")]
+        if_version: Option<String>,
+    },
+    /// Print KEY's entry version, expiry and value size; exit 1 if there is none.
+    ///
+    /// Text: `version V`, `expires RFC3339|never`, `size N` on three lines.
+    /// With --json: {"version":"V","expires_at":"RFC3339"|null,"size":N}.
+    Stat {
+        /// The key (put `--` before a key that starts with `-`).
+        #[arg(value_name = "KEY")]
+        key: OsString,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove every key of the namespace (asks first unless --yes).
     Clear {
@@ -101,6 +120,20 @@ pub(crate) enum Command {
     /// token (FLOWSTORE_TOKEN or --token-file) every route but /healthz needs
     /// `Authorization: Bearer TOKEN`.
     Serve(ServeArgs),
+}
+
+/// The conditions of `flowstore set`: at most one. A conditional set prints
+/// the new entry version on stdout; a failed condition exits with 3.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub(crate) struct SetCondition {
+    /// Write only if the key's entry version is V (see `stat`).
+    #[arg(long, value_name = "V")]
+    pub(crate) if_version: Option<String>,
+
+    /// Write only if the key is absent (or expired).
+    #[arg(long)]
+    pub(crate) if_absent: bool,
 }
 
 /// Options of `flowstore serve`.

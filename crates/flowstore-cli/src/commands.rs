@@ -59,15 +59,20 @@ pub(crate) async fn set(
     ttl: Option<Ttl>,
 ) -> Result<Outcome, Failure> {
     let context = || format!("set {:?}", key.as_str());
-    let value = match value {
-        Some(value) if value != "-" => value.into_encoded_bytes(),
-        _ => read_stdin(store.max_value_size()).map_err(|err| Failure::store(context(), &err))?,
-    };
+    let value = value_of(store, value).map_err(|err| Failure::store(context(), &err))?;
     store
         .set(key, &value, ttl)
         .await
         .map_err(|err| Failure::store(context(), &err))?;
     Ok(Outcome::Done)
+}
+
+/// The value of `set`: the argument, or stdin when it is absent or `-`.
+pub(crate) fn value_of(store: &Arc<dyn Store>, value: Option<OsString>) -> Result<Vec<u8>, Error> {
+    match value {
+        Some(value) if value != "-" => Ok(value.into_encoded_bytes()),
+        _ => read_stdin(store.max_value_size()),
+    }
 }
 
 /// Reads all of stdin, but never more than one byte over `limit`: a longer value

@@ -16,6 +16,7 @@ mod commands;
 mod failure;
 mod serve;
 mod stack;
+mod versions;
 
 use std::process::ExitCode;
 
@@ -28,8 +29,8 @@ pub use failure::Failure;
 use stack::open_store;
 
 /// The `flowstore` command: parses the command line, runs the command and
-/// returns its exit status (0 success, 1 `get` found nothing, 2 any error,
-/// with one line on stderr).
+/// returns its exit status (0 success, 1 `get`/`stat` found nothing, 2 any
+/// error, 3 a failed condition, with one line on stderr).
 pub fn main() -> ExitCode {
     // Usage errors exit with 2, `--help` and `--version` with 0 (clap's rules).
     let cli = Cli::parse();
@@ -52,7 +53,7 @@ pub fn main() -> ExitCode {
 
 fn fail(failure: &Failure) -> ExitCode {
     eprintln!("flowstore: {failure}");
-    ExitCode::from(2)
+    ExitCode::from(failure.exit_code())
 }
 
 async fn run(cli: Cli) -> Result<Outcome, Failure> {
@@ -70,16 +71,34 @@ async fn run(cli: Cli) -> Result<Outcome, Failure> {
             let store = open_store(&cli.store, namespace, &stack).await?;
             commands::get(&store, &key).await
         }
-        Command::Set { key, value, ttl } => {
+        Command::Set {
+            key,
+            value,
+            ttl,
+            condition,
+        } => {
             let key = commands::parse_key(&key)?;
             let ttl = commands::parse_ttl(ttl.as_deref())?;
+            let condition = versions::parse_condition(&condition)?;
             let store = open_store(&cli.store, namespace, &stack).await?;
-            commands::set(&store, &key, value, ttl).await
+            match condition {
+                Some(condition) => versions::set_if(&store, &key, value, ttl, &condition).await,
+                None => commands::set(&store, &key, value, ttl).await,
+            }
         }
-        Command::Delete { key } => {
+        Command::Delete { key, if_version } => {
+            let key = commands::parse_key(&key)?;
+            let expected = versions::parse_version("--if-version", if_version.as_deref())?;
+            let store = open_store(&cli.store, namespace, &stack).await?;
+            match expected {
+                Some(expected) => versions::delete_if(&store, &key, &expected).await,
+                None => commands::delete(&store, &key).await,
+            }
+        }
+        Command::Stat { key, json } => {
             let key = commands::parse_key(&key)?;
             let store = open_store(&cli.store, namespace, &stack).await?;
-            commands::delete(&store, &key).await
+            versions::stat(&store, &key, json).await
         }
         Command::Clear { yes } => {
             commands::clear_precheck(yes)?;

@@ -30,6 +30,7 @@ pub struct HttpStoreBuilder {
     pool_idle_timeout: Duration,
     max_value_size: usize,
     plain_404: bool,
+    versions: bool,
     tls: Option<Arc<rustls::ClientConfig>>,
     error: Option<String>,
 }
@@ -45,6 +46,7 @@ impl HttpStoreBuilder {
             pool_idle_timeout: Duration::from_secs(60),
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             plain_404: false,
+            versions: true,
             tls: None,
             error: None,
         }
@@ -53,7 +55,8 @@ impl HttpStoreBuilder {
     /// Parses a store URL: `http://host[:port][/base]` or `https://…`, with
     /// optional flowstore parameters: `namespace` (a label, see
     /// [`namespace`](Self::namespace)), `timeout` and `connect_timeout` (duration
-    /// grammar, e.g. `10s`), `max_value_size` (bytes), `plain_404` (`true`/`false`).
+    /// grammar, e.g. `10s`), `max_value_size` (bytes), `plain_404` and
+    /// `versions` (`true`/`false`).
     /// Any other parameter, user info (`user:pass@`) or a fragment is a `Config` error.
     ///
     /// No token is taken from the URL (URLs end up in logs and shell history);
@@ -77,6 +80,9 @@ impl HttpStoreBuilder {
         }
         if let Some(plain) = url.take_parsed("plain_404", |text| text.parse::<bool>().ok())? {
             builder = builder.plain_404(plain);
+        }
+        if let Some(versions) = url.take_parsed("versions", |text| text.parse::<bool>().ok())? {
+            builder = builder.versions(versions);
         }
         url.expect_no_more()?;
         Ok(builder)
@@ -163,6 +169,18 @@ impl HttpStoreBuilder {
         self
     }
 
+    /// Whether to claim the [`versions`](flowstore_core::Capabilities::versions)
+    /// capability (default `true`; always `false` in plain-404 mode). Turn it
+    /// off for a flowstore server whose store keeps no entry versions, so that
+    /// `capabilities()` says so up front; left on, such a server answers every
+    /// conditional operation with `Unsupported` (HTTP 501) and writes nothing.
+    /// Off, `get_entry`, `set_if` and `delete_if` answer `Unsupported` without
+    /// sending anything.
+    pub fn versions(mut self, on: bool) -> Self {
+        self.versions = on;
+        self
+    }
+
     /// The TLS configuration for `https://` (default: rustls on the `ring`
     /// provider with the Mozilla roots of `webpki-roots`). Use it for a private
     /// CA or client certificates.
@@ -227,6 +245,7 @@ impl HttpStoreBuilder {
                 request_timeout: self.request_timeout,
                 connect_timeout: self.connect_timeout,
                 plain_404: self.plain_404,
+                versions: self.versions && !self.plain_404,
             }),
         })
     }
@@ -286,6 +305,7 @@ impl fmt::Debug for HttpStoreBuilder {
             .field("request_timeout", &self.request_timeout)
             .field("max_value_size", &self.max_value_size)
             .field("plain_404", &self.plain_404)
+            .field("versions", &self.versions)
             .field("custom_tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
@@ -329,6 +349,10 @@ mod tests {
         assert_eq!(builder.namespace.as_deref(), Some("n"));
         assert_eq!(builder.request_timeout, Duration::from_secs(2));
         assert!(builder.plain_404);
+        assert!(builder.versions, "entry versions are on by default");
+        let builder = HttpStoreBuilder::from_url("http://h:1?versions=false").unwrap();
+        assert!(!builder.versions);
+        assert!(HttpStoreBuilder::from_url("http://h?versions=maybe").is_err());
         assert!(HttpStoreBuilder::from_url("http://h?sslmode=x").is_err());
         assert!(HttpStoreBuilder::from_url("http://h?timeout=fast").is_err());
     }

@@ -17,6 +17,9 @@ mod builder;
 mod error;
 #[cfg(feature = "client")]
 mod store;
+// Entry versions over HTTP: `get_entry`, `set_if`, `delete_if` of the store.
+#[cfg(feature = "client")]
+mod versioned;
 
 #[cfg(feature = "client")]
 pub use builder::{HttpStoreBuilder, TOKEN_ENV};

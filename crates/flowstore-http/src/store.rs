@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use flowstore_core::{
-    Capabilities, Error, Health, Key, Namespace, Operation, Result, Store, Ttl, async_trait,
-    check_value_size,
+    Capabilities, Condition, Entry, Error, Health, Key, Namespace, Operation, Result, Store, Ttl,
+    Version, async_trait, check_value_size,
 };
-use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     pub(crate) request_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) plain_404: bool,
+    /// Entry versions are claimed and sent (never in plain-404 mode).
+    pub(crate) versions: bool,
 }
 
 /// What came back: status, headers, whole body.
@@ -72,7 +74,19 @@ impl HttpStore {
         &self.inner.base
     }
 
-    fn key_url(&self, key: &Key) -> String {
+    /// The URL of a `PUT` of `key`, with the `ttl` parameter when there is one.
+    pub(crate) fn put_url(&self, key: &Key, ttl: Option<Ttl>) -> String {
+        let mut url = self.key_url(key);
+        if let Some(ttl) = ttl {
+            url.push('?');
+            url.push_str(TTL_PARAMETER);
+            url.push('=');
+            url.push_str(&ttl.to_string());
+        }
+        url
+    }
+
+    pub(crate) fn key_url(&self, key: &Key) -> String {
         let encoded = encode_key(key.as_str());
         let mut url = String::with_capacity(self.inner.base.len() + 8 + encoded.len() + 16);
         url.push_str(&self.inner.base);
@@ -83,25 +97,48 @@ impl HttpStore {
     }
 
     /// Sends one request for `operation`, whose errors it names.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         operation: Operation,
         method: Method,
         url: String,
         body: Option<Bytes>,
     ) -> Result<Answer> {
-        self.exchange(method, url, body)
+        self.send_with(operation, method, url, body, Vec::new())
+            .await
+    }
+
+    /// [`send`](Self::send) with `extra` request headers (a condition, a
+    /// proposed version).
+    pub(crate) async fn send_with(
+        &self,
+        operation: Operation,
+        method: Method,
+        url: String,
+        body: Option<Bytes>,
+        extra: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<Answer> {
+        self.exchange(method, url, body, extra)
             .await
             .map_err(in_op(operation))
     }
 
-    async fn exchange(&self, method: Method, url: String, body: Option<Bytes>) -> Result<Answer> {
+    async fn exchange(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<Bytes>,
+        extra: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<Answer> {
         let inner = &*self.inner;
         let uri = Uri::try_from(url)
             .map_err(|err| Error::config("cannot build the request URL").with_source(err))?;
         let mut request = Request::builder().method(method).uri(uri);
         for (name, value) in &inner.headers {
             request = request.header(name, value.clone());
+        }
+        for (name, value) in extra {
+            request = request.header(name, value);
         }
         if body.is_some() {
             request = request.header(
@@ -177,13 +214,7 @@ impl Store for HttpStore {
 
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
         check_value_size(value, self.inner.max_value_size).map_err(in_op(Operation::Set))?;
-        let mut url = self.key_url(key);
-        if let Some(ttl) = ttl {
-            url.push('?');
-            url.push_str(TTL_PARAMETER);
-            url.push('=');
-            url.push_str(&ttl.to_string());
-        }
+        let url = self.put_url(key, ttl);
         let body = Bytes::copy_from_slice(value);
         let answer = self
             .send(Operation::Set, Method::PUT, url, Some(body))
@@ -233,6 +264,29 @@ impl Store for HttpStore {
         }
     }
 
+    /// `GET` with the entry's `ETag` and expiry (see the crate docs).
+    async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
+        self.get_entry_over_http(key).await
+    }
+
+    /// `PUT` with `If-Match` / `If-None-Match: *` and `Flowstore-New-Version`.
+    async fn set_if(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        condition: &Condition,
+        new_version: &Version,
+    ) -> Result<()> {
+        self.set_if_over_http(key, value, ttl, condition, new_version)
+            .await
+    }
+
+    /// `DELETE` with `If-Match`.
+    async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
+        self.delete_if_over_http(key, expected).await
+    }
+
     fn namespace(&self) -> &Namespace {
         &self.inner.namespace
     }
@@ -241,8 +295,12 @@ impl Store for HttpStore {
         self.inner.max_value_size
     }
 
+    /// Everything against a flowstore server; no entry versions in plain-404
+    /// mode (a server of the original design ignores conditions) or when
+    /// [`versions(false)`](HttpStoreBuilder::versions) says the server's store
+    /// keeps none.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::basic()
+        Capabilities::all().with_versions(self.inner.versions)
     }
 }
 
@@ -257,6 +315,7 @@ impl fmt::Debug for HttpStore {
             .field("request_timeout", &inner.request_timeout)
             .field("connect_timeout", &inner.connect_timeout)
             .field("plain_404", &inner.plain_404)
+            .field("versions", &inner.versions)
             .finish_non_exhaustive()
     }
 }

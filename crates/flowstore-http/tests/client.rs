@@ -212,7 +212,9 @@ async fn garbage_and_truncated_responses_are_errors() {
 async fn server_side_corrupt_stays_permanent() {
     let scripted = Arc::new(ScriptedStore::new(memory()));
     let store = client_for(scripted.clone()).await.unwrap();
-    scripted.fail_next(Op::Get, ErrorKind::Corrupt, 1);
+    // The memory store keeps entry versions, so the server reads with
+    // `get_entry` and writes with `set_if`: those are the calls to fail.
+    scripted.fail_next(Op::GetEntry, ErrorKind::Corrupt, 1);
     let err = store.get(&key("k")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Corrupt);
     assert!(!err.is_temporary(), "Corrupt must never be retried");
@@ -223,7 +225,7 @@ async fn server_side_corrupt_stays_permanent() {
         ErrorKind::Unsupported,
         ErrorKind::Backend,
     ] {
-        scripted.fail_next(Op::Set, kind, 1);
+        scripted.fail_next(Op::SetIf, kind, 1);
         let err = store.set(&key("k"), b"v", None).await.unwrap_err();
         assert_eq!(err.kind(), kind);
         assert_eq!(err.is_temporary(), kind.is_temporary_by_default(), "{kind}");
@@ -265,7 +267,8 @@ async fn refused_connection_is_unavailable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_server_is_a_timeout() {
     let scripted = Arc::new(ScriptedStore::new(memory()));
-    scripted.push(Op::Get, Step::Delay(Duration::from_secs(5)));
+    // The server reads a versioned store with `get_entry`.
+    scripted.push(Op::GetEntry, Step::Delay(Duration::from_secs(5)));
     let addr = spawn_server(scripted, local_config()).await.unwrap();
     let store = HttpStore::builder(format!("http://{addr}"))
         .request_timeout(Duration::from_millis(100))
@@ -424,6 +427,7 @@ async fn ping_asks_the_servers_probe_and_reads_no_key() {
     assert!(!store.ping().await.unwrap().is_degraded());
     assert_eq!(backing.calls(Op::Ping), 1);
     assert_eq!(backing.calls(Op::Get), 0);
+    assert_eq!(backing.calls(Op::GetEntry), 0);
     // A server whose store cannot serve answers 503: the client cannot either.
     backing.outage(ErrorKind::Timeout);
     let err = store.ping().await.unwrap_err();

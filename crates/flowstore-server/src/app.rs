@@ -10,18 +10,21 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCod
 use axum::middleware::{self, Next};
 use axum::routing::{delete, get};
 use flowstore_core::health::{PartDown, parts_down};
-use flowstore_core::{Error, ErrorKind, Key, Result, Store};
+use flowstore_core::{Condition, Error, ErrorKind, Key, Result, Store, Version};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use flowstore_http::protocol::{
-    ABSENT_HEADER, ABSENT_VALUE, NAMESPACE_HEADER, decode_key, decode_namespace,
+    ABSENT_HEADER, ABSENT_VALUE, EXPIRES_AT_HEADER, NAMESPACE_HEADER, NEW_VERSION_HEADER,
+    VERSIONED_HEADER, decode_key, decode_namespace, delete_condition, proposed_version,
+    put_condition, refuse_get_conditions,
 };
 
 use crate::config::{ServerConfig, Token};
 use crate::query::{Query, known_parameters_only};
 use crate::response::{error_response, store_error_response};
 use crate::telemetry;
+use crate::versioned;
 
 /// The OpenAPI 3 document of the protocol, as served at `GET /openapi.yaml`.
 pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
@@ -40,6 +43,9 @@ struct AppState {
     request_timeout: Duration,
     max_value_size: usize,
     metrics: bool,
+    /// The store keeps entry versions: reads answer with an `ETag`, writes
+    /// honour conditions (SPEC §8).
+    versions: bool,
 }
 
 /// The router of a flowstore server over `store`, for embedding in an axum
@@ -57,6 +63,7 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
     }
     let state = Arc::new(AppState {
         max_value_size: store.max_value_size(),
+        versions: store.capabilities().versions,
         store,
         token: config.token.clone(),
         request_timeout: config.request_timeout,
@@ -103,8 +110,19 @@ fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::PUT, Method::DELETE])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-            .expose_headers([HeaderName::from_static(ABSENT_HEADER)])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+                HeaderName::from_static(NEW_VERSION_HEADER),
+            ])
+            .expose_headers([
+                HeaderName::from_static(ABSENT_HEADER),
+                header::ETAG,
+                HeaderName::from_static(EXPIRES_AT_HEADER),
+                HeaderName::from_static(VERSIONED_HEADER),
+            ])
             .max_age(Duration::from_secs(600)),
     ))
 }
@@ -210,6 +228,10 @@ fn empty(status: StatusCode) -> Response<Body> {
 }
 
 fn failed(operation: &'static str, err: &Error) -> Response<Body> {
+    // A failed condition is an answer, not a failure of the store.
+    if let Some(response) = versioned::conflict_response(err) {
+        return response;
+    }
     if !matches!(
         err.kind(),
         ErrorKind::InvalidKey | ErrorKind::InvalidArgument | ErrorKind::ValueTooLarge
@@ -225,34 +247,72 @@ fn failed(operation: &'static str, err: &Error) -> Response<Body> {
     store_error_response(err)
 }
 
+/// `GET`: on a store with entry versions, `get_entry` (still one read of the
+/// store), answering with the `ETag` and the expiry too; otherwise `get`.
 async fn get_state(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
     let key = match key_of(&request) {
         Ok(key) => key,
         Err(err) => return store_error_response(&err),
     };
-    match state.store.get(&key).await {
-        Ok(Some(value)) => {
-            let mut response = Response::new(Body::from(value));
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Err(err) = refuse_get_conditions(request.headers()).and_then(|()| no_proposal(&request))
+    {
+        return store_error_response(&err);
+    }
+    if !state.versions {
+        return match state.store.get(&key).await {
+            Ok(Some(value)) => value_response(value),
+            Ok(None) => absent_response(),
+            Err(err) => failed("get", &err),
+        };
+    }
+    match state.store.get_entry(&key).await {
+        Ok(Some(entry)) => {
+            let mut headers = HeaderMap::new();
+            versioned::entry_headers(&entry, &mut headers);
+            let mut response = value_response(entry.value);
+            response.headers_mut().extend(headers);
             response
         }
         Ok(None) => {
-            let mut response = empty(StatusCode::NOT_FOUND);
-            let headers = response.headers_mut();
-            headers.insert(
-                HeaderName::from_static(ABSENT_HEADER),
-                HeaderValue::from_static(ABSENT_VALUE),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            let mut response = absent_response();
+            versioned::mark(response.headers_mut());
             response
         }
         Err(err) => failed("get", &err),
     }
+}
+
+/// `Flowstore-New-Version` names the version a write gives the key: on a
+/// request that writes none, it is a mistake worth saying.
+fn no_proposal(request: &Request) -> Result<()> {
+    if request.headers().contains_key(NEW_VERSION_HEADER) {
+        return Err(Error::invalid_argument(format!(
+            "{NEW_VERSION_HEADER} is only for PUT: this request writes no version"
+        )));
+    }
+    Ok(())
+}
+
+fn value_response(value: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::from(value));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn absent_response() -> Response<Body> {
+    let mut response = empty(StatusCode::NOT_FOUND);
+    let headers = response.headers_mut();
+    headers.insert(
+        HeaderName::from_static(ABSENT_HEADER),
+        HeaderValue::from_static(ABSENT_VALUE),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn put_state(
@@ -264,6 +324,17 @@ async fn put_state(
         Ok(key) => key,
         Err(err) => return store_error_response(&err),
     };
+    // The headers are checked before the body is read: a refused condition
+    // costs no upload.
+    let (condition, proposed) = match put_condition(request.headers())
+        .and_then(|condition| Ok((condition, proposed_version(request.headers())?)))
+    {
+        Ok(parsed) => parsed,
+        Err(err) => return store_error_response(&err),
+    };
+    if !state.versions && (condition.is_some() || proposed.is_some()) {
+        return store_error_response(&versioned::no_versions());
+    }
     let limit = state.max_value_size;
     let too_large = |size: Option<u64>| {
         let message = match size {
@@ -289,8 +360,22 @@ async fn put_state(
             ));
         }
     };
-    match state.store.set(&key, &value, query.ttl).await {
-        Ok(()) => empty(StatusCode::NO_CONTENT),
+    if !state.versions {
+        return match state.store.set(&key, &value, query.ttl).await {
+            Ok(()) => empty(StatusCode::NO_CONTENT),
+            Err(err) => failed("set", &err),
+        };
+    }
+    // A plain PUT is `set_if(Always, …)` too, so that it can answer with the
+    // version it wrote.
+    let condition = condition.unwrap_or(Condition::Always);
+    let version = proposed.unwrap_or_else(Version::generate);
+    match state
+        .store
+        .set_if(&key, &value, query.ttl, &condition, &version)
+        .await
+    {
+        Ok(()) => versioned::written(Some(&version)),
         Err(err) => failed("set", &err),
     }
 }
@@ -300,6 +385,21 @@ async fn delete_state(State(state): State<Arc<AppState>>, request: Request) -> R
         Ok(key) => key,
         Err(err) => return store_error_response(&err),
     };
+    let expected = match delete_condition(request.headers())
+        .and_then(|expected| no_proposal(&request).map(|()| expected))
+    {
+        Ok(expected) => expected,
+        Err(err) => return store_error_response(&err),
+    };
+    if let Some(expected) = expected {
+        if !state.versions {
+            return store_error_response(&versioned::no_versions());
+        }
+        return match state.store.delete_if(&key, &expected).await {
+            Ok(()) => versioned::written(None),
+            Err(err) => failed("delete", &err),
+        };
+    }
     match state.store.delete(&key).await {
         Ok(()) => empty(StatusCode::NO_CONTENT),
         Err(err) => failed("delete", &err),

@@ -8,6 +8,7 @@ mod query;
 mod response;
 mod serve;
 mod telemetry;
+mod versioned;
 
 #[allow(deprecated)]
 pub use app::HEALTHZ_KEY;

@@ -590,7 +590,9 @@ async fn api_store_of_the_original_design_works_unchanged() {
 async fn store_errors_keep_their_kind() {
     let store = Arc::new(ScriptedStore::new(memory()));
     let addr = spawn_server(store.clone(), local_config()).await;
-    store.fail_next(Op::Get, ErrorKind::Corrupt, 1);
+    // The memory store keeps entry versions, so the server reads with
+    // `get_entry` and writes with `set_if`: those are the calls to fail.
+    store.fail_next(Op::GetEntry, ErrorKind::Corrupt, 1);
     let corrupt = raw(addr, "GET", "/states/k", &[], None).await;
     assert_eq!(corrupt.status, 500);
     assert_eq!(corrupt.json()["error"], "corrupt");
@@ -601,7 +603,7 @@ async fn store_errors_keep_their_kind() {
         (ErrorKind::Unsupported, 501, false),
         (ErrorKind::Backend, 500, false),
     ] {
-        store.fail_next(Op::Set, kind, 1);
+        store.fail_next(Op::SetIf, kind, 1);
         let response = raw(addr, "PUT", "/states/k", &[], Some(b"v")).await;
         assert_eq!(response.status, status, "{kind}");
         assert_eq!(response.error_kind(), kind.as_str());
@@ -701,7 +703,8 @@ async fn healthz_reads_no_user_data() {
             204
         );
     }
-    let reads_before = store.calls(Op::Get);
+    let reads = || store.calls(Op::Get) + store.calls(Op::GetEntry);
+    let reads_before = reads();
     for _ in 0..3 {
         let health = raw(addr, "GET", "/healthz", &[], None).await;
         assert_eq!(health.status, 200);
@@ -711,14 +714,14 @@ async fn healthz_reads_no_user_data() {
             health.body.len()
         );
     }
-    assert_eq!(store.calls(Op::Get), reads_before, "the probe read a key");
+    assert_eq!(reads(), reads_before, "the probe read a key");
     assert_eq!(store.calls(Op::Ping), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_requests_time_out_with_504() {
     let store = Arc::new(ScriptedStore::new(memory()));
-    store.push(Op::Get, Step::Delay(Duration::from_secs(5)));
+    store.push(Op::GetEntry, Step::Delay(Duration::from_secs(5)));
     let mut config = local_config();
     config.request_timeout = Duration::from_millis(100);
     let addr = spawn_server(store, config).await;
@@ -747,7 +750,8 @@ async fn unknown_routes_are_plain_404s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_in_flight_requests() {
     let store = Arc::new(ScriptedStore::new(memory()));
-    store.push(Op::Set, Step::Delay(Duration::from_millis(500)));
+    // A plain PUT on a versioned store is `set_if(Always, …)`.
+    store.push(Op::SetIf, Step::Delay(Duration::from_millis(500)));
     let server = flowstore_server::bind(store.clone(), local_config())
         .await
         .unwrap();
@@ -759,7 +763,7 @@ async fn shutdown_finishes_in_flight_requests() {
     let slow_put =
         tokio::spawn(async move { raw(addr, "PUT", "/states/slow", &[], Some(b"done")).await });
     // Wait until the PUT has reached the store, then ask the server to stop.
-    while store.calls(Op::Set) == 0 {
+    while store.calls(Op::SetIf) == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     stop.send(()).unwrap();

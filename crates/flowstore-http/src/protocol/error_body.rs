@@ -17,7 +17,7 @@ const MAX_MESSAGE_CHARS: usize = 512;
 /// |---|---|
 /// | `invalid_key`, `invalid_argument` | 400 |
 /// | `unauthorized` (the server's own token check) | 401 |
-/// | `conflict` | 409 |
+/// | `conflict` (a failed condition: `If-Match`, `If-None-Match`) | 412 |
 /// | `value_too_large` | 413 |
 /// | `unsupported` | 501 |
 /// | `unavailable` | 503 |
@@ -30,7 +30,7 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::InvalidKey | ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorKind::ValueTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Conflict => StatusCode::PRECONDITION_FAILED,
         ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -94,6 +94,11 @@ mod tests {
         assert_eq!(
             status_for(ErrorKind::Corrupt),
             StatusCode::INTERNAL_SERVER_ERROR
+        );
+        // A failed condition is HTTP's own: 412 Precondition Failed.
+        assert_eq!(
+            status_for(ErrorKind::Conflict),
+            StatusCode::PRECONDITION_FAILED
         );
     }
 

@@ -13,7 +13,11 @@
 //! - the key codec: one key is exactly one path segment ([`encode_key`],
 //!   [`decode_key`]);
 //! - the error body and the status code of each error kind ([`encode_error`],
-//!   [`decode_error`], [`status_for`]).
+//!   [`decode_error`], [`status_for`]);
+//! - entry versions (SPEC §8): the `ETag`, the conditional request headers
+//!   ([`put_condition`], [`delete_condition`]), the version a client proposes
+//!   ([`NEW_VERSION_HEADER`]), the expiry ([`EXPIRES_AT_HEADER`]) and the
+//!   marker of an answer given by versions ([`VERSIONED_HEADER`]).
 //!
 //! Percent-encoding itself is flowstore's one codec, `flowstore_core::url`
 //! (on the `percent-encoding` crate), which store URLs use too.
@@ -23,10 +27,18 @@
 //! `docs/http.md` in the repository describes the protocol for people.
 
 mod error_body;
+mod expiry;
 mod key;
+mod versions;
 
 pub use error_body::{ERROR_CONTENT_TYPE, decode_error, encode_error, status_for};
+pub use expiry::{format_expires_at, parse_expires_at};
 pub use key::{decode_key, encode_key};
+pub use versions::{
+    EXPIRES_AT_HEADER, NEW_VERSION_HEADER, VERSIONED_HEADER, VERSIONED_VALUE, current_headers,
+    current_of, delete_condition, etag_value, is_versioned, parse_etag, proposed_version,
+    put_condition, refuse_get_conditions,
+};
 
 use http::HeaderValue;
 

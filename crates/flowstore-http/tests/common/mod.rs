@@ -25,13 +25,22 @@ pub async fn spawn_server(store: Arc<dyn Store>, config: ServerConfig) -> Result
 }
 
 /// A server over `store` with the default local config, and a client for it
-/// whose namespace label and value limit match the store's.
+/// whose namespace label, value limit and entry versions match the store's.
 pub async fn client_for(store: Arc<dyn Store>) -> Result<HttpStore> {
     let namespace = store.namespace().as_str().to_string();
     let max = store.max_value_size();
+    let versions = store.capabilities().versions;
     let addr = spawn_server(store, local_config()).await?;
     HttpStore::builder(format!("http://{addr}"))
         .namespace(namespace)
         .max_value_size(max)
+        .versions(versions)
         .open()
+}
+
+/// Like [`client_for`], but the client claims entry versions whatever the
+/// store keeps (to see what a server without them answers).
+pub async fn versioned_client_for(store: Arc<dyn Store>) -> Result<HttpStore> {
+    let addr = spawn_server(store, local_config()).await?;
+    HttpStore::builder(format!("http://{addr}")).open()
 }
