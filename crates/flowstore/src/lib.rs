@@ -10,8 +10,9 @@ pub use open::{OpenOptions, available_schemes, open, open_with};
 pub use stack::{StackOptions, open_stack};
 
 pub use flowstore_core::{
-    BoxError, Capabilities, DEFAULT_MAX_VALUE_SIZE, Error, ErrorKind, Key, MaybeSend, MaybeSync,
-    Namespace, Result, Store, StoreExt, Ttl, check_value_size, parse_duration, url,
+    BoxError, Capabilities, Condition, Current, DEFAULT_MAX_VALUE_SIZE, Entry, Error, ErrorKind,
+    Key, MaybeSend, MaybeSync, Namespace, Result, Store, StoreExt, Ttl, Version, check_value_size,
+    parse_duration, url,
 };
 
 /// The attribute a [`Store`] impl wears: `async_trait` on native targets,
