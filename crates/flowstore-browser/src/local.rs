@@ -63,6 +63,13 @@ impl fmt::Display for StorageArea {
 /// shared by every key of the site), hence the smaller default value limit of
 /// [`LocalStorageStore::DEFAULT_MAX_VALUE_SIZE`]; for more, use
 /// [`IndexedDbStore`](crate::IndexedDbStore).
+///
+/// It has no entry versions: `get_entry`, `set_if` and `delete_if` are
+/// [`Unsupported`](flowstore_core::ErrorKind::Unsupported) and its capabilities
+/// do not claim `versions`. Web Storage has no cross-tab transaction, so a
+/// compare-and-set here would hold within one tab only, while two tabs writing
+/// one key is the case it exists for. Use
+/// [`IndexedDbStore`](crate::IndexedDbStore) for conditional writes.
 #[derive(Clone)]
 pub struct LocalStorageStore {
     storage: Storage,

@@ -297,3 +297,157 @@ async fn damaged_record_is_corrupt_not_absent() {
     assert_eq!(err.operation(), Some(Operation::Get), "{err}");
     assert_eq!(err.backend_name(), Some("indexeddb"), "{err}");
 }
+
+/// Writes `record` into the `entries` object store of `db` with the plain
+/// IndexedDB API: a record exactly as an earlier release wrote it.
+async fn put_raw(db: &str, record: &js_sys::Object) {
+    let raw = raw_open(db).await;
+    let tx = raw
+        .transaction_with_str_and_mode("entries", web_sys::IdbTransactionMode::Readwrite)
+        .unwrap();
+    tx.object_store("entries").unwrap().put(record).unwrap();
+    let done = js_sys::Promise::new(&mut |resolve, _reject| {
+        tx.set_oncomplete(Some(&resolve));
+    });
+    JsFuture::from(done).await.unwrap();
+    raw.close();
+}
+
+/// Reads the record of `key` in `namespace` with the plain IndexedDB API.
+async fn get_raw(db: &str, namespace: &Namespace, key: &str) -> JsValue {
+    let raw = raw_open(db).await;
+    let tx = raw.transaction_with_str("entries").unwrap();
+    let id = js_sys::Array::of2(&namespace.as_str().into(), &key.into());
+    let request = tx.object_store("entries").unwrap().get(&id).unwrap();
+    let done = js_sys::Promise::new(&mut |resolve, _reject| {
+        request.set_onsuccess(Some(&resolve));
+    });
+    JsFuture::from(done).await.unwrap();
+    let record = request.result().unwrap();
+    raw.close();
+    record
+}
+
+/// A record of the previous release's layout: `{ns, key, value, expires?}`,
+/// no `version` field.
+fn legacy_record(
+    namespace: &Namespace,
+    key: &str,
+    value: &[u8],
+    expires: Option<f64>,
+) -> js_sys::Object {
+    let record = js_sys::Object::new();
+    js_sys::Reflect::set(&record, &"ns".into(), &namespace.as_str().into()).unwrap();
+    js_sys::Reflect::set(&record, &"key".into(), &key.into()).unwrap();
+    let bytes = js_sys::Uint8Array::from(value);
+    js_sys::Reflect::set(&record, &"value".into(), &bytes).unwrap();
+    if let Some(expires) = expires {
+        js_sys::Reflect::set(&record, &"expires".into(), &expires.into()).unwrap();
+    }
+    record
+}
+
+/// Records written before entry versions existed stay readable, get a stable
+/// pseudo-version, and can be replaced and deleted conditionally.
+#[wasm_bindgen_test]
+async fn records_from_before_versions_have_a_stable_pseudo_version() {
+    use flowstore_core::{Current, StoreExt, Version};
+
+    let db = unique_db("legacy");
+    let namespace = ns("legacy");
+    let store = IndexedDbStore::builder()
+        .database(&db)
+        .namespace(namespace.clone())
+        .open()
+        .await
+        .unwrap();
+    let far = js_sys::Date::now() + 3_600_000.0;
+    put_raw(&db, &legacy_record(&namespace, "plain", b"old state", None)).await;
+    put_raw(
+        &db,
+        &legacy_record(&namespace, "ttl", b"old state", Some(far)),
+    )
+    .await;
+
+    assert_eq!(
+        store.get(&key("plain")).await.unwrap(),
+        Some(b"old state".to_vec())
+    );
+    let first = store.get_entry(&key("plain")).await.unwrap().unwrap();
+    let again = store.get_entry(&key("plain")).await.unwrap().unwrap();
+    assert_eq!(first.value, b"old state");
+    assert_eq!(first.version, again.version, "the pseudo-version is stable");
+    assert_eq!(first.expires_at, None);
+    let with_ttl = store.get_entry(&key("ttl")).await.unwrap().unwrap();
+    assert_ne!(with_ttl.version, first.version, "the expiry is part of it");
+    assert!(with_ttl.expires_at.is_some());
+
+    // An older release in another tab rewriting the key changes it.
+    put_raw(
+        &db,
+        &legacy_record(&namespace, "plain", b"other state", None),
+    )
+    .await;
+    let rewritten = store.get_entry(&key("plain")).await.unwrap().unwrap();
+    assert_ne!(rewritten.version, first.version);
+    let err = store
+        .set_if_version(&key("plain"), b"lost", None, &first.version)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(err.current_version(), Some(&rewritten.version));
+
+    // Conditional writes on the current pseudo-version work, and store a version.
+    let next = store
+        .set_if_version(&key("plain"), b"new state", None, &rewritten.version)
+        .await
+        .unwrap();
+    let record = get_raw(&db, &namespace, "plain").await;
+    let stored = js_sys::Reflect::get(&record, &"version".into()).unwrap();
+    assert_eq!(stored.as_string().as_deref(), Some(next.as_str()));
+    assert_eq!(
+        store.get(&key("plain")).await.unwrap(),
+        Some(b"new state".to_vec())
+    );
+    store
+        .delete_if_version(&key("ttl"), &with_ttl.version)
+        .await
+        .unwrap();
+    assert_eq!(store.get(&key("ttl")).await.unwrap(), None);
+    let err = store
+        .delete_if_version(&key("ttl"), &Version::generate())
+        .await
+        .unwrap_err();
+    assert_eq!(err.current(), Some(&Current::Absent));
+}
+
+/// A plain `set` stores a version in the same `put`, a new one every time.
+#[wasm_bindgen_test]
+async fn plain_set_writes_a_new_version_each_time() {
+    let db = unique_db("setversion");
+    let namespace = ns("setversion");
+    let store = IndexedDbStore::builder()
+        .database(&db)
+        .namespace(namespace.clone())
+        .open()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        store.set(&key("k"), b"same", None).await.unwrap();
+        let record = get_raw(&db, &namespace, "k").await;
+        let stored = js_sys::Reflect::get(&record, &"version".into()).unwrap();
+        let stored = stored.as_string().expect("a version field");
+        let entry = store.get_entry(&key("k")).await.unwrap().unwrap();
+        assert_eq!(entry.version.as_str(), stored);
+        assert!(!seen.contains(&stored), "a version repeated");
+        seen.push(stored);
+    }
+    // A damaged version field is Corrupt, never another version.
+    let record = legacy_record(&namespace, "k", b"v", None);
+    js_sys::Reflect::set(&record, &"version".into(), &"not a version!".into()).unwrap();
+    put_raw(&db, &record).await;
+    let err = store.get_entry(&key("k")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err:?}");
+    assert_eq!(err.operation(), Some(Operation::GetEntry));
+}

@@ -2,7 +2,7 @@
 //! inconsistent frames, legacy values, stacking over encryption.
 
 use flowstore_compress::{CompressedStore, DEFAULT_MIN_SIZE, OVERHEAD};
-use flowstore_core::{ErrorKind, Key, Namespace, Operation, Result, Store, Ttl};
+use flowstore_core::{ErrorKind, Key, Namespace, Operation, Result, Store, StoreExt, Ttl};
 use flowstore_encrypt::{EncryptedStore, EncryptionKey, Keyring};
 use flowstore_memory::MemoryStore;
 
@@ -399,4 +399,42 @@ async fn compress_over_encrypt_round_trips_and_stores_less() {
         store.get(&k("doc")).await,
         "tampered under compress over encrypt",
     );
+}
+
+/// Conditional writes are framed like `set`, and the entry version passes
+/// through the wrapper unchanged in both directions.
+#[tokio::test]
+async fn conditional_writes_are_framed_and_keep_their_version() {
+    let backend = MemoryStore::new();
+    let store = CompressedStore::new(backend.clone());
+    let value = json(1024);
+    let version = store.set_if_absent(&k("doc"), &value, None).await.unwrap();
+    let raw = backend.get_entry(&k("doc")).await.unwrap().unwrap();
+    assert_eq!(raw.version, version);
+    assert_eq!(
+        &raw.value[..4],
+        &MAGIC,
+        "a conditional write reached the backend unframed"
+    );
+    assert!(
+        raw.value.len() < value.len() / 2,
+        "{} bytes",
+        raw.value.len()
+    );
+
+    let entry = store.get_entry(&k("doc")).await.unwrap().unwrap();
+    assert_eq!((&entry.value, &entry.version), (&value, &version));
+    let err = store
+        .set_if_absent(&k("doc"), &value, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(err.current_version(), Some(&version));
+    let next = store
+        .set_if_version(&k("doc"), b"short", None, &version)
+        .await
+        .unwrap();
+    assert_eq!(store.get(&k("doc")).await.unwrap(), Some(b"short".to_vec()));
+    store.delete_if_version(&k("doc"), &next).await.unwrap();
+    assert_eq!(store.get_entry(&k("doc")).await.unwrap(), None);
 }

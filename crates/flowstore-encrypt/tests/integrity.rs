@@ -1,7 +1,7 @@
 //! The encrypt wrapper's own promises: tampering, swapping, rotation, plaintext
 //! migration mode, key hygiene.
 
-use flowstore_core::{ErrorKind, Key, Namespace, Operation, Result, Store};
+use flowstore_core::{ErrorKind, Key, Namespace, Operation, Result, Store, StoreExt};
 use flowstore_encrypt::{EncryptedStore, EncryptionKey, Keyring, OVERHEAD};
 use flowstore_memory::MemoryStore;
 
@@ -488,4 +488,49 @@ async fn child_reads_key_from_env() {
         }
     }
     println!("child checked key_from_env");
+}
+
+/// Conditional writes are sealed like `set`: bound to namespace and key, and
+/// the entry version passes through the wrapper unchanged.
+#[tokio::test]
+async fn conditional_writes_are_bound_to_their_key_and_keep_their_version() {
+    let backend = MemoryStore::new();
+    let store = encrypted(&backend, Keyring::new(1, key(1)));
+    let version = store
+        .set_if_absent(&k("user:1"), b"alice's state", None)
+        .await
+        .unwrap();
+    let raw = backend.get_entry(&k("user:1")).await.unwrap().unwrap();
+    assert_eq!(
+        raw.version, version,
+        "the backend holds the caller's version"
+    );
+    assert!(
+        !raw.value.windows(5).any(|w| w == b"alice"),
+        "a conditional write reached the backend unsealed"
+    );
+    let entry = store.get_entry(&k("user:1")).await.unwrap().unwrap();
+    assert_eq!(
+        (entry.value.as_slice(), &entry.version),
+        (&b"alice's state"[..], &version)
+    );
+
+    // Copied raw to another key, it does not decrypt, through either read.
+    backend.set(&k("user:2"), &raw.value, None).await.unwrap();
+    let err = store.get_entry(&k("user:2")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert_eq!(err.operation(), Some(Operation::GetEntry), "{err}");
+    assert_corrupt(store.get(&k("user:2")).await, "alice's value under key 2");
+
+    // A conditional update is sealed too, and still bound to its key.
+    let next = store
+        .set_if_version(&k("user:1"), b"alice, step 2", None, &version)
+        .await
+        .unwrap();
+    let raw = backend.get_entry(&k("user:1")).await.unwrap().unwrap();
+    assert_eq!(raw.version, next);
+    backend.set(&k("user:3"), &raw.value, None).await.unwrap();
+    assert_corrupt(store.get(&k("user:3")).await, "an updated value moved");
+    store.delete_if_version(&k("user:1"), &next).await.unwrap();
+    assert_eq!(store.get(&k("user:1")).await.unwrap(), None);
 }

@@ -3,6 +3,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod clock;
+mod conditional;
 mod envelope;
 mod policy;
 
@@ -12,8 +13,8 @@ use std::time::Duration;
 
 use flowstore_core::health::{Part, PartDown, PartsDown};
 use flowstore_core::{
-    Capabilities, Error, ErrorKind, Health, Key, Namespace, Operation, Result, Store, Ttl,
-    check_value_size,
+    Capabilities, Condition, Entry, Error, ErrorKind, Health, Key, Namespace, Operation, Result,
+    Store, Ttl, check_value_size,
 };
 use futures::future::join_all;
 
@@ -167,7 +168,9 @@ impl FallbackBuilder {
             .fold(first.capabilities(), |caps, store| {
                 caps.intersect(store.capabilities())
             })
-            .with_versions(false);
+            // Conditional operations go to the primary only (see the crate
+            // docs): the secondaries need no versions of their own.
+            .with_versions(first.capabilities().versions);
         Ok(FallbackStore {
             write_policy: self.write_policy,
             missing_policy: self.missing_policy,
@@ -326,6 +329,56 @@ impl FallbackStore {
         join_all(repairs).await;
     }
 
+    /// `Unsupported` for a TTL when a store lacks TTL support.
+    fn check_ttl(&self, ttl: Option<Ttl>) -> Result<()> {
+        if ttl.is_some() && !self.capabilities.ttl {
+            return Err(own(Error::unsupported(
+                "a store of this fallback does not support TTL",
+            )));
+        }
+        Ok(())
+    }
+
+    /// The header of a value written now with `ttl`.
+    fn value_header(&self, ttl: Option<Ttl>) -> Header {
+        let stamp = self.clock.next();
+        let expires_at = ttl.map_or(0, |ttl| {
+            self.clock.wall().saturating_add(Self::micros(ttl)).max(1)
+        });
+        Header {
+            kind: Kind::Value,
+            version: Version {
+                stamp,
+                writer: self.writer,
+            },
+            expires_at,
+        }
+    }
+
+    /// The header of a tombstone written now.
+    fn tombstone_header(&self) -> Header {
+        Header {
+            kind: Kind::Tombstone,
+            version: Version {
+                stamp: self.clock.next(),
+                writer: self.writer,
+            },
+            expires_at: 0,
+        }
+    }
+
+    /// The backend TTL of a value written with `ttl`: expired values stay
+    /// behind as tombstones for `tombstone_ttl`.
+    fn stored_ttl(&self, ttl: Option<Ttl>) -> Option<Ttl> {
+        ttl.map(|ttl| {
+            let grace = ttl
+                .as_duration()
+                .saturating_add(self.tombstone_ttl.as_duration())
+                .min(Ttl::MAX);
+            Ttl::new(grace).unwrap_or(ttl)
+        })
+    }
+
     fn is_expired(&self, header: &Header, now: u64) -> bool {
         header.expires_at != 0 && now >= header.expires_at
     }
@@ -426,33 +479,9 @@ impl Store for FallbackStore {
         // Every error of this operation names it, unless it names its own.
         async {
             check_value_size(value, self.max_value_size).map_err(own)?;
-            if ttl.is_some() && !self.capabilities.ttl {
-                return Err(own(Error::unsupported(
-                    "a store of this fallback does not support TTL",
-                )));
-            }
-            let stamp = self.clock.next();
-            let expires_at = ttl.map_or(0, |ttl| {
-                self.clock.wall().saturating_add(Self::micros(ttl)).max(1)
-            });
-            let header = Header {
-                kind: Kind::Value,
-                version: Version {
-                    stamp,
-                    writer: self.writer,
-                },
-                expires_at,
-            };
-            let bytes = envelope::encode(&header, value);
-            // Expired values stay behind as tombstones for `tombstone_ttl`.
-            let stored_ttl = ttl.map(|ttl| {
-                let grace = ttl
-                    .as_duration()
-                    .saturating_add(self.tombstone_ttl.as_duration())
-                    .min(Ttl::MAX);
-                Ttl::new(grace).unwrap_or(ttl)
-            });
-            self.write_all(key, &bytes, stored_ttl).await
+            self.check_ttl(ttl)?;
+            let bytes = envelope::encode(&self.value_header(ttl), value);
+            self.write_all(key, &bytes, self.stored_ttl(ttl)).await
         }
         .await
         .map_err(|err| err.with_operation(Operation::Set))
@@ -461,15 +490,7 @@ impl Store for FallbackStore {
     async fn delete(&self, key: &Key) -> Result<()> {
         // Every error of this operation names it, unless it names its own.
         async {
-            let header = Header {
-                kind: Kind::Tombstone,
-                version: Version {
-                    stamp: self.clock.next(),
-                    writer: self.writer,
-                },
-                expires_at: 0,
-            };
-            let bytes = envelope::encode(&header, &[]);
+            let bytes = envelope::encode(&self.tombstone_header(), &[]);
             self.write_all(key, &bytes, Some(self.tombstone_ttl)).await
         }
         .await
@@ -531,6 +552,38 @@ impl Store for FallbackStore {
             format!("the fallback cannot serve under its write policy ({details})"),
         )
         .with_source(PartsDown(down)))
+    }
+
+    /// The primary's entry, read as the fallback's `get` reads it (see the
+    /// crate docs, "Versioned entries"). `Unsupported` when the primary has no
+    /// entry versions; the primary's error while it is down.
+    async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
+        self.conditional_get_entry(key)
+            .await
+            .map_err(|err| err.with_operation(Operation::GetEntry))
+    }
+
+    /// Judged and written on the primary, then written through to the
+    /// secondaries (see the crate docs, "Versioned entries").
+    async fn set_if(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        condition: &Condition,
+        new_version: &flowstore_core::Version,
+    ) -> Result<()> {
+        self.conditional_set(key, value, ttl, condition, new_version)
+            .await
+            .map_err(|err| err.with_operation(Operation::SetIf))
+    }
+
+    /// A tombstone written on the primary if it is at `expected`, then written
+    /// through to the secondaries (see the crate docs, "Versioned entries").
+    async fn delete_if(&self, key: &Key, expected: &flowstore_core::Version) -> Result<()> {
+        self.conditional_delete(key, expected)
+            .await
+            .map_err(|err| err.with_operation(Operation::DeleteIf))
     }
 
     fn namespace(&self) -> &Namespace {

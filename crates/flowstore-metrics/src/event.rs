@@ -13,16 +13,32 @@ pub use flowstore_core::Operation;
 pub enum Outcome {
     /// It succeeded (for `get`, whether or not the key was found).
     Ok,
-    /// It failed with an error of this kind.
+    /// A conditional write (`set_if`, `delete_if`) found its condition false
+    /// and wrote nothing: the store answered, and the caller's view of the key
+    /// was out of date. Counted apart from errors, because under contention it
+    /// is the expected answer, not a failure of the store.
+    Conflict,
+    /// It failed with an error of this kind (never
+    /// [`ErrorKind::Conflict`], which is [`Outcome::Conflict`]).
     Error(ErrorKind),
 }
 
 impl Outcome {
-    /// The value of the `outcome` label: `ok`, or the error kind's stable name
-    /// ([`ErrorKind::as_str`]: `unavailable`, `timeout`, `corrupt`, …).
+    /// How an operation that returned `result` ended.
+    pub fn of<T>(result: &flowstore_core::Result<T>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(error) if error.kind() == ErrorKind::Conflict => Outcome::Conflict,
+            Err(error) => Outcome::Error(error.kind()),
+        }
+    }
+
+    /// The value of the `outcome` label: `ok`, `conflict`, or the error kind's
+    /// stable name ([`ErrorKind::as_str`]: `unavailable`, `timeout`, `corrupt`, …).
     pub const fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
+            Outcome::Conflict => "conflict",
             Outcome::Error(kind) => kind.as_str(),
         }
     }
@@ -30,6 +46,12 @@ impl Outcome {
     /// Whether the operation succeeded.
     pub const fn is_ok(self) -> bool {
         matches!(self, Outcome::Ok)
+    }
+
+    /// Whether the operation failed with an error: neither `Ok` nor a
+    /// [`Conflict`](Outcome::Conflict).
+    pub const fn is_failure(self) -> bool {
+        matches!(self, Outcome::Error(_))
     }
 }
 
@@ -53,12 +75,14 @@ pub struct OpEvent<'a> {
     pub outcome: Outcome,
     /// How long it took, from the call to the inner store until its answer.
     pub duration: Duration,
-    /// For a successful `set`, the bytes written (the caller's value); for a
-    /// successful `get` that found the key, the bytes returned; otherwise `None`.
+    /// For a successful `set` or `set_if`, the bytes written (the caller's
+    /// value); for a successful `get` or `get_entry` that found the key, the
+    /// bytes returned; otherwise `None`.
     pub value_bytes: Option<usize>,
-    /// For a successful `get`, whether the key was found; otherwise `None`.
+    /// For a successful `get` or `get_entry`, whether the key was found;
+    /// otherwise `None`.
     pub found: Option<bool>,
-    /// The key, for `get`, `set` and `delete` (`None` for `clear`).
+    /// The key, for the operations on one key (`None` for `clear` and `ping`).
     pub key: Option<&'a Key>,
     /// The namespace of the wrapped store.
     pub namespace: &'a Namespace,

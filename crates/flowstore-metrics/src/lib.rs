@@ -146,9 +146,10 @@ impl<S: Store> MetricsStore<S> {
         let result = run.await;
         let duration = started.elapsed();
 
-        let (outcome, value_bytes, found) = match &result {
-            Ok(value) => (Outcome::Ok, written.or(value.value_len()), value.found()),
-            Err(error) => (Outcome::Error(error.kind()), None, None),
+        let outcome = Outcome::of(&result);
+        let (value_bytes, found) = match &result {
+            Ok(value) => (written.or(value.value_len()), value.found()),
+            Err(_) => (None, None),
         };
         let event = OpEvent {
             op,

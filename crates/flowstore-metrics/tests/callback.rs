@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use flowstore_core::conformance::doubles::{Op, ScriptedStore, Step};
-use flowstore_core::{ErrorKind, Key, Store, Ttl};
+use flowstore_core::{ErrorKind, Key, Store, StoreExt, Ttl, Version};
 use flowstore_memory::MemoryStore;
 use flowstore_metrics::{MetricsStore, OpEvent, Operation, Outcome};
 
@@ -161,4 +161,59 @@ async fn every_operation_is_reported() {
         let reported = seen.lock().unwrap().iter().any(|seen| seen.op == operation);
         assert!(reported, "{operation} was not reported");
     }
+}
+
+/// The versioned operations are reported under their own names, and a failed
+/// condition is its own outcome, `conflict`, not an error of the store.
+#[tokio::test]
+async fn versioned_operations_have_their_own_names_and_conflicts_their_own_outcome() {
+    let inner = Arc::new(ScriptedStore::new(MemoryStore::new()));
+    let (seen, callback) = recorder_callback();
+    let store = MetricsStore::new(Arc::clone(&inner)).with_callback(callback);
+    let k = key("k");
+
+    let version = store.set_if_absent(&k, b"abc", None).await.unwrap();
+    let entry = store.get_entry(&k).await.unwrap().unwrap();
+    assert_eq!(entry.version, version);
+    let err = store.set_if_absent(&k, b"other", None).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Conflict,
+        "the error passes unchanged"
+    );
+    assert_eq!(err.current_version(), Some(&version));
+    let stale = Version::generate();
+    store.delete_if_version(&k, &stale).await.unwrap_err();
+    inner.push(Op::DeleteIf, Step::Fail(ErrorKind::Unavailable));
+    store.delete_if_version(&k, &version).await.unwrap_err();
+    store.delete_if_version(&k, &version).await.unwrap();
+    assert!(store.get_entry(&k).await.unwrap().is_none());
+
+    let seen = seen.lock().unwrap().clone();
+    let summary: Vec<_> = seen
+        .iter()
+        .map(|s| (s.op, s.outcome, s.value_bytes, s.found))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (Operation::SetIf, Outcome::Ok, Some(3), None),
+            (Operation::GetEntry, Outcome::Ok, Some(3), Some(true)),
+            (Operation::SetIf, Outcome::Conflict, None, None),
+            (Operation::DeleteIf, Outcome::Conflict, None, None),
+            (
+                Operation::DeleteIf,
+                Outcome::Error(ErrorKind::Unavailable),
+                None,
+                None
+            ),
+            (Operation::DeleteIf, Outcome::Ok, None, None),
+            (Operation::GetEntry, Outcome::Ok, None, Some(false)),
+        ]
+    );
+    let labels: Vec<_> = seen.iter().map(|s| s.op.as_str()).collect();
+    assert_eq!(labels[..4], ["set_if", "get_entry", "set_if", "delete_if"]);
+    assert_eq!(Outcome::Conflict.as_str(), "conflict");
+    assert!(!Outcome::Conflict.is_ok() && !Outcome::Conflict.is_failure());
+    assert!(Outcome::Error(ErrorKind::Unavailable).is_failure());
 }

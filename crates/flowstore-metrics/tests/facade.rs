@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use flowstore_core::conformance::doubles::{Op, ScriptedStore, Step};
-use flowstore_core::{ErrorKind, Key, Store};
+use flowstore_core::{ErrorKind, Key, Store, StoreExt};
 use flowstore_memory::MemoryStore;
 use flowstore_metrics::{
     GET_RESULTS_TOTAL, MetricsStore, OPERATION_DURATION_SECONDS, OPERATIONS_TOTAL, VALUE_BYTES,
@@ -59,6 +59,10 @@ fn facade_counts_operations_and_records_latency_and_sizes() {
             inner.push(Op::Get, Step::Fail(ErrorKind::Timeout));
             store.get(&k).await.unwrap_err();
             store.delete(&k).await.unwrap();
+            let version = store.set_if_absent(&k, b"12", None).await.unwrap();
+            store.set_if_absent(&k, b"34", None).await.unwrap_err();
+            store.get_entry(&k).await.unwrap();
+            store.delete_if_version(&k, &version).await.unwrap();
         });
     });
 
@@ -108,7 +112,41 @@ fn facade_counts_operations_and_records_latency_and_sizes() {
         ),
         1
     );
-    assert_eq!(counter(GET_RESULTS_TOTAL, &[("result", "hit"), store]), 1);
+    // The versioned operations under their own names; a failed condition
+    // under its own outcome.
+    assert_eq!(
+        counter(
+            OPERATIONS_TOTAL,
+            &[("op", "set_if"), ("outcome", "ok"), store]
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            OPERATIONS_TOTAL,
+            &[("op", "set_if"), ("outcome", "conflict"), store]
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            OPERATIONS_TOTAL,
+            &[("op", "get_entry"), ("outcome", "ok"), store]
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            OPERATIONS_TOTAL,
+            &[("op", "delete_if"), ("outcome", "ok"), store]
+        ),
+        1
+    );
+    assert_eq!(
+        histogram(VALUE_BYTES, &[("op", "set_if"), store]),
+        vec![2.0]
+    );
+    assert_eq!(counter(GET_RESULTS_TOTAL, &[("result", "hit"), store]), 2);
     assert_eq!(counter(GET_RESULTS_TOTAL, &[("result", "miss"), store]), 1);
 
     let get_latencies = histogram(OPERATION_DURATION_SECONDS, &[("op", "get"), store]);

@@ -7,8 +7,12 @@ mod policy;
 mod rt;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use flowstore_core::{Call, CallOutput, LayeredStore, MaybeSend, Operation, Result, Store};
+use flowstore_core::{
+    Call, CallOutput, Current, Error, ErrorKind, Key, LayeredStore, MaybeSend, Operation, Result,
+    Store, Version,
+};
 
 pub use layer::RetryLayer;
 pub use policy::RetryPolicy;
@@ -98,6 +102,9 @@ impl<S> RetryStore<S> {
 // store as it is now, and its caller (a load balancer) has its own timeout and
 // failure threshold; retrying inside it would only make a down store look slow,
 // and a degraded probe run into that caller's timeout.
+//
+// `delete_if` is the one operation written out: see `retried_delete_if`.
+#[flowstore_core::async_trait]
 impl<S: Store> LayeredStore for RetryStore<S> {
     type Inner = S;
 
@@ -105,15 +112,67 @@ impl<S: Store> LayeredStore for RetryStore<S> {
         &self.inner
     }
 
-    async fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, mut run: F) -> Result<T>
+    // Written out rather than `async fn`: `async_trait` on this impl (needed
+    // for `delete_if`) would turn an `async fn around` into a boxed future,
+    // which is not the trait's signature.
+    #[allow(clippy::manual_async_fn)]
+    fn around<'a, T, F, Fut>(
+        &'a self,
+        call: Call<'a>,
+        mut run: F,
+    ) -> impl Future<Output = Result<T>> + MaybeSend + 'a
     where
         T: CallOutput + 'a,
         F: FnMut() -> Fut + MaybeSend + 'a,
         Fut: Future<Output = Result<T>> + MaybeSend + 'a,
     {
-        if call.operation == Operation::Ping {
-            return rt::timeout(self.policy.attempt_timeout, run(), Operation::Ping).await;
+        async move {
+            if call.operation == Operation::Ping {
+                return rt::timeout(self.policy.attempt_timeout, run(), Operation::Ping).await;
+            }
+            self.run(call.operation, run).await
         }
-        self.run(call.operation, run).await
     }
+
+    async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
+        retried_delete_if(self, key, expected)
+            .await
+            .map_err(|err| err.with_operation(Operation::DeleteIf))
+    }
+}
+
+/// `delete_if` through the retry loop, where a retry may find the key already
+/// gone by its own earlier attempt.
+///
+/// An attempt that failed with a temporary error (a timeout, a connection cut
+/// after the request was sent) may have deleted the key. The retry then finds it
+/// absent and the store answers `Conflict` with [`Current::Absent`]: reporting
+/// that would tell the caller its delete failed when it is the caller's own
+/// delete that removed the key. So a retry's absent-conflict is `Ok`: the key is
+/// gone, which is what the call asked for. (If another writer deleted it in the
+/// meantime instead, the answer is the same: the caller cannot tell the two
+/// apart, and either way the key it wanted deleted is deleted.) A conflict on the
+/// first attempt, or one naming another version, is returned as it is.
+async fn retried_delete_if<S: Store>(
+    store: &RetryStore<S>,
+    key: &Key,
+    expected: &Version,
+) -> Result<()> {
+    let inner = &store.inner;
+    // Set once an attempt has started; every attempt after the first follows
+    // a temporary failure (`run` stops at success and at permanent errors).
+    let attempted = AtomicBool::new(false);
+    store
+        .run(Operation::DeleteIf, || async {
+            let is_retry = attempted.swap(true, Ordering::Relaxed);
+            match inner.delete_if(key, expected).await {
+                Err(err) if is_retry && is_absent_conflict(&err) => Ok(()),
+                result => result,
+            }
+        })
+        .await
+}
+
+fn is_absent_conflict(err: &Error) -> bool {
+    err.kind() == ErrorKind::Conflict && err.current() == Some(&Current::Absent)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flowstore_core::conformance::doubles::{Op, ScriptedStore, Step};
-use flowstore_core::{ErrorKind, Key, Operation, Store, Ttl};
+use flowstore_core::{Current, ErrorKind, Key, Operation, Store, StoreExt, Ttl, Version};
 use flowstore_memory::MemoryStore;
 use flowstore_retry::{RetryPolicy, RetryStore};
 use tokio::time::Instant;
@@ -271,11 +271,22 @@ fn zero_attempts_means_one() {
 #[tokio::test(start_paused = true)]
 async fn every_operation_is_retried() {
     for operation in Op::ALL.into_iter().filter(|op| *op != Op::Ping) {
+        // Some operations are exercised after a setup call of the same
+        // operation (`set_if` after a `set_if_absent`): count those first.
+        let clean = double();
+        let store = RetryStore::with_policy(Arc::clone(&clean), exact(2));
+        flowstore_core::conformance::layers::exercise(&store, operation).await;
+        let calls_without_failure = clean.calls(operation);
+
         let inner = double();
         inner.fail_next(operation, ErrorKind::Unavailable, 1);
         let store = RetryStore::with_policy(Arc::clone(&inner), exact(2));
         flowstore_core::conformance::layers::exercise(&store, operation).await;
-        assert_eq!(inner.calls(operation), 2, "{operation} was not retried");
+        assert_eq!(
+            inner.calls(operation),
+            calls_without_failure + 1,
+            "{operation} was not retried"
+        );
     }
 }
 
@@ -291,4 +302,96 @@ async fn a_ping_is_made_once_not_retried() {
     assert_elapsed(started, Duration::ZERO);
     // The failure was not scripted again: the next probe answers.
     assert!(!store.ping().await.unwrap().is_degraded());
+}
+
+/// A failed condition is permanent: a `Conflict` of any versioned operation is
+/// returned after one attempt, with the current version it carries.
+#[tokio::test(start_paused = true)]
+async fn a_conflict_is_never_retried() {
+    let inner = double();
+    let store = RetryStore::with_policy(Arc::clone(&inner), exact(5));
+    let k = key("k");
+    let current = store.set_versioned(&k, b"v1", None).await.unwrap();
+    let stale = Version::generate();
+
+    let err = store
+        .set_if_version(&k, b"v2", None, &stale)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(err.current_version(), Some(&current));
+    assert_eq!(inner.calls(Op::SetIf), 2, "one set_versioned, one set_if");
+
+    let err = store.delete_if_version(&k, &stale).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(err.current_version(), Some(&current));
+    assert_eq!(inner.calls(Op::DeleteIf), 1);
+    assert_eq!(store.get(&k).await.unwrap(), Some(b"v1".to_vec()));
+}
+
+/// A `set_if` applied but unacknowledged is retried with the same proposed
+/// version, and the store recognises its own write: `Ok`, not `Conflict`.
+#[tokio::test(start_paused = true)]
+async fn a_conditional_write_applied_but_unacknowledged_ends_ok() {
+    let inner = double();
+    let store = RetryStore::with_policy(Arc::clone(&inner), exact(3));
+    let k = key("k");
+    let v1 = store.set_versioned(&k, b"v1", None).await.unwrap();
+    inner.push(Op::SetIf, Step::ApplyThenFail(ErrorKind::Timeout));
+    let v2 = store.set_if_version(&k, b"v2", None, &v1).await.unwrap();
+    assert_eq!(
+        inner.calls(Op::SetIf),
+        3,
+        "set_versioned, then two attempts"
+    );
+    let entry = store.get_entry(&k).await.unwrap().unwrap();
+    assert_eq!((entry.value.as_slice(), entry.version), (&b"v2"[..], v2));
+
+    // The same for a create.
+    let created = key("created");
+    inner.push(Op::SetIf, Step::ApplyThenFail(ErrorKind::Unavailable));
+    store.set_if_absent(&created, b"new", None).await.unwrap();
+    assert_eq!(store.get(&created).await.unwrap(), Some(b"new".to_vec()));
+}
+
+/// A `delete_if` applied but unacknowledged: the retry finds the key absent,
+/// which is what the delete asked for, so the call is `Ok`.
+#[tokio::test(start_paused = true)]
+async fn a_delete_if_applied_but_unacknowledged_ends_ok() {
+    for kind in [ErrorKind::Timeout, ErrorKind::Unavailable] {
+        let inner = double();
+        let store = RetryStore::with_policy(Arc::clone(&inner), exact(3));
+        let k = key("k");
+        let version = store.set_versioned(&k, b"v", None).await.unwrap();
+        inner.push(Op::DeleteIf, Step::ApplyThenFail(kind));
+        store.delete_if_version(&k, &version).await.unwrap();
+        assert_eq!(inner.calls(Op::DeleteIf), 2, "{kind}");
+        assert_eq!(store.get(&k).await.unwrap(), None);
+    }
+}
+
+/// The absent-conflict is forgiven only on a retry: on the first attempt the
+/// key was absent before this call, and that is a conflict to report. A retry
+/// that finds the key at another version is a conflict too.
+#[tokio::test(start_paused = true)]
+async fn a_delete_if_conflict_is_reported_unless_a_retry_finds_the_key_gone() {
+    let inner = double();
+    let store = RetryStore::with_policy(Arc::clone(&inner), exact(3));
+    let k = key("k");
+    let err = store
+        .delete_if_version(&k, &Version::generate())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(err.current(), Some(&Current::Absent));
+    assert_eq!(err.operation(), Some(Operation::DeleteIf));
+    assert_eq!(inner.calls(Op::DeleteIf), 1);
+
+    let version = store.set_versioned(&k, b"v", None).await.unwrap();
+    inner.push(Op::DeleteIf, Step::Fail(ErrorKind::Unavailable));
+    let other = store.set_versioned(&k, b"w", None).await.unwrap();
+    let err = store.delete_if_version(&k, &version).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(err.current_version(), Some(&other));
+    assert_eq!(store.get(&k).await.unwrap(), Some(b"w".to_vec()));
 }

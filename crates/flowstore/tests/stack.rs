@@ -377,3 +377,62 @@ fn debug_shows_no_key_and_no_url() {
     assert!(!debug.contains("3q2"), "{debug}");
     assert!(debug.contains("fallback_stores: 1"), "{debug}");
 }
+
+/// Versioned entries through every wrapper of the stack, over a fallback of
+/// two memory stores (the primary has versions, so the stack claims them).
+#[tokio::test]
+async fn versioned_entries_pass_through_the_whole_stack() {
+    use flowstore::{Condition, Current, StoreExt, Version};
+
+    let primary = flowstore::memory::MemoryStore::new();
+    let secondary = flowstore::memory::MemoryStore::new();
+    let stack = StackOptions::new()
+        .metrics(true)
+        .retry(RetryPolicy::new())
+        .compress(true)
+        .encrypt(keyring(KEY_1));
+    let store = stack
+        .wrap(vec![Arc::new(primary.clone()), Arc::new(secondary.clone())])
+        .unwrap();
+    assert!(store.capabilities().versions);
+    let k = key("flow");
+    let value = repetitive_json();
+    let v1 = store.set_if_absent(&k, &value, None).await.unwrap();
+    let entry = store.get_entry(&k).await.unwrap().unwrap();
+    assert_eq!((&entry.value, &entry.version), (&value, &v1));
+    let err = store.set_if_absent(&k, b"again", None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(err.current_version(), Some(&v1));
+    let v2 = store
+        .set_if(
+            &k,
+            b"next",
+            None,
+            &Condition::Matches(v1.clone()),
+            &Version::generate(),
+        )
+        .await;
+    v2.unwrap();
+    // Encrypted on both stores; the primary's entry version is the stack's.
+    let stored = primary.get_entry(&k).await.unwrap().unwrap();
+    assert!(stored.value.starts_with(ENCRYPT_MAGIC));
+    assert_eq!(
+        store.get_entry(&k).await.unwrap().unwrap().version,
+        stored.version
+    );
+    assert!(
+        secondary
+            .get(&k)
+            .await
+            .unwrap()
+            .unwrap()
+            .starts_with(ENCRYPT_MAGIC)
+    );
+    store.delete_if_version(&k, &stored.version).await.unwrap();
+    let err = store
+        .delete_if_version(&k, &stored.version)
+        .await
+        .unwrap_err();
+    assert_eq!(err.current(), Some(&Current::Absent));
+    assert_eq!(store.get(&k).await.unwrap(), None);
+}

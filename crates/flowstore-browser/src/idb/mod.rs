@@ -3,14 +3,18 @@
 mod builder;
 mod event;
 mod open;
+mod versions;
 
 pub use builder::{Durability, IndexedDbBuilder};
 
 use std::fmt;
 use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
 
+use flowstore_core::version::{conflict, decide_write};
 use flowstore_core::{
-    Error, Health, Key, Namespace, Operation, Result, Store, Ttl, async_trait, check_value_size,
+    Capabilities, Condition, Entry, Error, Health, Key, Namespace, Operation, Result, Store, Ttl,
+    Version, async_trait, check_value_size,
 };
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -25,7 +29,8 @@ use open::{Connection, EXPIRY_INDEX};
 /// by every namespace; binary values stored as bytes; TTL in an indexed expiry
 /// field.
 ///
-/// Entries are `{ns, key, value: Uint8Array, expires?: number}` records whose
+/// Entries are `{ns, key, value: Uint8Array, expires?: number, version: string}`
+/// records whose
 /// primary key is `[ns, key]`, so a namespace is a contiguous key range: `clear`
 /// deletes exactly that range. See the crate documentation for an example and
 /// `docs/backends/browser.md` for the layout and its guarantees.
@@ -129,6 +134,48 @@ impl IndexedDbStore {
         Ok(keys.length() as usize)
     }
 
+    /// The record of `value` under `key` at entry version `version`, expiring
+    /// after `ttl`.
+    fn record(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        version: &Version,
+    ) -> Result<Object> {
+        let record = Object::new();
+        let put = |name: &str, value: &JsValue| {
+            Reflect::set(&record, &JsValue::from_str(name), value).map_err(|err| from_js(SET, &err))
+        };
+        put("ns", &JsValue::from_str(self.namespace.as_str()))?;
+        put("key", &JsValue::from_str(key.as_str()))?;
+        put("value", &Uint8Array::from(value))?;
+        if let Some(ttl) = ttl {
+            put(
+                "expires",
+                &JsValue::from_f64(now_millis() + ttl.as_millis_ceil() as f64),
+            )?;
+        }
+        put(versions::FIELD, &JsValue::from_str(version.as_str()))?;
+        Ok(record)
+    }
+
+    /// Reads the record of `id` inside `tx` and returns its entry version, or
+    /// `None` when it is absent or expired. Aborts `tx` on an error.
+    async fn current_version(
+        &self,
+        tx: &IdbTransaction,
+        store: &IdbObjectStore,
+        id: &JsValue,
+    ) -> Result<Option<Version>> {
+        let read = store.get(id).map_err(|err| abort(tx, from_js(GET, &err)))?;
+        let record = request(&read, GET).await.map_err(|err| abort(tx, err))?;
+        match read_entry(&record).map_err(|err| abort(tx, err))? {
+            Some(entry) => Ok(Some(entry.version)),
+            None => Ok(None),
+        }
+    }
+
     fn key(&self, key: &Key) -> Array {
         Array::of2(
             &JsValue::from_str(self.namespace.as_str()),
@@ -197,6 +244,21 @@ fn is_expired(expires: f64) -> bool {
     now_millis() >= expires
 }
 
+/// The entry of a stored record (`undefined` when there is none): `None` when
+/// it is absent or expired.
+fn read_entry(record: &JsValue) -> Result<Option<Entry>> {
+    if record.is_undefined() {
+        return Ok(None);
+    }
+    let (value, expires) = decode(record)?;
+    if expires.is_some_and(is_expired) {
+        return Ok(None);
+    }
+    let version = versions::of_record(record, &value, expires)?;
+    let expires_at = expires.map(|millis| UNIX_EPOCH + Duration::from_millis(millis as u64));
+    Ok(Some(Entry::new(value, version, expires_at)))
+}
+
 /// The value and expiry of a stored record; anything else is `Corrupt`.
 fn decode(record: &JsValue) -> Result<(Vec<u8>, Option<f64>)> {
     let field = |name: &str| Reflect::get(record, &JsValue::from_str(name)).ok();
@@ -241,20 +303,8 @@ impl Store for IndexedDbStore {
     async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
         async {
             check_value_size(value, self.max_value_size)?;
-            let record = Object::new();
-            let put = |name: &str, value: &JsValue| {
-                Reflect::set(&record, &JsValue::from_str(name), value)
-                    .map_err(|err| from_js(SET, &err))
-            };
-            put("ns", &JsValue::from_str(self.namespace.as_str()))?;
-            put("key", &JsValue::from_str(key.as_str()))?;
-            put("value", &Uint8Array::from(value))?;
-            if let Some(ttl) = ttl {
-                put(
-                    "expires",
-                    &JsValue::from_f64(now_millis() + ttl.as_millis_ceil() as f64),
-                )?;
-            }
+            // Every write gives the entry a new version, in the same `put`.
+            let record = self.record(key, value, ttl, &Version::generate())?;
             let (tx, store) = self.transaction(IdbTransactionMode::Readwrite, SET).await?;
             let commit = Commit::new(&tx);
             store
@@ -309,11 +359,86 @@ impl Store for IndexedDbStore {
         Ok(Health::ok())
     }
 
+    async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
+        async {
+            let (_tx, store) = self.transaction(IdbTransactionMode::Readonly, GET).await?;
+            let id = self.key(key);
+            let read = store.get(&id).map_err(|err| from_js(GET, &err))?;
+            let record = request(&read, GET).await?;
+            let entry = read_entry(&record)?;
+            if entry.is_none() && !record.is_undefined() {
+                // Expired: removing it only frees space, as for `get`.
+                let _ = self.remove_if_expired(&id).await;
+            }
+            Ok(entry)
+        }
+        .await
+        .map_err(in_op(BACKEND, Operation::GetEntry))
+    }
+
+    /// One readwrite transaction: read the record's version, decide, write.
+    /// IndexedDB runs readwrite transactions on the same object store one at a
+    /// time (across tabs too), so the decision and the write are atomic.
+    async fn set_if(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl: Option<Ttl>,
+        condition: &Condition,
+        new_version: &Version,
+    ) -> Result<()> {
+        async {
+            check_value_size(value, self.max_value_size)?;
+            let record = self.record(key, value, ttl, new_version)?;
+            let (tx, store) = self.transaction(IdbTransactionMode::Readwrite, SET).await?;
+            let commit = Commit::new(&tx);
+            let id = self.key(key);
+            let current = self.current_version(&tx, &store, &id).await?;
+            // `false`: the key is already at `new_version`, the caller's own
+            // earlier attempt; commit the read-only transaction and answer `Ok`.
+            if decide_write(condition, new_version, current.as_ref())
+                .map_err(|err| abort(&tx, err))?
+            {
+                store
+                    .put(&record)
+                    .map_err(|err| abort(&tx, from_js(SET, &err)))?;
+            }
+            commit.wait(&tx, SET).await
+        }
+        .await
+        .map_err(in_op(BACKEND, Operation::SetIf))
+    }
+
+    async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
+        async {
+            let (tx, store) = self
+                .transaction(IdbTransactionMode::Readwrite, DELETE)
+                .await?;
+            let commit = Commit::new(&tx);
+            let id = self.key(key);
+            let current = self.current_version(&tx, &store, &id).await?;
+            if current.as_ref() != Some(expected) {
+                return Err(abort(&tx, conflict(current)));
+            }
+            store
+                .delete(&id)
+                .map_err(|err| abort(&tx, from_js(DELETE, &err)))?;
+            commit.wait(&tx, DELETE).await
+        }
+        .await
+        .map_err(in_op(BACKEND, Operation::DeleteIf))
+    }
+
     fn namespace(&self) -> &Namespace {
         &self.namespace
     }
 
     fn max_value_size(&self) -> usize {
         self.max_value_size
+    }
+
+    /// Everything: TTL, `clear`, and entry versions.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
     }
 }
