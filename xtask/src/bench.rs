@@ -79,6 +79,9 @@ const TARGETS: &[Target] = &[
 const BACKENDS: [&str; 3] = ["sqlite", "postgres", "redis"];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if args.first().is_some_and(|arg| arg == "versions") {
+        return crate::bench_versions::run(&args[1..]);
+    }
     let mut backends = Vec::new();
     let mut ops = 20_000u64;
     let mut runs = 3u32;
@@ -188,7 +191,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
 /// The first number after `"key":` in a JSON text (good enough for the bench's
 /// flat output; `None` when it does not report it).
-fn json_number(json: &str, key: &str) -> Option<f64> {
+pub(crate) fn json_number(json: &str, key: &str) -> Option<f64> {
     let start = json.find(&format!("\"{key}\""))? + key.len() + 2;
     let rest = json[start..].trim_start().strip_prefix(':')?.trim_start();
     let end = rest

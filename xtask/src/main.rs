@@ -5,7 +5,8 @@
 //! - `cargo xtask servers`: start throwaway PostgreSQL/Redis servers, print their
 //!   `export` lines, wait for Ctrl-C.
 //! - `cargo xtask bench [BACKEND...] [--ops N] [--runs N]`: the documented benchmark
-//!   comparisons through `flowstore-bench compare-raw`.
+//!   comparisons through `flowstore-bench compare-raw`; `cargo xtask bench versions
+//!   [--runs N]`: what entry versions cost (`conditional` and `counter`).
 //!
 //! This crate keeps to `std` and one std-only crate of the workspace,
 //! `flowstore-test-servers` (`testing/servers`: the throwaway-server launcher, and
@@ -14,6 +15,7 @@
 //! the test crate `flowstore-browser-e2e` (`testing/browser-e2e`), which xtask runs.
 
 mod bench;
+mod bench_versions;
 mod browser;
 mod ci;
 mod test_servers;
@@ -38,6 +40,9 @@ commands:
   bench [BACKEND...] [--ops N] [--runs N]
                    run `flowstore-bench compare-raw` for the documented targets;
                    backends: sqlite postgres redis (default: all)
+  bench versions [--runs N]
+                   conditional against plain set on each backend at c=1 and 32,
+                   and a 32-task read-modify-write counter on every backend
   help             this text
 
 Server URLs are taken from FLOWSTORE_TEST_POSTGRES_URL, FLOWSTORE_TEST_REDIS_URL,
