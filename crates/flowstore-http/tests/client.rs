@@ -225,7 +225,7 @@ async fn server_side_corrupt_stays_permanent() {
         ErrorKind::Unsupported,
         ErrorKind::Backend,
     ] {
-        scripted.fail_next(Op::SetIf, kind, 1);
+        scripted.fail_next(Op::Set, kind, 1);
         let err = store.set(&key("k"), b"v", None).await.unwrap_err();
         assert_eq!(err.kind(), kind);
         assert_eq!(err.is_temporary(), kind.is_temporary_by_default(), "{kind}");

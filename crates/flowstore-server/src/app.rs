@@ -249,6 +249,12 @@ fn failed(operation: &'static str, err: &Error) -> Response<Body> {
 
 /// `GET`: on a store with entry versions, `get_entry` (still one read of the
 /// store), answering with the `ETag` and the expiry too; otherwise `get`.
+///
+/// When the store cannot say the version right now but may still serve the
+/// value — a fallback whose primary is down (its versions are the primary's),
+/// a Redis user allowed `GET` but not the scripts — the answer is `get`'s,
+/// without an `ETag`: an original-design client keeps being served exactly as
+/// before, and a versioned client learns that no version is known.
 async fn get_state(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
     let key = match key_of(&request) {
         Ok(key) => key,
@@ -258,28 +264,40 @@ async fn get_state(State(state): State<Arc<AppState>>, request: Request) -> Resp
     {
         return store_error_response(&err);
     }
-    if !state.versions {
-        return match state.store.get(&key).await {
-            Ok(Some(value)) => value_response(value),
-            Ok(None) => absent_response(),
-            Err(err) => failed("get", &err),
-        };
+    if state.versions {
+        match state.store.get_entry(&key).await {
+            Ok(Some(entry)) => {
+                let mut headers = HeaderMap::new();
+                versioned::entry_headers(&entry, &mut headers);
+                let mut response = value_response(entry.value);
+                response.headers_mut().extend(headers);
+                return response;
+            }
+            Ok(None) => {
+                let mut response = absent_response();
+                versioned::mark(response.headers_mut());
+                return response;
+            }
+            Err(err) if !may_serve_without_version(&err) => return failed("get", &err),
+            Err(_) => {}
+        }
     }
-    match state.store.get_entry(&key).await {
-        Ok(Some(entry)) => {
-            let mut headers = HeaderMap::new();
-            versioned::entry_headers(&entry, &mut headers);
-            let mut response = value_response(entry.value);
-            response.headers_mut().extend(headers);
-            response
-        }
-        Ok(None) => {
-            let mut response = absent_response();
-            versioned::mark(response.headers_mut());
-            response
-        }
+    match state.store.get(&key).await {
+        Ok(Some(value)) => value_response(value),
+        Ok(None) => absent_response(),
         Err(err) => failed("get", &err),
     }
+}
+
+/// Errors of `get_entry` after which a plain `get` may still answer: the
+/// versioned path is down or refused while the plain one is not. A timeout
+/// is not one of them (the store is slow, not partly down), nor is a
+/// corrupt entry.
+fn may_serve_without_version(err: &Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::Unavailable | ErrorKind::Unsupported | ErrorKind::Unauthorized
+    )
 }
 
 /// `Flowstore-New-Version` names the version a write gives the key: on a
@@ -360,14 +378,17 @@ async fn put_state(
             ));
         }
     };
-    if !state.versions {
+    // A PUT with neither a condition nor a proposed version is the original
+    // design's plain write: a plain `set`, with what `set` gives — a fallback
+    // that writes on while its primary is down, group commit, Redis's plain
+    // `SET` — and no `ETag`. A client that wants the version of an
+    // unconditional write proposes one (`Flowstore-New-Version`).
+    if condition.is_none() && proposed.is_none() {
         return match state.store.set(&key, &value, query.ttl).await {
             Ok(()) => empty(StatusCode::NO_CONTENT),
             Err(err) => failed("set", &err),
         };
     }
-    // A plain PUT is `set_if(Always, …)` too, so that it can answer with the
-    // version it wrote.
     let condition = condition.unwrap_or(Condition::Always);
     let version = proposed.unwrap_or_else(Version::generate);
     match state

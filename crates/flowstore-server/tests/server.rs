@@ -591,7 +591,7 @@ async fn store_errors_keep_their_kind() {
     let store = Arc::new(ScriptedStore::new(memory()));
     let addr = spawn_server(store.clone(), local_config()).await;
     // The memory store keeps entry versions, so the server reads with
-    // `get_entry` and writes with `set_if`: those are the calls to fail.
+    // `get_entry`; a plain PUT is a plain `set`.
     store.fail_next(Op::GetEntry, ErrorKind::Corrupt, 1);
     let corrupt = raw(addr, "GET", "/states/k", &[], None).await;
     assert_eq!(corrupt.status, 500);
@@ -603,7 +603,7 @@ async fn store_errors_keep_their_kind() {
         (ErrorKind::Unsupported, 501, false),
         (ErrorKind::Backend, 500, false),
     ] {
-        store.fail_next(Op::SetIf, kind, 1);
+        store.fail_next(Op::Set, kind, 1);
         let response = raw(addr, "PUT", "/states/k", &[], Some(b"v")).await;
         assert_eq!(response.status, status, "{kind}");
         assert_eq!(response.error_kind(), kind.as_str());
@@ -648,7 +648,14 @@ async fn healthz_is_degraded_while_a_fallback_serves() {
         raw(addr, "PUT", "/states/k", &[], Some(b"v")).await.status,
         204
     );
-    assert_eq!(raw(addr, "GET", "/states/k", &[], None).await.body, b"v");
+    // The version is the primary's, so none is known while it is down: the
+    // GET is served from the fallback without an ETag.
+    let read = raw(addr, "GET", "/states/k", &[], None).await;
+    assert_eq!((read.status, read.body.as_slice()), (200, &b"v"[..]));
+    assert_eq!(read.header("etag"), None);
+    // A conditional write is refused while the primary is down.
+    let conditional = raw(addr, "PUT", "/states/k", &["If-None-Match: *"], Some(b"w")).await;
+    assert_eq!(conditional.status, 503);
     let health = raw(addr, "GET", "/healthz", &[], None).await;
     assert_eq!(health.status, 200);
     assert_eq!(health.header("cache-control"), Some("no-store"));
@@ -750,8 +757,7 @@ async fn unknown_routes_are_plain_404s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_in_flight_requests() {
     let store = Arc::new(ScriptedStore::new(memory()));
-    // A plain PUT on a versioned store is `set_if(Always, …)`.
-    store.push(Op::SetIf, Step::Delay(Duration::from_millis(500)));
+    store.push(Op::Set, Step::Delay(Duration::from_millis(500)));
     let server = flowstore_server::bind(store.clone(), local_config())
         .await
         .unwrap();
@@ -763,7 +769,7 @@ async fn shutdown_finishes_in_flight_requests() {
     let slow_put =
         tokio::spawn(async move { raw(addr, "PUT", "/states/slow", &[], Some(b"done")).await });
     // Wait until the PUT has reached the store, then ask the server to stop.
-    while store.calls(Op::SetIf) == 0 {
+    while store.calls(Op::Set) == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     stop.send(()).unwrap();
