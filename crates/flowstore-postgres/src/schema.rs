@@ -7,7 +7,8 @@ use crate::error::{Doing, Failure, map_error};
 use deadpool_postgres::Transaction;
 
 use crate::table::{
-    CREATE_FORGET_VERSION_FUNCTION, FORGET_VERSION, META_TABLE, SCHEMA_VERSION, Sql, TableName,
+    FORGET_VERSION, FORGET_VERSION_BODY, META_TABLE, SCHEMA_VERSION, Sql, TableName,
+    forget_version_function,
 };
 
 /// The schema version before entry versions, still migrated on open.
@@ -28,7 +29,7 @@ const ENCODINGS: [&str; 2] = ["UTF8", "SQL_ASCII"];
 /// commit and then find them. When everything exists this only reads, so a
 /// role without `CREATE` privilege can open an existing table.
 pub(crate) async fn ensure(client: &mut Client, table: &TableName, sql: &Sql) -> Result<()> {
-    let pg = |err: tokio_postgres::Error| map_error(Doing::Open, Failure::Pg(err));
+    let pg = open_error;
     let tx = client.transaction().await.map_err(pg)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY])
         .await
@@ -73,7 +74,7 @@ pub(crate) async fn ensure(client: &mut Client, table: &TableName, sql: &Sql) ->
         (Some(SCHEMA_VERSION_BEFORE_VERSIONS), true) => {
             // Under the same lock, so one process migrates and the others
             // then find version 2.
-            add_versions(&tx, sql).await.map_err(pg)?;
+            add_versions(&tx, sql).await?;
             record_version(&tx, table).await.map_err(pg)?;
         }
         (Some(version), true) if version > SCHEMA_VERSION => {
@@ -95,7 +96,7 @@ pub(crate) async fn ensure(client: &mut Client, table: &TableName, sql: &Sql) ->
             // Missing (or dropped since): create it and record its version.
             tx.batch_execute(&sql.create_table).await.map_err(pg)?;
             tx.batch_execute(&sql.create_index).await.map_err(pg)?;
-            create_forget_version_trigger(&tx, sql).await.map_err(pg)?;
+            create_forget_version_trigger(&tx, sql).await?;
             record_version(&tx, table).await.map_err(pg)?;
         }
     }
@@ -106,26 +107,60 @@ pub(crate) async fn ensure(client: &mut Client, table: &TableName, sql: &Sql) ->
 /// Migrates a schema-1 table to schema 2: adds the `version` column (no table
 /// rewrite; existing rows read as pseudo-versions) and the trigger that keeps
 /// schema-1 writers still running from leaving a stale version behind.
-async fn add_versions(tx: &Transaction<'_>, sql: &Sql) -> Result<(), tokio_postgres::Error> {
-    tx.batch_execute(&sql.add_version_column).await?;
+async fn add_versions(tx: &Transaction<'_>, sql: &Sql) -> Result<(), Error> {
+    tx.batch_execute(&sql.add_version_column)
+        .await
+        .map_err(open_error)?;
     create_forget_version_trigger(tx, sql).await
 }
 
-async fn create_forget_version_trigger(
-    tx: &Transaction<'_>,
-    sql: &Sql,
-) -> Result<(), tokio_postgres::Error> {
-    let missing: bool = tx
+/// Creates the table's trigger, and its function in the table's schema (the
+/// current one) when that schema has none yet.
+///
+/// The function runs inside every write, where it sees the stored values, so
+/// it is found and named schema-qualified (never through `search_path`), and
+/// an existing one is used only if it is flowstore's (the same body) and owned
+/// by a role this user is a member of: a function of that name that someone
+/// else created or could rewrite is refused with a `Config` error.
+async fn create_forget_version_trigger(tx: &Transaction<'_>, sql: &Sql) -> Result<(), Error> {
+    let row = tx
         .query_one(
-            &format!("SELECT to_regprocedure('{FORGET_VERSION}()') IS NULL"),
-            &[],
+            "SELECT quote_ident(current_schema()), \
+             (SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+              WHERE n.nspname = current_schema() AND p.proname = $1 AND p.pronargs = 0), \
+             (SELECT pg_has_role(current_user, p.proowner, 'MEMBER') FROM pg_proc p \
+              JOIN pg_namespace n ON n.oid = p.pronamespace \
+              WHERE n.nspname = current_schema() AND p.proname = $1 AND p.pronargs = 0)",
+            &[&FORGET_VERSION],
         )
-        .await?
-        .get(0);
-    if missing {
-        tx.batch_execute(CREATE_FORGET_VERSION_FUNCTION).await?;
+        .await
+        .map_err(open_error)?;
+    let schema: Option<String> = row.get(0);
+    let schema = schema.ok_or_else(|| {
+        Error::config("no current schema: the search_path names no schema that exists")
+    })?;
+    let body: Option<String> = row.get(1);
+    let owned: Option<bool> = row.get(2);
+    match (body, owned) {
+        (None, _) => tx
+            .batch_execute(&forget_version_function(&schema))
+            .await
+            .map_err(open_error)?,
+        (Some(body), Some(true)) if body.trim() == FORGET_VERSION_BODY.trim() => {}
+        _ => {
+            return Err(Error::config(format!(
+                "schema {schema} has a function {FORGET_VERSION}() that is not flowstore's, or is owned by a role this user is not a member of; drop it, or give flowstore a schema of its own"
+            )));
+        }
     }
-    tx.batch_execute(&sql.create_forget_version_trigger).await
+    tx.batch_execute(&sql.forget_version_trigger(&schema))
+        .await
+        .map_err(open_error)
+}
+
+/// An error of a statement run while the store opens.
+fn open_error(err: tokio_postgres::Error) -> Error {
+    map_error(Doing::Open, Failure::Pg(err))
 }
 
 /// Records that `table` is at [`SCHEMA_VERSION`].

@@ -163,14 +163,21 @@ pub(crate) struct Sql {
     pub(crate) create_table: String,
     pub(crate) create_index: String,
     pub(crate) add_version_column: String,
-    pub(crate) create_forget_version_trigger: String,
+    table: String,
 }
 
-/// The function behind every table's [`FORGET_VERSION`] trigger; created once
-/// per schema, when missing (so a role that does not own an existing one can
-/// still create tables).
-pub(crate) const CREATE_FORGET_VERSION_FUNCTION: &str = "CREATE FUNCTION flowstore_forget_version() \
-     RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.version := NULL; RETURN NEW; END $$";
+/// The body of the function behind every table's [`FORGET_VERSION`] trigger,
+/// as `pg_proc.prosrc` holds it (compared before an existing one is used).
+pub(crate) const FORGET_VERSION_BODY: &str = " BEGIN NEW.version := NULL; RETURN NEW; END ";
+
+/// Creates the [`FORGET_VERSION`] function in `schema` (already quoted); one
+/// per schema, shared by the tables in it.
+pub(crate) fn forget_version_function(schema: &str) -> String {
+    format!(
+        "CREATE FUNCTION {schema}.{FORGET_VERSION}() RETURNS trigger LANGUAGE plpgsql \
+         AS ${FORGET_VERSION}${FORGET_VERSION_BODY}${FORGET_VERSION}$"
+    )
+}
 
 impl Sql {
     pub(crate) fn new(table: &TableName) -> Sql {
@@ -300,24 +307,30 @@ impl Sql {
             // Nullable and without default: PostgreSQL adds it without
             // rewriting the table, and existing rows read as pseudo-versions.
             add_version_column: format!("ALTER TABLE {t} ADD COLUMN version text NULL"),
-            // A process still running schema-1 code updates rows without
-            // naming `version`, which would keep a version that no longer
-            // describes the value. Every flowstore write of this schema sets a
-            // new version, so an update that keeps a non-NULL one is such a
-            // write: the trigger clears it, and the row reads as a
-            // pseudo-version that changed with the write. The WHEN clause is
-            // evaluated without calling the function, so current writes pay
-            // one comparison. (One schema-2 write also keeps a version: a
-            // `set_if` retried after its own write expired rewrites the same
-            // new version; the trigger then clears it, and the caller's later
-            // condition on that version fails with `Conflict` — safe.)
-            // `EXECUTE PROCEDURE`: the spelling PostgreSQL 9.6 and 10 know too.
-            create_forget_version_trigger: format!(
-                "CREATE TRIGGER {FORGET_VERSION} BEFORE UPDATE ON {t} FOR EACH ROW \
-                 WHEN (NEW.version IS NOT NULL AND NEW.version = OLD.version) \
-                 EXECUTE PROCEDURE {FORGET_VERSION}()"
-            ),
+            table: t,
         }
+    }
+
+    /// The trigger that calls `schema`'s (quoted) [`FORGET_VERSION`] function.
+    pub(crate) fn forget_version_trigger(&self, schema: &str) -> String {
+        // A process still running schema-1 code updates rows without
+        // naming `version`, which would keep a version that no longer
+        // describes the value. Every flowstore write of this schema sets a
+        // new version, so an update that keeps a non-NULL one is such a
+        // write: the trigger clears it, and the row reads as a
+        // pseudo-version that changed with the write. The WHEN clause is
+        // evaluated without calling the function, so current writes pay
+        // one comparison. (One schema-2 write also keeps a version: a
+        // `set_if` retried after its own write expired rewrites the same
+        // new version; the trigger then clears it, and the caller's later
+        // condition on that version fails with `Conflict` — safe.)
+        // `EXECUTE PROCEDURE`: the spelling PostgreSQL 9.6 and 10 know too.
+        format!(
+            "CREATE TRIGGER {FORGET_VERSION} BEFORE UPDATE ON {} FOR EACH ROW \
+             WHEN (NEW.version IS NOT NULL AND NEW.version = OLD.version) \
+             EXECUTE PROCEDURE {schema}.{FORGET_VERSION}()",
+            self.table
+        )
     }
 }
 

@@ -463,3 +463,62 @@ async fn a_write_overtaken_while_waiting_names_the_winner() {
     }
     drop_table(&table).await;
 }
+
+/// The trigger's function runs inside every write and sees the values: it is
+/// looked up in the table's schema only, and one flowstore did not create there
+/// (another body, say one that copies values away) is refused, not used.
+#[tokio::test]
+#[ignore = "needs FLOWSTORE_TEST_POSTGRES_URL"]
+async fn a_trigger_function_flowstore_did_not_create_is_refused() {
+    let client = raw_client().await;
+    let (ours, foreign) = (unique_table("own_schema"), unique_table("foreign_schema"));
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{ours}\"; CREATE SCHEMA \"{foreign}\"; \
+             CREATE FUNCTION \"{foreign}\".flowstore_forget_version() RETURNS trigger \
+             LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$"
+        ))
+        .await
+        .unwrap();
+    let open_in = |schema: &str, table: &str| {
+        let url = format!("{}?options=-csearch_path%3D{schema}", server_url());
+        let table = table.to_string();
+        async move {
+            PostgresBuilder::from_url(&url)
+                .unwrap()
+                .table(&table)
+                .open()
+                .await
+        }
+    };
+    let err = open_in(&foreign, "entries").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
+    assert!(err.message().contains("flowstore_forget_version"), "{err}");
+
+    // In a schema of its own, flowstore creates the function there, and a
+    // second table of that schema uses the same one.
+    let first = open_in(&ours, "first").await.unwrap();
+    let second = open_in(&ours, "second").await.unwrap();
+    for store in [&first, &second] {
+        store.set(&key("k"), b"v", None).await.unwrap();
+        let entry = store.get_entry(&key("k")).await.unwrap().unwrap();
+        assert_eq!(entry.value, b"v");
+    }
+    let functions: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = $1 AND p.proname = 'flowstore_forget_version'",
+            &[&ours],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(functions, 1);
+    drop((first, second));
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA \"{ours}\" CASCADE; DROP SCHEMA \"{foreign}\" CASCADE"
+        ))
+        .await
+        .unwrap();
+}
