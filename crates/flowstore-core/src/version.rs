@@ -69,6 +69,17 @@ impl Version {
         Version(format!("{unix_millis:x}-{random:x}-{counter:x}").into_boxed_str())
     }
 
+    /// A version read back from storage. Text that breaks the version rules
+    /// was not written by flowstore (a row edited by hand, a damaged file):
+    /// `Corrupt`, never "absent" and never a guess.
+    pub fn from_stored(text: impl Into<String>) -> Result<Version> {
+        Version::new(text).map_err(|_| {
+            Error::corrupt(
+                "a stored entry version breaks the version rules (1-64 of A-Z a-z 0-9 . _ ~ -)",
+            )
+        })
+    }
+
     /// The version's text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -269,6 +280,17 @@ pub fn decide_write(
     Err(conflict(current.cloned()))
 }
 
+/// Decides a conditional delete against what the key holds now: `Ok` to
+/// delete when it is at `expected`, else a `Conflict` naming what it holds (an
+/// absent key is a conflict too).
+pub fn decide_delete(expected: &Version, current: Option<&Version>) -> Result<()> {
+    if current == Some(expected) {
+        Ok(())
+    } else {
+        Err(conflict(current.cloned()))
+    }
+}
+
 /// The `Conflict` error of a failed condition, with what the key held.
 pub fn conflict(current: Option<Version>) -> Error {
     let message = match &current {
@@ -320,6 +342,26 @@ mod tests {
         assert!(decide_write(&Condition::Absent, &new, None).unwrap());
         assert!(decide_write(&Condition::Absent, &new, Some(&old)).is_err());
         assert!(decide_write(&Condition::Always, &new, Some(&old)).unwrap());
+    }
+
+    #[test]
+    fn decide_delete_needs_the_expected_version() {
+        let old = Version::new("old").unwrap();
+        let new = Version::new("new").unwrap();
+        decide_delete(&old, Some(&old)).unwrap();
+        let err = decide_delete(&old, Some(&new)).unwrap_err();
+        assert_eq!(err.current_version(), Some(&new));
+        let err = decide_delete(&old, None).unwrap_err();
+        assert_eq!(err.current(), Some(&Current::Absent));
+    }
+
+    #[test]
+    fn a_stored_version_that_breaks_the_rules_is_corrupt() {
+        assert_eq!(Version::from_stored("v1").unwrap().as_str(), "v1");
+        assert_eq!(
+            Version::from_stored("a b").unwrap_err().kind(),
+            ErrorKind::Corrupt
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-use flowstore_core::version::decide_write;
+use flowstore_core::version::{decide_delete, decide_write};
 use flowstore_core::{Condition, Key, Namespace, Result, Version};
 
 #[derive(Debug)]
@@ -135,10 +135,7 @@ impl SharedMap {
         now: Instant,
     ) -> Result<()> {
         let mut inner = self.write();
-        let current = inner.live_version(namespace, key, now);
-        // Passing `expected` as the proposed version too: a key still at it is
-        // the one condition that holds.
-        decide_write(&Condition::Matches(expected.clone()), expected, current)?;
+        decide_delete(expected, inner.live_version(namespace, key, now))?;
         if let Some(entries) = inner.namespaces.get_mut(namespace) {
             entries.remove(key);
         }

@@ -161,11 +161,9 @@ pub(crate) fn read_entry(
 }
 
 /// A version read from the table. Only flowstore writes the column, so an
-/// invalid one means the row was edited by hand: an error, never "absent".
+/// invalid one means the row was edited by hand: `Corrupt`, never "absent".
 fn stored_version(text: String) -> Result<Version> {
-    Version::new(text).map_err(|_| {
-        Error::backend("the table holds an invalid entry version (was the row edited by hand?)")
-    })
+    Version::from_stored(text)
 }
 
 #[cfg(test)]

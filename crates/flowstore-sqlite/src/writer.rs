@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use flowstore_core::version::{conflict, decide_write};
+use flowstore_core::version::{decide_delete, decide_write};
 use flowstore_core::{Condition, Error, Key, Namespace, Result, Version};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -424,9 +424,7 @@ fn apply(conn: &Connection, request: &WriteRequest) -> Result<(), Failure> {
         }
         WriteOp::DeleteIf { key, expected } => {
             let current = current_version(conn, namespace, key)?;
-            if current.as_ref() != Some(expected) {
-                return Err(Failure::Refused(conflict(current)));
-            }
+            decide_delete(expected, current.as_ref()).map_err(Failure::Refused)?;
             conn.prepare_cached(raw::DELETE)?
                 .execute(params![namespace, key.as_str()])?;
         }
@@ -477,9 +475,7 @@ fn current_version(
 /// A version read from the file. One that breaks the version rules was not
 /// written by flowstore: `Corrupt` (never "absent", never a guess).
 pub(crate) fn stored_version(text: String) -> Result<Version> {
-    Version::new(text).map_err(|_| {
-        Error::corrupt("a stored entry version is not a valid version").with_backend(BACKEND)
-    })
+    Version::from_stored(text).map_err(|err| err.with_backend(BACKEND))
 }
 
 /// Runs `PRAGMA wal_checkpoint(mode)`. SQLite answers with a row (busy flag,

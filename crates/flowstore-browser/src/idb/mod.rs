@@ -11,7 +11,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use flowstore_core::version::{conflict, decide_write};
+use flowstore_core::version::{decide_delete, decide_write};
 use flowstore_core::{
     Capabilities, Condition, Entry, Error, Health, Key, Namespace, Operation, Result, Store, Ttl,
     Version, async_trait, check_value_size,
@@ -417,9 +417,7 @@ impl Store for IndexedDbStore {
             let commit = Commit::new(&tx);
             let id = self.key(key);
             let current = self.current_version(&tx, &store, &id).await?;
-            if current.as_ref() != Some(expected) {
-                return Err(abort(&tx, conflict(current)));
-            }
+            decide_delete(expected, current.as_ref()).map_err(|err| abort(&tx, err))?;
             store
                 .delete(&id)
                 .map_err(|err| abort(&tx, from_js(DELETE, &err)))?;

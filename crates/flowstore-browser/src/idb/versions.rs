@@ -31,8 +31,8 @@ pub(super) fn of_record(record: &JsValue, value: &[u8], expires: Option<f64>) ->
         Some(field) if field.is_undefined() => Ok(legacy(value, expires)),
         Some(field) => field
             .as_string()
-            .and_then(|text| Version::new(text).ok())
-            .ok_or_else(|| Error::corrupt("an IndexedDB record has a bad entry version")),
+            .ok_or_else(|| Error::corrupt("an IndexedDB record's entry version is not text"))
+            .and_then(Version::from_stored),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::version::decide_write;
+use crate::version::{decide_delete, decide_write};
 use crate::{
     Capabilities, Condition, Entry, Health, Key, Layer, Namespace, Operation, Result, Store,
     StoreExt, Ttl, Version,
@@ -71,7 +71,7 @@ impl Store for RecordingStore {
     async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
         let mut entries = self.entries.lock().unwrap();
         let current = entries.get(key).map(|(_, version)| version);
-        decide_write(&Condition::Matches(expected.clone()), expected, current)?;
+        decide_delete(expected, current)?;
         entries.remove(key);
         Ok(())
     }
