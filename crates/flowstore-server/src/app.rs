@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCod
 use axum::middleware::{self, Next};
 use axum::routing::{delete, get};
 use flowstore_core::health::{PartDown, parts_down};
-use flowstore_core::{Condition, Error, ErrorKind, Key, Result, Store, Version};
+use flowstore_core::{Condition, Error, ErrorKind, Key, Result, Store, Ttl, Version};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -378,18 +378,15 @@ async fn put_state(
             ));
         }
     };
-    // A PUT with neither a condition nor a proposed version is the original
-    // design's plain write: a plain `set`, with what `set` gives — a fallback
-    // that writes on while its primary is down, group commit, Redis's plain
-    // `SET` — and no `ETag`. A client that wants the version of an
-    // unconditional write proposes one (`Flowstore-New-Version`).
-    if condition.is_none() && proposed.is_none() {
+    if !state.versions {
         return match state.store.set(&key, &value, query.ttl).await {
             Ok(()) => empty(StatusCode::NO_CONTENT),
             Err(err) => failed("set", &err),
         };
     }
-    let condition = condition.unwrap_or(Condition::Always);
+    let Some(condition) = condition else {
+        return plain_put(&state, &key, &value, query.ttl, proposed).await;
+    };
     let version = proposed.unwrap_or_else(Version::generate);
     match state
         .store
@@ -397,6 +394,43 @@ async fn put_state(
         .await
     {
         Ok(()) => versioned::written(Some(&version)),
+        Err(err) => failed("set", &err),
+    }
+}
+
+/// An unconditional `PUT` on a store with entry versions: `set_if(Always, …)`,
+/// so that it answers with the version it wrote.
+///
+/// When the versioned write is unavailable, unsupported or refused while a
+/// plain one may still succeed — a fallback whose primary is down (its
+/// versions are the primary's), a Redis user allowed `SET` but not the
+/// scripts — the `PUT` is the store's plain `set`, answered without an `ETag`,
+/// as the original design's server answered it. A write whose answer was
+/// lost may then be written twice with the same value, which an
+/// unconditional write allows. With a proposed version there is no such
+/// retreat: the client asked for that version, and gets it or an error.
+async fn plain_put(
+    state: &AppState,
+    key: &Key,
+    value: &[u8],
+    ttl: Option<Ttl>,
+    proposed: Option<Version>,
+) -> Response<Body> {
+    let asked_for_a_version = proposed.is_some();
+    let version = proposed.unwrap_or_else(Version::generate);
+    match state
+        .store
+        .set_if(key, value, ttl, &Condition::Always, &version)
+        .await
+    {
+        Ok(()) => return versioned::written(Some(&version)),
+        Err(err) if asked_for_a_version || !may_serve_without_version(&err) => {
+            return failed("set", &err);
+        }
+        Err(_) => {}
+    }
+    match state.store.set(key, value, ttl).await {
+        Ok(()) => empty(StatusCode::NO_CONTENT),
         Err(err) => failed("set", &err),
     }
 }

@@ -591,7 +591,7 @@ async fn store_errors_keep_their_kind() {
     let store = Arc::new(ScriptedStore::new(memory()));
     let addr = spawn_server(store.clone(), local_config()).await;
     // The memory store keeps entry versions, so the server reads with
-    // `get_entry`; a plain PUT is a plain `set`.
+    // `get_entry` and writes with `set_if`: those are the calls to fail.
     store.fail_next(Op::GetEntry, ErrorKind::Corrupt, 1);
     let corrupt = raw(addr, "GET", "/states/k", &[], None).await;
     assert_eq!(corrupt.status, 500);
@@ -603,12 +603,25 @@ async fn store_errors_keep_their_kind() {
         (ErrorKind::Unsupported, 501, false),
         (ErrorKind::Backend, 500, false),
     ] {
-        store.fail_next(Op::Set, kind, 1);
+        store.fail_next(Op::SetIf, kind, 1);
+        if matches!(kind, ErrorKind::Unavailable | ErrorKind::Unsupported) {
+            // These retreat to a plain `set` (see below); fail it too.
+            store.fail_next(Op::Set, kind, 1);
+        }
         let response = raw(addr, "PUT", "/states/k", &[], Some(b"v")).await;
         assert_eq!(response.status, status, "{kind}");
         assert_eq!(response.error_kind(), kind.as_str());
         assert_eq!(response.json()["temporary"], temporary, "{kind}");
     }
+    // A versioned write that is unavailable while a plain one is not: the
+    // PUT is served by `set`, without an ETag.
+    store.fail_next(Op::SetIf, ErrorKind::Unavailable, 1);
+    let retreat = raw(addr, "PUT", "/states/k", &[], Some(b"plain")).await;
+    assert_eq!((retreat.status, retreat.header("etag")), (204, None));
+    assert_eq!(
+        store.get(&key("k")).await.unwrap().as_deref(),
+        Some(&b"plain"[..])
+    );
     // /healthz reports a store that cannot be reached.
     store.fail_next(Op::Ping, ErrorKind::Unavailable, 1);
     let health = raw(addr, "GET", "/healthz", &[], None).await;
@@ -757,7 +770,8 @@ async fn unknown_routes_are_plain_404s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_in_flight_requests() {
     let store = Arc::new(ScriptedStore::new(memory()));
-    store.push(Op::Set, Step::Delay(Duration::from_millis(500)));
+    // A plain PUT on a versioned store is `set_if(Always, …)`.
+    store.push(Op::SetIf, Step::Delay(Duration::from_millis(500)));
     let server = flowstore_server::bind(store.clone(), local_config())
         .await
         .unwrap();
@@ -769,7 +783,7 @@ async fn shutdown_finishes_in_flight_requests() {
     let slow_put =
         tokio::spawn(async move { raw(addr, "PUT", "/states/slow", &[], Some(b"done")).await });
     // Wait until the PUT has reached the store, then ask the server to stop.
-    while store.calls(Op::Set) == 0 {
+    while store.calls(Op::SetIf) == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     stop.send(()).unwrap();
