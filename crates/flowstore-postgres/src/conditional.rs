@@ -182,9 +182,9 @@ mod tests {
     }
 
     #[test]
-    fn an_invalid_stored_version_is_an_error() {
+    fn an_invalid_stored_version_is_corrupt() {
         let err = stored_version("not a version".into()).unwrap_err();
-        assert_eq!(err.kind(), flowstore_core::ErrorKind::Backend);
+        assert_eq!(err.kind(), flowstore_core::ErrorKind::Corrupt);
         assert!(!err.message().contains("not a version"));
     }
 }
