@@ -228,7 +228,10 @@ async fn server_side_corrupt_stays_permanent() {
         // The server writes with `set_if`; unavailable or unsupported, it
         // retreats to a plain `set`, so fail that too.
         scripted.fail_next(Op::SetIf, kind, 1);
-        if matches!(kind, ErrorKind::Unavailable | ErrorKind::Unsupported) {
+        if matches!(
+            kind,
+            ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Unsupported
+        ) {
             scripted.fail_next(Op::Set, kind, 1);
         }
         let err = store.set(&key("k"), b"v", None).await.unwrap_err();

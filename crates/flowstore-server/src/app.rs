@@ -289,14 +289,19 @@ async fn get_state(State(state): State<Arc<AppState>>, request: Request) -> Resp
     }
 }
 
-/// Errors of `get_entry` after which a plain `get` may still answer: the
-/// versioned path is down or refused while the plain one is not. A timeout
-/// is not one of them (the store is slow, not partly down), nor is a
-/// corrupt entry.
+/// Errors of a versioned call after which the plain call may still answer:
+/// the versioned path is down, slow or refused while the plain one may not be
+/// (a fallback's versions are its primary's, and a primary that stopped
+/// answering makes `get_entry` time out where `get` moves on to the next
+/// store). A store that is down altogether fails the plain call too, after
+/// as long again; a corrupt entry or a backend error is answered as it is.
 fn may_serve_without_version(err: &Error) -> bool {
     matches!(
         err.kind(),
-        ErrorKind::Unavailable | ErrorKind::Unsupported | ErrorKind::Unauthorized
+        ErrorKind::Unavailable
+            | ErrorKind::Timeout
+            | ErrorKind::Unsupported
+            | ErrorKind::Unauthorized
     )
 }
 

@@ -604,7 +604,10 @@ async fn store_errors_keep_their_kind() {
         (ErrorKind::Backend, 500, false),
     ] {
         store.fail_next(Op::SetIf, kind, 1);
-        if matches!(kind, ErrorKind::Unavailable | ErrorKind::Unsupported) {
+        if matches!(
+            kind,
+            ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Unsupported
+        ) {
             // These retreat to a plain `set` (see below); fail it too.
             store.fail_next(Op::Set, kind, 1);
         }
