@@ -5,6 +5,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::key::Key;
+use crate::list_stream::ListStream;
+use crate::listing::{Cursor, Prefix};
 use crate::store::Store;
 use crate::ttl::Ttl;
 use crate::version::{Condition, Version};
@@ -123,6 +125,31 @@ pub trait StoreExt: Store {
         self.set_if(key, value, ttl, &Condition::Always, &version)
             .await?;
         Ok(version)
+    }
+
+    /// Every key that starts with `prefix`, as a stream of items fetched
+    /// `page_size` at a time (1 to [`MAX_BATCH_LEN`](crate::listing::MAX_BATCH_LEN)),
+    /// starting at `cursor` (a page's [`next`](crate::ListPage::next), from any
+    /// process) or from the start.
+    ///
+    /// ```
+    /// use flowstore_core::{Prefix, StoreExt};
+    /// use futures_core::Stream;
+    /// # use flowstore_core::Store;
+    /// # async fn demo(store: &dyn Store) -> flowstore_core::Result<()> {
+    /// let mut items = std::pin::pin!(store.list_stream(Prefix::new("checkout/")?, None, 100));
+    /// while let Some(item) = std::future::poll_fn(|cx| items.as_mut().poll_next(cx)).await {
+    ///     println!("{}", item?.key);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    fn list_stream(
+        &self,
+        prefix: Prefix,
+        cursor: Option<Cursor>,
+        page_size: usize,
+    ) -> ListStream<'_, Self> {
+        ListStream::new(self, prefix, cursor, page_size)
     }
 
     /// Removes `key` only if its entry version is `expected`; an absent key, or

@@ -28,9 +28,12 @@ use crate::error::{Error, Result};
 use crate::health::Health;
 use crate::key::Key;
 use crate::limits::check_value_size;
+use crate::listing::{Cursor, ListPage, Prefix, SetItem};
 use crate::namespace::Namespace;
 use crate::operation::Operation;
-use crate::store::{Capabilities, MaybeSend, MaybeSync, Store, StoreFuture, forward_store_methods};
+use crate::store::{
+    Capabilities, MaybeSend, MaybeSync, Store, StoreFuture, check_set_items, forward_store_methods,
+};
 use crate::ttl::Ttl;
 use crate::version::{Condition, Entry, Version};
 
@@ -142,6 +145,22 @@ impl CallOutput for Option<Entry> {
 
     fn found(&self) -> Option<bool> {
         Some(self.is_some())
+    }
+}
+
+impl CallOutput for ListPage {}
+
+impl CallOutput for u64 {}
+
+impl CallOutput for bool {
+    fn found(&self) -> Option<bool> {
+        Some(*self)
+    }
+}
+
+impl CallOutput for Vec<Option<Vec<u8>>> {
+    fn value_len(&self) -> Option<usize> {
+        Some(self.iter().flatten().map(Vec::len).sum())
     }
 }
 
@@ -395,6 +414,105 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
         self.around(call, || inner.delete_if(key, expected))
             .await
             .map_err(in_op(Operation::DeleteIf))
+    }
+
+    /// [`Store::list`]: forwarded. Sizes are the inner store's, so behind a
+    /// transform they are the stored form's.
+    async fn list(
+        &self,
+        prefix: &Prefix,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        let inner = self.inner();
+        let call = Call::new(Operation::List, None);
+        self.around(call, || inner.list(prefix, cursor, limit))
+            .await
+            .map_err(in_op(Operation::List))
+    }
+
+    /// [`Store::delete_prefix`]: forwarded.
+    async fn delete_prefix(&self, prefix: &Prefix) -> Result<u64> {
+        let inner = self.inner();
+        let call = Call::new(Operation::DeletePrefix, None);
+        self.around(call, || inner.delete_prefix(prefix))
+            .await
+            .map_err(in_op(Operation::DeletePrefix))
+    }
+
+    /// [`Store::get_many`]: the inner store's values, each decoded by the
+    /// transform.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Vec<u8>>>> {
+        let inner = self.inner();
+        let call = Call::new(Operation::GetMany, None);
+        let stored = self
+            .around(call, || inner.get_many(keys))
+            .await
+            .map_err(in_op(Operation::GetMany))?;
+        let Some(transform) = self.transform() else {
+            return Ok(stored);
+        };
+        let max_value_size = self.max_value_size();
+        keys.iter()
+            .zip(stored)
+            .map(|(key, value)| {
+                value
+                    .map(|value| transform.decode(&value_context(self, key, max_value_size), value))
+                    .transpose()
+            })
+            .collect::<Result<_>>()
+            .map_err(in_op(Operation::GetMany))
+    }
+
+    /// [`Store::set_many`]: every value encoded and every TTL rewritten by the
+    /// transform, after every value passed this wrapper's size check.
+    async fn set_many(&self, items: &[SetItem<'_>]) -> Result<()> {
+        let inner = self.inner();
+        let value_len = items.iter().map(|item| item.value.len()).sum();
+        let call = Call::new(Operation::SetMany, None).with_value_len(value_len);
+        let Some(transform) = self.transform() else {
+            return self
+                .around(call, || inner.set_many(items))
+                .await
+                .map_err(in_op(Operation::SetMany));
+        };
+        let max_value_size = self.max_value_size();
+        check_set_items(max_value_size, self.capabilities(), items)
+            .map_err(in_op(Operation::SetMany))?;
+        let stored = items
+            .iter()
+            .map(|item| {
+                transform.encode(&value_context(self, item.key, max_value_size), item.value)
+            })
+            .collect::<Result<Vec<_>>>()
+            .map_err(in_op(Operation::SetMany))?;
+        let encoded: Vec<SetItem<'_>> = items
+            .iter()
+            .zip(&stored)
+            .map(|(item, stored)| SetItem::new(item.key, stored, transform.ttl(item.ttl)))
+            .collect();
+        self.around(call, || inner.set_many(&encoded))
+            .await
+            .map_err(in_op(Operation::SetMany))
+    }
+
+    /// [`Store::delete_many`]: forwarded.
+    async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        let inner = self.inner();
+        let call = Call::new(Operation::DeleteMany, None);
+        self.around(call, || inner.delete_many(keys))
+            .await
+            .map_err(in_op(Operation::DeleteMany))
+    }
+
+    /// [`Store::touch`]: the TTL rewritten by the transform, as for a write.
+    async fn touch(&self, key: &Key, ttl: Option<Ttl>) -> Result<bool> {
+        let inner = self.inner();
+        let ttl = self.transform().map_or(ttl, |transform| transform.ttl(ttl));
+        let call = Call::new(Operation::Touch, Some(key));
+        self.around(call, || inner.touch(key, ttl))
+            .await
+            .map_err(in_op(Operation::Touch))
     }
 
     /// [`Store::namespace`]: the inner store's.

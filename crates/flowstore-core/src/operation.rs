@@ -28,11 +28,23 @@ pub enum Operation {
     SetIf,
     /// `delete_if`: a conditional delete
     DeleteIf,
+    /// `list`: one page of keys by prefix
+    List,
+    /// `delete_prefix`: removes every key with a prefix
+    DeletePrefix,
+    /// `get_many`: a batch read
+    GetMany,
+    /// `set_many`: a batch write
+    SetMany,
+    /// `delete_many`: a batch delete
+    DeleteMany,
+    /// `touch`: a TTL change without a rewrite of the value
+    Touch,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 14] = [
         Operation::Get,
         Operation::Set,
         Operation::Delete,
@@ -41,10 +53,17 @@ impl Operation {
         Operation::GetEntry,
         Operation::SetIf,
         Operation::DeleteIf,
+        Operation::List,
+        Operation::DeletePrefix,
+        Operation::GetMany,
+        Operation::SetMany,
+        Operation::DeleteMany,
+        Operation::Touch,
     ];
 
     /// The operation's name: `get`, `set`, `delete`, `clear`, `ping`,
-    /// `get_entry`, `set_if`, `delete_if`.
+    /// `get_entry`, `set_if`, `delete_if`, `list`, `delete_prefix`, `get_many`,
+    /// `set_many`, `delete_many`, `touch`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Operation::Get => "get",
@@ -55,6 +74,12 @@ impl Operation {
             Operation::GetEntry => "get_entry",
             Operation::SetIf => "set_if",
             Operation::DeleteIf => "delete_if",
+            Operation::List => "list",
+            Operation::DeletePrefix => "delete_prefix",
+            Operation::GetMany => "get_many",
+            Operation::SetMany => "set_many",
+            Operation::DeleteMany => "delete_many",
+            Operation::Touch => "touch",
         }
     }
 }
@@ -70,6 +95,10 @@ impl Operation {
                 | Operation::Clear
                 | Operation::SetIf
                 | Operation::DeleteIf
+                | Operation::DeletePrefix
+                | Operation::SetMany
+                | Operation::DeleteMany
+                | Operation::Touch
         )
     }
 }

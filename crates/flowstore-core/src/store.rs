@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 use crate::health::Health;
 use crate::key::Key;
 use crate::layer::LayeredStore;
+use crate::limits::check_value_size;
+use crate::listing::{Cursor, ListPage, Prefix, SetItem, check_batch_len};
 use crate::namespace::Namespace;
 use crate::ttl::Ttl;
 use crate::version::{Condition, Entry, Version};
@@ -50,6 +52,15 @@ pub struct Capabilities {
     /// Entries carry entry versions: `get_entry`, `set_if` and `delete_if` work
     /// (SPEC §8).
     pub versions: bool,
+    /// `list` pages through the namespace's keys by prefix and `delete_prefix`
+    /// removes them (SPEC §9).
+    pub list: bool,
+    /// `list` returns every key exactly once, in key order (byte order of the
+    /// UTF-8 text), when nothing changes during the listing. Without it a key
+    /// may appear more than once, in any order (a Redis `SCAN`).
+    pub list_ordered: bool,
+    /// `touch` changes an entry's TTL without rewriting its value.
+    pub touch: bool,
 }
 
 impl Capabilities {
@@ -59,13 +70,24 @@ impl Capabilities {
             ttl: true,
             clear: true,
             versions: true,
+            list: true,
+            list_ordered: true,
+            touch: true,
         }
     }
 
     /// TTL and `clear`: what a store that implements only the required methods
-    /// of [`Store`] can claim. [`Store::capabilities`] defaults to it.
+    /// of [`Store`] can claim (the batch operations work there too, by their
+    /// provided loops). [`Store::capabilities`] defaults to it.
     pub const fn basic() -> Capabilities {
-        Capabilities::all().with_versions(false)
+        Capabilities {
+            ttl: true,
+            clear: true,
+            versions: false,
+            list: false,
+            list_ordered: false,
+            touch: false,
+        }
     }
 
     /// The same, with `ttl` set to `ttl`.
@@ -86,12 +108,28 @@ impl Capabilities {
         self
     }
 
+    /// The same, with `list` set to `list` (and `list_ordered` to `ordered`).
+    pub const fn with_list(mut self, list: bool, ordered: bool) -> Capabilities {
+        self.list = list;
+        self.list_ordered = list && ordered;
+        self
+    }
+
+    /// The same, with `touch` set to `touch`.
+    pub const fn with_touch(mut self, touch: bool) -> Capabilities {
+        self.touch = touch;
+        self
+    }
+
     /// What both `self` and `other` can do (for wrappers over several stores).
     pub const fn intersect(self, other: Capabilities) -> Capabilities {
         Capabilities {
             ttl: self.ttl && other.ttl,
             clear: self.clear && other.clear,
             versions: self.versions && other.versions,
+            list: self.list && other.list,
+            list_ordered: self.list_ordered && other.list_ordered,
+            touch: self.touch && other.touch,
         }
     }
 }
@@ -127,6 +165,11 @@ impl Default for Capabilities {
 ///   [`delete_if`](Store::delete_if) (SPEC §8; the [`StoreExt`](crate::StoreExt)
 ///   helpers `set_if_absent`, `set_if_version` and `delete_if_version` are the
 ///   usual way to call them).
+/// - A store with the [`list`](Capabilities::list) capability lists its keys by
+///   prefix in pages ([`list`](Store::list), [`delete_prefix`](Store::delete_prefix));
+///   the batch operations ([`get_many`](Store::get_many), [`set_many`](Store::set_many),
+///   [`delete_many`](Store::delete_many)) work on every store, atomic per key
+///   (SPEC §9).
 ///
 /// Keys and TTLs arrive already validated ([`Key`], [`Ttl`]). An implementation
 /// must call [`check_value_size`](crate::check_value_size) before writing.
@@ -271,6 +314,108 @@ pub trait Store: MaybeSend + MaybeSync + Debug {
         Err(versions_unsupported())
     }
 
+    /// One page of at most `limit` (1 to [`MAX_BATCH_LEN`](crate::listing::MAX_BATCH_LEN))
+    /// of this namespace's unexpired keys that start with `prefix`, from
+    /// `cursor` (a [`ListPage::next`] of an earlier page, from any process) or
+    /// from the start. A key present and unchanged for the whole listing is
+    /// returned at least once ([`list_ordered`](Capabilities::list_ordered):
+    /// exactly once, in key order); a page may hold fewer than `limit` items,
+    /// even none, before the last.
+    ///
+    /// Default: [`Unsupported`](crate::ErrorKind::Unsupported), for stores
+    /// without the [`list`](Capabilities::list) capability.
+    async fn list(
+        &self,
+        prefix: &Prefix,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        let _ = (prefix, cursor, limit);
+        Err(listing_unsupported())
+    }
+
+    /// Removes every key of this namespace that starts with `prefix` (all of
+    /// them for the empty prefix, like [`clear`](Store::clear)) and returns how
+    /// many went.
+    ///
+    /// Default: pages through [`list`](Store::list) and removes each page with
+    /// [`delete_many`](Store::delete_many); a key written during the call may
+    /// or may not go.
+    async fn delete_prefix(&self, prefix: &Prefix) -> Result<u64> {
+        if !self.capabilities().list {
+            return Err(listing_unsupported());
+        }
+        let mut deleted = 0;
+        let mut cursor = None;
+        loop {
+            let page = self
+                .list(prefix, cursor.as_ref(), crate::listing::MAX_BATCH_LEN)
+                .await?;
+            let keys: Vec<Key> = page.items.into_iter().map(|item| item.key).collect();
+            self.delete_many(&keys).await?;
+            deleted += keys.len() as u64;
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(deleted),
+            }
+        }
+    }
+
+    /// The values under `keys`, in the same order (`None` where absent or
+    /// expired; a key named twice is answered twice). At most
+    /// [`MAX_BATCH_LEN`](crate::listing::MAX_BATCH_LEN) keys.
+    ///
+    /// Default: one [`get`](Store::get) after another.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Vec<u8>>>> {
+        check_batch_len(keys.len())?;
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
+
+    /// Stores every item, each with its own TTL, in order (of one key written
+    /// twice, the last write stays). Every value and TTL is checked before
+    /// anything is written: a value over [`max_value_size`](Store::max_value_size)
+    /// is `ValueTooLarge`, a TTL on a store without TTL `Unsupported`, and the
+    /// batch writes nothing. Atomic per key: on another error some items may
+    /// have been written and others not.
+    ///
+    /// Default: one [`set`](Store::set) after another.
+    async fn set_many(&self, items: &[SetItem<'_>]) -> Result<()> {
+        check_set_items(self.max_value_size(), self.capabilities(), items)?;
+        for item in items {
+            self.set(item.key, item.value, item.ttl).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes every key in `keys` (absent ones are fine). Atomic per key.
+    ///
+    /// Default: one [`delete`](Store::delete) after another.
+    async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        check_batch_len(keys.len())?;
+        for key in keys {
+            self.delete(key).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives the entry under `key` a new TTL (`None`: it no longer expires)
+    /// without rewriting its value, and returns whether it was there. An absent
+    /// or expired key stays absent (`Ok(false)`). A touched entry gets a new
+    /// entry version, like every write.
+    ///
+    /// Default: [`Unsupported`](crate::ErrorKind::Unsupported), for stores
+    /// without the [`touch`](Capabilities::touch) capability.
+    async fn touch(&self, key: &Key, ttl: Option<Ttl>) -> Result<bool> {
+        let _ = (key, ttl);
+        Err(Error::unsupported(
+            "this store cannot change a TTL without rewriting the value (SPEC §9)",
+        ))
+    }
+
     /// The namespace this store reads and writes.
     fn namespace(&self) -> &Namespace;
 
@@ -284,6 +429,28 @@ pub trait Store: MaybeSend + MaybeSync + Debug {
     fn capabilities(&self) -> Capabilities {
         Capabilities::basic()
     }
+}
+
+fn listing_unsupported() -> Error {
+    Error::unsupported("this store cannot list its keys (SPEC §9)")
+}
+
+/// The checks [`Store::set_many`] makes before writing anything: the batch
+/// length, every value's size, and TTLs on a store without TTL. Stores that
+/// implement `set_many` natively call it first.
+pub fn check_set_items(
+    max_value_size: usize,
+    capabilities: Capabilities,
+    items: &[SetItem<'_>],
+) -> Result<()> {
+    check_batch_len(items.len())?;
+    for item in items {
+        check_value_size(item.value, max_value_size)?;
+        if item.ttl.is_some() && !capabilities.ttl {
+            return Err(Error::unsupported("this store does not support TTL"));
+        }
+    }
+    Ok(())
 }
 
 fn versions_unsupported() -> Error {
@@ -410,6 +577,89 @@ macro_rules! forward_store_methods {
         {
             let $this = self;
             $trait::delete_if($target, key, expected)
+        }
+
+        fn list<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 self,
+            prefix: &'life1 Prefix,
+            cursor: Option<&'life2 Cursor>,
+            limit: usize,
+        ) -> StoreFuture<'async_trait, Result<ListPage>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::list($target, prefix, cursor, limit)
+        }
+
+        fn delete_prefix<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            prefix: &'life1 Prefix,
+        ) -> StoreFuture<'async_trait, Result<u64>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::delete_prefix($target, prefix)
+        }
+
+        fn get_many<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            keys: &'life1 [Key],
+        ) -> StoreFuture<'async_trait, Result<Vec<Option<Vec<u8>>>>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::get_many($target, keys)
+        }
+
+        fn set_many<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 self,
+            items: &'life1 [SetItem<'life2>],
+        ) -> StoreFuture<'async_trait, Result<()>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::set_many($target, items)
+        }
+
+        fn delete_many<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            keys: &'life1 [Key],
+        ) -> StoreFuture<'async_trait, Result<()>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::delete_many($target, keys)
+        }
+
+        fn touch<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            key: &'life1 Key,
+            ttl: Option<Ttl>,
+        ) -> StoreFuture<'async_trait, Result<bool>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::touch($target, key, ttl)
         }
 
         fn namespace(&self) -> &Namespace {

@@ -1,12 +1,13 @@
 //! The map behind every handle: namespace → key → entry, with an expiry queue.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::ops::Bound;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use flowstore_core::version::{decide_delete, decide_write};
-use flowstore_core::{Condition, Key, Namespace, Result, Version};
+use flowstore_core::{Condition, Key, Namespace, Prefix, Result, Version};
 
 #[derive(Debug)]
 struct Entry {
@@ -18,6 +19,9 @@ struct Entry {
 /// A live entry as read: value, entry version, expiry.
 pub(crate) type EntryView = (Vec<u8>, Version, Option<Instant>);
 
+/// A listed entry: key, entry version, expiry, value size.
+pub(crate) type ListedView = (Key, Version, Option<Instant>, usize);
+
 impl Entry {
     /// Live strictly before its expiry: at the expiry instant it is gone, as
     /// in the SQL backends (`expires_at > now`) and Redis.
@@ -28,7 +32,8 @@ impl Entry {
 
 #[derive(Debug)]
 struct Inner {
-    namespaces: HashMap<Namespace, HashMap<Key, Entry>>,
+    /// Keys in order within a namespace, so that a listing is a range scan.
+    namespaces: HashMap<Namespace, BTreeMap<Key, Entry>>,
     /// Entries with a TTL, soonest first. An item may be stale (the entry was
     /// rewritten or deleted since): sweeping checks it still matches.
     expiries: BinaryHeap<Reverse<(Instant, Namespace, Key)>>,
@@ -46,7 +51,7 @@ impl std::fmt::Debug for SharedMap {
     /// Counts only: keys and values are application data and stay out of logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let inner = self.read();
-        let entries: usize = inner.namespaces.values().map(HashMap::len).sum();
+        let entries: usize = inner.namespaces.values().map(BTreeMap::len).sum();
         f.debug_struct("SharedMap")
             .field("namespaces", &inner.namespaces.len())
             .field("entries", &entries)
@@ -151,6 +156,131 @@ impl SharedMap {
 
     pub(crate) fn clear(&self, namespace: &Namespace) {
         self.write().namespaces.remove(namespace);
+    }
+
+    /// Up to `limit` live entries with `prefix` after the key `after`, in key
+    /// order, and whether more may follow.
+    pub(crate) fn list(
+        &self,
+        namespace: &Namespace,
+        prefix: &Prefix,
+        after: Option<&str>,
+        limit: usize,
+        now: Instant,
+    ) -> (Vec<ListedView>, bool) {
+        let inner = self.read();
+        let Some(entries) = inner.namespaces.get(namespace) else {
+            return (Vec::new(), false);
+        };
+        let start = match after {
+            Some(after) if after >= prefix.as_str() => Bound::Excluded(after),
+            _ => Bound::Included(prefix.as_str()),
+        };
+        let mut matching = entries
+            .range::<str, _>((start, Bound::Unbounded))
+            .take_while(|(key, _)| prefix.matches(key.as_str()))
+            .filter(|(_, entry)| entry.is_live(now));
+        let items: Vec<ListedView> = matching
+            .by_ref()
+            .take(limit)
+            .map(|(key, entry)| {
+                let version = entry.version.clone();
+                (key.clone(), version, entry.expires_at, entry.value.len())
+            })
+            .collect();
+        let more = items.len() == limit && matching.next().is_some();
+        (items, more)
+    }
+
+    /// Removes every key with `prefix`; returns how many live ones went.
+    pub(crate) fn delete_prefix(
+        &self,
+        namespace: &Namespace,
+        prefix: &Prefix,
+        now: Instant,
+    ) -> u64 {
+        let mut inner = self.write();
+        let Some(entries) = inner.namespaces.get_mut(namespace) else {
+            return 0;
+        };
+        let doomed: Vec<Key> = entries
+            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+            .take_while(|(key, _)| prefix.matches(key.as_str()))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut live = 0;
+        for key in doomed {
+            if entries.remove(&key).is_some_and(|entry| entry.is_live(now)) {
+                live += 1;
+            }
+        }
+        live
+    }
+
+    /// The values under `keys`, read under one lock.
+    pub(crate) fn get_many(
+        &self,
+        namespace: &Namespace,
+        keys: &[Key],
+        now: Instant,
+    ) -> Vec<Option<Vec<u8>>> {
+        let inner = self.read();
+        let entries = inner.namespaces.get(namespace);
+        keys.iter()
+            .map(|key| {
+                let entry = entries?.get(key)?;
+                entry.is_live(now).then(|| entry.value.clone())
+            })
+            .collect()
+    }
+
+    /// Writes every `(key, value, expiry)` under one lock.
+    pub(crate) fn set_many<'a>(
+        &self,
+        namespace: &Namespace,
+        items: impl Iterator<Item = (&'a Key, &'a [u8], Option<Instant>)>,
+        now: Instant,
+    ) {
+        let mut inner = self.write();
+        inner.sweep(now);
+        for (key, value, expires_at) in items {
+            inner.write_entry(namespace, key, value, Version::generate(), expires_at);
+        }
+    }
+
+    pub(crate) fn delete_many(&self, namespace: &Namespace, keys: &[Key]) {
+        let mut inner = self.write();
+        if let Some(entries) = inner.namespaces.get_mut(namespace) {
+            for key in keys {
+                entries.remove(key);
+            }
+        }
+    }
+
+    /// Gives a live entry a new expiry and entry version; false if absent.
+    pub(crate) fn touch(
+        &self,
+        namespace: &Namespace,
+        key: &Key,
+        expires_at: Option<Instant>,
+        now: Instant,
+    ) -> bool {
+        let mut inner = self.write();
+        inner.sweep(now);
+        let Some(entry) = inner
+            .namespaces
+            .get_mut(namespace)
+            .and_then(|entries| entries.get_mut(key))
+            .filter(|entry| entry.is_live(now))
+        else {
+            return false;
+        };
+        entry.expires_at = expires_at;
+        entry.version = Version::generate();
+        if let Some(at) = expires_at {
+            inner.queue_expiry(at, namespace, key);
+        }
+        true
     }
 }
 

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use flowstore_core::listing::{check_batch_len, check_list_limit};
 use flowstore_core::{
-    Capabilities, Condition, DEFAULT_MAX_VALUE_SIZE, Entry, Health, Key, Namespace, Operation,
-    Result, Store, Ttl, Version, async_trait, check_value_size,
+    Capabilities, Condition, Cursor, DEFAULT_MAX_VALUE_SIZE, Entry, Health, Key, ListItem,
+    ListPage, Namespace, Operation, Prefix, Result, SetItem, Store, Ttl, Version, async_trait,
+    check_set_items, check_value_size,
 };
 
 use crate::map::SharedMap;
@@ -44,6 +46,14 @@ impl MemoryStore {
     }
 }
 
+/// The tag of this store's listing cursors.
+const CURSOR_TAG: &str = "mem";
+
+/// The map keeps monotonic deadlines; callers get wall-clock times.
+fn wall_clock_expiry(expires_at: Option<Instant>, now: Instant) -> Option<SystemTime> {
+    expires_at.map(|at| SystemTime::now() + at.saturating_duration_since(now))
+}
+
 impl Default for MemoryStore {
     fn default() -> Self {
         MemoryStore::new()
@@ -74,10 +84,7 @@ impl Store for MemoryStore {
         let now = Instant::now();
         let entry = self.map.get_entry(&self.namespace, key, now);
         Ok(entry.map(|(value, version, expires_at)| {
-            // The map keeps a monotonic deadline; callers get wall-clock time.
-            let expires_at =
-                expires_at.map(|at| SystemTime::now() + at.saturating_duration_since(now));
-            Entry::new(value, version, expires_at)
+            Entry::new(value, version, wall_clock_expiry(expires_at, now))
         }))
     }
 
@@ -120,6 +127,96 @@ impl Store for MemoryStore {
     async fn clear(&self) -> Result<()> {
         self.map.clear(&self.namespace);
         Ok(())
+    }
+
+    /// Pages in key order, each key exactly once; the cursor is the last key
+    /// listed.
+    async fn list(
+        &self,
+        prefix: &Prefix,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        let in_op =
+            |err: flowstore_core::Error| err.with_backend("memory").with_operation(Operation::List);
+        check_list_limit(limit).map_err(in_op)?;
+        let after = cursor
+            .map(|cursor| {
+                let bytes = cursor.decode(CURSOR_TAG)?;
+                String::from_utf8(bytes).map_err(|_| {
+                    flowstore_core::Error::invalid_argument(
+                        "this listing cursor was not made by this store",
+                    )
+                })
+            })
+            .transpose()
+            .map_err(in_op)?;
+        let now = Instant::now();
+        let (entries, more) = self
+            .map
+            .list(&self.namespace, prefix, after.as_deref(), limit, now);
+        let next = match (more, entries.last()) {
+            (true, Some((last, ..))) => {
+                Some(Cursor::encode(CURSOR_TAG, last.as_str().as_bytes()).map_err(in_op)?)
+            }
+            _ => None,
+        };
+        let items = entries
+            .into_iter()
+            .map(|(key, version, expires_at, size)| {
+                ListItem::new(
+                    key,
+                    Some(version),
+                    wall_clock_expiry(expires_at, now),
+                    size as u64,
+                )
+            })
+            .collect();
+        Ok(ListPage::new(items, next))
+    }
+
+    async fn delete_prefix(&self, prefix: &Prefix) -> Result<u64> {
+        Ok(self
+            .map
+            .delete_prefix(&self.namespace, prefix, Instant::now()))
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Vec<u8>>>> {
+        check_batch_len(keys.len()).map_err(|err| {
+            err.with_backend("memory")
+                .with_operation(Operation::GetMany)
+        })?;
+        Ok(self.map.get_many(&self.namespace, keys, Instant::now()))
+    }
+
+    /// Atomic as a whole: every item is written under one lock.
+    async fn set_many(&self, items: &[SetItem<'_>]) -> Result<()> {
+        check_set_items(self.max_value_size, self.capabilities(), items).map_err(|err| {
+            err.with_backend("memory")
+                .with_operation(Operation::SetMany)
+        })?;
+        let now = Instant::now();
+        let writes = items.iter().map(|item| {
+            let expires_at = item.ttl.map(|ttl| now + ttl.as_duration());
+            (item.key, item.value, expires_at)
+        });
+        self.map.set_many(&self.namespace, writes, now);
+        Ok(())
+    }
+
+    async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        check_batch_len(keys.len()).map_err(|err| {
+            err.with_backend("memory")
+                .with_operation(Operation::DeleteMany)
+        })?;
+        self.map.delete_many(&self.namespace, keys);
+        Ok(())
+    }
+
+    async fn touch(&self, key: &Key, ttl: Option<Ttl>) -> Result<bool> {
+        let now = Instant::now();
+        let expires_at = ttl.map(|ttl| now + ttl.as_duration());
+        Ok(self.map.touch(&self.namespace, key, expires_at, now))
     }
 
     /// Always `Ok`: the map is in this process, so whoever can call can be served.

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod listing;
 mod versions;
+pub use listing::*;
 pub use versions::*;
 
 use super::factory::{StoreFactory, unique_namespace};

@@ -30,8 +30,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::{
-    Capabilities, Condition, Entry, Error, ErrorKind, Health, Key, Namespace, Result, Store, Ttl,
-    Version,
+    Capabilities, Condition, Cursor, Entry, Error, ErrorKind, Health, Key, ListPage, Namespace,
+    Prefix, Result, SetItem, Store, Ttl, Version,
 };
 
 /// A store operation, as the double sees it: [`Operation`](crate::Operation).
@@ -205,6 +205,37 @@ impl<S: Store> Store for ScriptedStore<S> {
     async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
         self.run(Op::DeleteIf, self.inner.delete_if(key, expected))
             .await
+    }
+
+    async fn list(
+        &self,
+        prefix: &Prefix,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        self.run(Op::List, self.inner.list(prefix, cursor, limit))
+            .await
+    }
+
+    async fn delete_prefix(&self, prefix: &Prefix) -> Result<u64> {
+        self.run(Op::DeletePrefix, self.inner.delete_prefix(prefix))
+            .await
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.run(Op::GetMany, self.inner.get_many(keys)).await
+    }
+
+    async fn set_many(&self, items: &[SetItem<'_>]) -> Result<()> {
+        self.run(Op::SetMany, self.inner.set_many(items)).await
+    }
+
+    async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        self.run(Op::DeleteMany, self.inner.delete_many(keys)).await
+    }
+
+    async fn touch(&self, key: &Key, ttl: Option<Ttl>) -> Result<bool> {
+        self.run(Op::Touch, self.inner.touch(key, ttl)).await
     }
 
     fn namespace(&self) -> &Namespace {

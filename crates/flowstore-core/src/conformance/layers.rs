@@ -2,22 +2,23 @@
 //! every [`Operation`] is performed through the wrapper, so an operation added
 //! later is covered without an edit in any wrapper's tests.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use crate::listing::check_list_limit;
 use crate::version::{decide_delete, decide_write};
 use crate::{
-    Capabilities, Condition, Entry, Health, Key, Layer, Namespace, Operation, Result, Store,
-    StoreExt, Ttl, Version,
+    Capabilities, Condition, Cursor, Entry, Health, Key, Layer, ListItem, ListPage, Namespace,
+    Operation, Prefix, Result, SetItem, Store, StoreExt, Ttl, Version,
 };
 
 /// A store that keeps entries in a map and records every value written to it:
 /// what a wrapper hands to the store below it. It has entry versions (and
-/// ignores TTLs).
+/// ignores TTLs), and lists in key order.
 #[derive(Debug, Default)]
 pub struct RecordingStore {
     namespace: Namespace,
-    entries: Mutex<HashMap<Key, (Vec<u8>, Version)>>,
+    entries: Mutex<BTreeMap<Key, (Vec<u8>, Version)>>,
     written: Mutex<Vec<Vec<u8>>>,
 }
 
@@ -90,6 +91,53 @@ impl Store for RecordingStore {
         Ok(Health::ok())
     }
 
+    async fn list(
+        &self,
+        prefix: &Prefix,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        check_list_limit(limit)?;
+        let after = cursor
+            .map(|cursor| {
+                cursor
+                    .decode("rec")
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            })
+            .transpose()?;
+        let entries = self.entries.lock().unwrap();
+        let mut items: Vec<ListItem> = entries
+            .iter()
+            .filter(|(key, _)| prefix.matches(key.as_str()))
+            .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after))
+            .take(limit + 1)
+            .map(|(key, (value, version))| {
+                ListItem::new(key.clone(), Some(version.clone()), None, value.len() as u64)
+            })
+            .collect();
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            Some(Cursor::encode(
+                "rec",
+                items[limit - 1].key.as_str().as_bytes(),
+            )?)
+        } else {
+            None
+        };
+        Ok(ListPage::new(items, next))
+    }
+
+    async fn touch(&self, key: &Key, _ttl: Option<Ttl>) -> Result<bool> {
+        let mut entries = self.entries.lock().unwrap();
+        Ok(match entries.get_mut(key) {
+            Some((_, version)) => {
+                *version = Version::generate();
+                true
+            }
+            None => false,
+        })
+    }
+
     fn namespace(&self) -> &Namespace {
         &self.namespace
     }
@@ -134,6 +182,43 @@ pub async fn exercise(store: &dyn Store, operation: Operation) {
             let version = store.set_if_absent(&key, VALUE, None).await.unwrap();
             store.delete_if_version(&key, &version).await.unwrap();
             assert_eq!(store.get(&key).await.unwrap(), None);
+        }
+        Operation::List => {
+            store.set(&key, VALUE, None).await.unwrap();
+            let page = store.list(&Prefix::all(), None, 10).await.unwrap();
+            let keys: Vec<&Key> = page.items.iter().map(|item| &item.key).collect();
+            assert_eq!(keys, [&key]);
+        }
+        Operation::DeletePrefix => {
+            store.set(&key, VALUE, None).await.unwrap();
+            let prefix = Prefix::new("flow/").unwrap();
+            assert_eq!(store.delete_prefix(&prefix).await.unwrap(), 1);
+            assert_eq!(store.get(&key).await.unwrap(), None);
+        }
+        Operation::GetMany => {
+            store.set(&key, VALUE, None).await.unwrap();
+            let absent = Key::new("flow/absent").unwrap();
+            let values = store.get_many(&[key.clone(), absent]).await.unwrap();
+            assert_eq!(values, [Some(VALUE.to_vec()), None]);
+        }
+        Operation::SetMany => {
+            let other = Key::new("flow/other").unwrap();
+            let items = [
+                SetItem::new(&key, VALUE, None),
+                SetItem::new(&other, VALUE, None),
+            ];
+            store.set_many(&items).await.unwrap();
+            assert_eq!(store.get(&other).await.unwrap().as_deref(), Some(VALUE));
+        }
+        Operation::DeleteMany => {
+            store.set(&key, VALUE, None).await.unwrap();
+            store.delete_many(std::slice::from_ref(&key)).await.unwrap();
+            assert_eq!(store.get(&key).await.unwrap(), None);
+        }
+        Operation::Touch => {
+            store.set(&key, VALUE, None).await.unwrap();
+            assert!(store.touch(&key, None).await.unwrap());
+            assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(VALUE));
         }
     }
 }

@@ -109,6 +109,16 @@ macro_rules! conformance_tests {
             oversized_conditional_write_writes_nothing
             racing_conditional_writes_have_one_winner
             read_modify_write_counter_is_exact
+            listing_pages_through_every_key
+            listing_prefixes_are_literal
+            listing_shows_versions_expiry_and_size
+            listing_during_writes_shows_unchanged_keys
+            listing_cursor_resumes_from_a_fresh_store
+            delete_prefix_removes_only_its_keys
+            batch_get_answers_in_request_order
+            batch_set_and_delete_apply_each_entry
+            batch_over_the_limits_writes_nothing
+            touch_changes_ttl_and_keeps_value
         );
     };
     ($($input:tt)+) => {

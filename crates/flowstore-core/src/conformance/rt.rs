@@ -56,6 +56,27 @@ where
     futures::future::join_all(futures).await
 }
 
+/// Runs two futures as their own tasks and waits for both.
+#[cfg(not(target_arch = "wasm32"))]
+pub async fn join<A, B>(a: A, b: B) -> (A::Output, B::Output)
+where
+    A: Future + Send + 'static,
+    B: Future + Send + 'static,
+    A::Output: Send + 'static,
+    B::Output: Send + 'static,
+{
+    let (a, b) = (tokio::spawn(a), tokio::spawn(b));
+    let a = a.await.expect("a concurrent task panicked");
+    let b = b.await.expect("a concurrent task panicked");
+    (a, b)
+}
+
+/// Runs two futures concurrently on the page's event loop and waits for both.
+#[cfg(target_arch = "wasm32")]
+pub async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    futures::future::join(a, b).await
+}
+
 /// The wall clock, as the backends' expiry times are given.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn wall_clock() -> std::time::SystemTime {
