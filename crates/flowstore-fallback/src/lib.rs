@@ -170,7 +170,10 @@ impl FallbackBuilder {
             })
             // Conditional operations go to the primary only (see the crate
             // docs): the secondaries need no versions of their own.
-            .with_versions(first.capabilities().versions);
+            .with_versions(first.capabilities().versions)
+            // Listing and touch over several stores are not implemented yet (SPEC §9).
+            .with_list(false, false)
+            .with_touch(false);
         Ok(FallbackStore {
             write_policy: self.write_policy,
             missing_policy: self.missing_policy,

@@ -300,7 +300,10 @@ impl Store for HttpStore {
     /// [`versions(false)`](HttpStoreBuilder::versions) says the server's store
     /// keeps none.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::all().with_versions(self.inner.versions)
+        Capabilities::all()
+            .with_versions(self.inner.versions)
+            .with_list(false, false)
+            .with_touch(false)
     }
 }
 

@@ -324,7 +324,10 @@ impl Store for PostgresStore {
     }
 
     fn capabilities(&self) -> Capabilities {
+        // Listing and touch are not implemented natively yet (SPEC §9).
         Capabilities::all()
+            .with_list(false, false)
+            .with_touch(false)
     }
 }
 

@@ -252,6 +252,9 @@ impl Store for RedisStore {
     }
 
     fn capabilities(&self) -> Capabilities {
+        // Listing and touch are not implemented natively yet (SPEC §9).
         Capabilities::all()
+            .with_list(false, false)
+            .with_touch(false)
     }
 }

@@ -437,6 +437,9 @@ impl Store for IndexedDbStore {
 
     /// Everything: TTL, `clear`, and entry versions.
     fn capabilities(&self) -> Capabilities {
+        // Listing and touch are not implemented natively yet (SPEC §9).
         Capabilities::all()
+            .with_list(false, false)
+            .with_touch(false)
     }
 }
