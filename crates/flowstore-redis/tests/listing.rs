@@ -191,7 +191,6 @@ async fn cursor_resumes_in_a_fresh_client(var: &str) {
         .open()
         .await
         .unwrap();
-    let mut cursor = cursor;
     while let Some(at) = cursor {
         let page = second.list(&prefix("r/"), Some(&at), 20).await.unwrap();
         seen.extend(page.items);
