@@ -3,6 +3,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod baselines;
+mod batch;
 mod compare_raw;
 mod encrypt_compress;
 mod versions;
@@ -38,6 +39,9 @@ enum Command {
     /// Tasks incrementing one counter by read-modify-write with conditional
     /// writes: increments per second, and the final count checked exact.
     Counter(versions::CounterArgs),
+    /// A batch read of N keys against N sequential gets of the same keys,
+    /// interleaved: the ratio of keys read per second.
+    Batch(batch::BatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,9 +49,10 @@ fn main() -> ExitCode {
     let mut builder = match cli.command {
         // One task timing calls that never wait: no worker threads to hand off to.
         Command::EncryptCompress(_) => tokio::runtime::Builder::new_current_thread(),
-        Command::CompareRaw(_) | Command::Conditional(_) | Command::Counter(_) => {
-            tokio::runtime::Builder::new_multi_thread()
-        }
+        Command::CompareRaw(_)
+        | Command::Conditional(_)
+        | Command::Counter(_)
+        | Command::Batch(_) => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
             Command::CompareRaw(args) => compare_raw::run(args).await,
             Command::EncryptCompress(args) => encrypt_compress::run(&args).await,
             Command::Conditional(args) => versions::conditional(args).await,
+            Command::Batch(args) => batch::run(args).await,
             Command::Counter(args) => versions::counter(args).await,
         }
     });

@@ -10,7 +10,17 @@
 //! address-sorted list of primaries, and its address to notice a changed
 //! cluster), the server's SCAN cursor there, and — only when one SCAN step
 //! found more keys than a page holds — the last key handed out from that
-//! step. Any process can resume from it.
+//! step and where that step ended. Any process can resume from it; it names
+//! the namespace and prefix it lists (a hash of them), so a cursor of another
+//! listing is refused rather than misread.
+//!
+//! A step that found more than a page is run again for the next page, keeping
+//! only the keys after the last one handed out. That is sound only if the rerun
+//! covers the same hash buckets: every step uses the same COUNT (never one
+//! derived from the page size, which a resuming caller may change), and when
+//! the rerun ends at another SCAN cursor than the first run did (the table
+//! changed in between), every key of the step is handed out again — repeated
+//! keys are allowed, missed ones are not.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -31,7 +41,11 @@ use crate::store::Shared;
 const CURSOR_TAG: &str = "redis";
 
 /// The layout of the bytes inside a cursor.
-const CURSOR_FORMAT: u8 = 1;
+const CURSOR_FORMAT: u8 = 2;
+
+/// The COUNT of every SCAN step of a listing: fixed, so that a step run again
+/// covers the same buckets (see the module docs).
+const SCAN_COUNT: u32 = 200;
 
 /// SCAN steps one page may take before it is handed out short: bounds a page's
 /// latency when the prefix matches few of the keys scanned.
@@ -47,20 +61,32 @@ struct Position {
     /// The server's SCAN cursor on that primary.
     scan: u64,
     /// When the step at `scan` found more keys than fitted a page: the last
-    /// key (without namespace) handed out of it, in byte order; the step is
-    /// run again and only the keys after it are kept.
-    after: Option<Vec<u8>>,
+    /// key (without namespace) handed out of it, in byte order, and the SCAN
+    /// cursor that step returned; the step is run again and, if it returns
+    /// the same cursor, only the keys after `after` are kept.
+    after: Option<(Vec<u8>, u64)>,
+}
+
+/// What a cursor belongs to: FNV-1a of the namespaced prefix. Not a secret,
+/// only a guard against handing one listing's cursor to another.
+fn fingerprint(full_prefix: &str) -> u64 {
+    full_prefix
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 impl Position {
-    /// Layout: format byte, node (u16 BE), SCAN cursor (u64 BE), address
-    /// length (u8), address, then the `after` key (absent when empty: a key
-    /// is never empty).
-    fn encode(&self) -> Result<Cursor> {
+    /// Layout: format byte, fingerprint (u64 BE), node (u16 BE), SCAN cursor
+    /// (u64 BE), address length (u8), address, then — after a cut — the cut
+    /// step's returned SCAN cursor (u64 BE) and the `after` key (a key is
+    /// never empty).
+    fn encode(&self, fingerprint: u64) -> Result<Cursor> {
         let address = self.address.as_bytes();
-        let after = self.after.as_deref().unwrap_or_default();
-        let mut bytes = Vec::with_capacity(12 + address.len() + after.len());
+        let mut bytes = Vec::with_capacity(32 + address.len());
         bytes.push(CURSOR_FORMAT);
+        bytes.extend_from_slice(&fingerprint.to_be_bytes());
         bytes.extend_from_slice(&self.node.to_be_bytes());
         bytes.extend_from_slice(&self.scan.to_be_bytes());
         // An address is a host name and a port: far below 256 bytes.
@@ -68,27 +94,45 @@ impl Position {
             .map_err(|_| Error::backend("a cluster node's address is too long for a cursor"))?;
         bytes.push(address_len);
         bytes.extend_from_slice(address);
-        bytes.extend_from_slice(after);
+        if let Some((after, step_end)) = &self.after {
+            bytes.extend_from_slice(&step_end.to_be_bytes());
+            bytes.extend_from_slice(after);
+        }
         Cursor::encode(CURSOR_TAG, &bytes)
     }
 
-    fn decode(cursor: &Cursor) -> Result<Position> {
+    /// The position in `cursor`; `InvalidArgument` for a cursor of another
+    /// store or of another listing (namespace or prefix).
+    fn decode(cursor: &Cursor, fingerprint: u64) -> Result<Position> {
         let foreign = || Error::invalid_argument("this listing cursor was not made by this store");
         let bytes = cursor.decode(CURSOR_TAG)?;
-        if bytes.len() < 12 || bytes[0] != CURSOR_FORMAT {
+        if bytes.len() < 20 || bytes[0] != CURSOR_FORMAT {
             return Err(foreign());
         }
-        let node = u16::from_be_bytes([bytes[1], bytes[2]]);
-        let scan = u64::from_be_bytes(bytes[3..11].try_into().map_err(|_| foreign())?);
-        let address_end = 12 + usize::from(bytes[11]);
-        let address = bytes.get(12..address_end).ok_or_else(foreign)?;
+        let u64_at = |at: usize| -> Result<u64> {
+            let field = bytes.get(at..at + 8).ok_or_else(foreign)?;
+            Ok(u64::from_be_bytes(field.try_into().map_err(|_| foreign())?))
+        };
+        if u64_at(1)? != fingerprint {
+            return Err(Error::invalid_argument(
+                "this listing cursor belongs to a listing of another namespace or prefix",
+            ));
+        }
+        let node = u16::from_be_bytes([bytes[9], bytes[10]]);
+        let scan = u64_at(11)?;
+        let address_end = 20 + usize::from(bytes[19]);
+        let address = bytes.get(20..address_end).ok_or_else(foreign)?;
         let address = String::from_utf8(address.to_vec()).map_err(|_| foreign())?;
-        let after = bytes[address_end..].to_vec();
+        let after = match bytes.len() - address_end {
+            0 => None,
+            1..=8 => return Err(foreign()),
+            _ => Some((bytes[address_end + 8..].to_vec(), u64_at(address_end)?)),
+        };
         Ok(Position {
             node,
             address,
             scan,
-            after: (!after.is_empty()).then_some(after),
+            after,
         })
     }
 }
@@ -107,8 +151,10 @@ pub(crate) async fn list(
     limit: usize,
 ) -> Result<ListPage> {
     check_list_limit(limit)?;
+    let full_prefix = format!("{ns_prefix}{}", prefix.as_str());
+    let fingerprint = fingerprint(&full_prefix);
     let mut position = cursor
-        .map(Position::decode)
+        .map(|cursor| Position::decode(cursor, fingerprint))
         .transpose()?
         .unwrap_or_default();
     // A new listing reads the slot map first; a resumed one trusts fred's
@@ -126,30 +172,33 @@ pub(crate) async fn list(
             ..Position::default()
         };
     }
-    let full_prefix = format!("{ns_prefix}{}", prefix.as_str());
     let mut names: Vec<Bytes> = Vec::new();
     let mut next = Some(position);
     for _ in 0..MAX_STEPS {
         let Some(at) = next.take() else { break };
         let room = limit - names.len();
         let node = &nodes[usize::from(at.node)];
-        let count = u32::try_from(room).unwrap_or(u32::MAX);
         let (scan, found) = scan_page(
             shared,
             Operation::List,
             node.as_ref(),
             at.scan,
             &full_prefix,
-            count,
+            SCAN_COUNT,
         )
         .await?;
-        // Within one step, each key once; after a cut, only the keys past it.
+        // After a cut, only the keys past it — if this run of the step covered
+        // what the first one did (it ended at the same SCAN cursor); otherwise
+        // all of them again.
+        let after = at
+            .after
+            .as_ref()
+            .filter(|(_, step_end)| *step_end == scan)
+            .map(|(after, _)| after.as_slice());
+        // Within one step, each key once.
         let found: BTreeSet<Bytes> = found
             .into_iter()
-            .filter(|name| match &at.after {
-                Some(after) => &name[ns_prefix.len()..] > after.as_slice(),
-                None => true,
-            })
+            .filter(|name| after.is_none_or(|after| &name[ns_prefix.len()..] > after))
             .collect();
         if found.len() > room {
             if !names.is_empty() {
@@ -164,7 +213,7 @@ pub(crate) async fn list(
             let last = found[limit - 1][ns_prefix.len()..].to_vec();
             names = found;
             next = Some(Position {
-                after: Some(last),
+                after: Some((last, scan)),
                 ..at
             });
             break;
@@ -191,7 +240,7 @@ pub(crate) async fn list(
         }
     }
     let items = items(shared, ns_prefix, names).await?;
-    let next = next.map(|at| at.encode()).transpose()?;
+    let next = next.map(|at| at.encode(fingerprint)).transpose()?;
     Ok(ListPage::new(items, next))
 }
 
@@ -296,7 +345,7 @@ mod tests {
                 node: 2,
                 address: "10.0.0.7:7001".into(),
                 scan: u64::MAX,
-                after: Some("k/é".as_bytes().to_vec()),
+                after: Some(("k/é".as_bytes().to_vec(), 96)),
             },
             Position {
                 node: 0,
@@ -306,18 +355,26 @@ mod tests {
             },
         ];
         for position in positions {
-            let cursor = position.encode().unwrap();
-            assert_eq!(Position::decode(&cursor).unwrap(), position);
+            let cursor = position.encode(7).unwrap();
+            assert_eq!(Position::decode(&cursor, 7).unwrap(), position);
         }
         let longest = Position {
-            after: Some(vec![b'k'; Key::MAX_LEN]),
+            after: Some((vec![b'k'; Key::MAX_LEN], u64::MAX)),
             address: "h".repeat(255),
             ..Position::default()
         };
         assert_eq!(
-            Position::decode(&longest.encode().unwrap()).unwrap(),
+            Position::decode(&longest.encode(7).unwrap(), 7).unwrap(),
             longest
         );
+    }
+
+    #[test]
+    fn a_cursor_of_another_listing_is_refused() {
+        let cursor = Position::default().encode(fingerprint("ns:a/")).unwrap();
+        let err = Position::decode(&cursor, fingerprint("ns:b/")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(Position::decode(&cursor, fingerprint("ns:a/")).is_ok());
     }
 
     #[test]
@@ -331,7 +388,7 @@ mod tests {
         ] {
             let cursor = Cursor::new(text).unwrap();
             assert_eq!(
-                Position::decode(&cursor).unwrap_err().kind(),
+                Position::decode(&cursor, 0).unwrap_err().kind(),
                 ErrorKind::InvalidArgument,
                 "{text}"
             );
