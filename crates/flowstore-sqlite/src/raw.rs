@@ -76,6 +76,67 @@ pub(crate) const SELECT_VERSION: &str = concat!(
 pub(crate) const SELECT: &str = "SELECT value FROM flowstore_entries \
      WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
 
+/// The keys of a listing page, in key order. `key` is `TEXT` with SQLite's
+/// default `BINARY` collation, which compares with `memcmp`: UTF-8 byte order,
+/// the order `list` promises. The prefix is a range on the `(namespace, key)`
+/// unique index (`key >= prefix AND key < upper`), never a `LIKE`, so `%`, `_`
+/// and `\` in a prefix mean themselves and the scan starts at the prefix.
+/// Parameters: namespace, the lower bound (the prefix, or the cursor's last
+/// key with `after`), now, the row limit, and with `upper` the upper bound.
+/// Returns key, entry version, expires_at, stored size (`length` of the value
+/// blob: its bytes).
+pub(crate) fn list_sql(after: bool, upper: bool) -> String {
+    format!(
+        concat!(
+            "SELECT key, ",
+            entry_version!(),
+            ", expires_at, length(value) FROM flowstore_entries \
+             WHERE namespace = ?1 AND key {} ?2{} \
+             AND (expires_at IS NULL OR expires_at > ?3) ORDER BY key LIMIT ?4"
+        ),
+        if after { ">" } else { ">=" },
+        if upper { " AND key < ?5" } else { "" },
+    )
+}
+
+/// How many unexpired entries a prefix holds, then removes all of them
+/// (expired ones too, as `clear` does). Parameters: namespace, prefix, now
+/// (count only), and with `upper` the upper bound as ?4 (count) / ?3 (delete).
+pub(crate) fn count_prefix_sql(upper: bool) -> String {
+    format!(
+        "SELECT count(*) FROM flowstore_entries WHERE namespace = ?1 AND key >= ?2{} \
+         AND (expires_at IS NULL OR expires_at > ?3)",
+        if upper { " AND key < ?4" } else { "" },
+    )
+}
+
+/// See [`count_prefix_sql`].
+pub(crate) fn delete_prefix_sql(upper: bool) -> String {
+    format!(
+        "DELETE FROM flowstore_entries WHERE namespace = ?1 AND key >= ?2{}",
+        if upper { " AND key < ?3" } else { "" },
+    )
+}
+
+/// The unexpired entries among a list of keys, in one statement. The keys come
+/// bound as one JSON array of strings (?2), unpacked by `json_each`: one
+/// statement text whatever the batch length, and no key is ever part of the
+/// SQL. Parameters: namespace, keys (JSON), now. Returns key, value.
+pub(crate) const SELECT_MANY: &str = "SELECT key, value FROM flowstore_entries \
+     WHERE namespace = ?1 AND key IN (SELECT value FROM json_each(?2)) \
+     AND (expires_at IS NULL OR expires_at > ?3)";
+
+/// Removes a list of keys (a JSON array, as for [`SELECT_MANY`]). Parameters:
+/// namespace, keys.
+pub(crate) const DELETE_MANY: &str = "DELETE FROM flowstore_entries \
+     WHERE namespace = ?1 AND key IN (SELECT value FROM json_each(?2))";
+
+/// Gives an unexpired entry a new expiry and a new version, leaving its value
+/// alone; changes no row when the key is absent or expired. Parameters:
+/// namespace, key, expires_at (or NULL), version, now.
+pub(crate) const TOUCH: &str = "UPDATE flowstore_entries SET expires_at = ?3, version = ?4 \
+     WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?5)";
+
 /// Removes one entry. Parameters: namespace, key.
 pub(crate) const DELETE: &str = "DELETE FROM flowstore_entries WHERE namespace = ?1 AND key = ?2";
 
