@@ -357,3 +357,102 @@ pub fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Resul
     limit_wal(&conn, DEFAULT_WAL_SIZE_LIMIT)?;
     Ok(conn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite picks for a statement, one detail line per step.
+    fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        stmt.query_map(params, |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn listing_is_a_range_search_of_the_key_index_without_a_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_connection(&dir.path().join("plan.db"), Synchronous::Full).unwrap();
+        // Enough rows, in several namespaces, that a scan would be a choice.
+        for i in 0..500 {
+            conn.execute(
+                UPSERT,
+                rusqlite::params![
+                    format!("ns{}", i % 5),
+                    format!("k{i:04}"),
+                    b"v",
+                    None::<i64>,
+                    "v-v-v"
+                ],
+            )
+            .unwrap();
+        }
+        conn.execute_batch("ANALYZE").unwrap();
+        for (after, upper) in [(false, true), (true, true), (false, false), (true, false)] {
+            let sql = list_sql(after, upper);
+            let steps = if upper {
+                plan(&conn, &sql, rusqlite::params!["ns1", "k1", 0, 10, "k2"])
+            } else {
+                plan(&conn, &sql, rusqlite::params!["ns1", "k1", 0, 10])
+            };
+            let joined = steps.join(" | ");
+            // SQLite writes both `>` and `>=` as `key>?` in a plan.
+            let range = "key>?";
+            assert!(
+                joined.contains("SEARCH flowstore_entries USING INDEX sqlite_autoindex_flowstore_entries_1 (namespace=? AND ")
+                    && joined.contains(range)
+                    && (!upper || joined.contains("key<?")),
+                "not an index range search: {joined}"
+            );
+            // Rows come out of the index in key order: no sort step.
+            assert!(!joined.contains("TEMP B-TREE"), "sorts: {joined}");
+            assert!(
+                !joined.contains("SCAN flowstore_entries"),
+                "scans: {joined}"
+            );
+        }
+        let joined = plan(
+            &conn,
+            &delete_prefix_sql(true),
+            rusqlite::params!["ns1", "k1", "k2"],
+        )
+        .join(" | ");
+        assert!(
+            joined.contains("USING INDEX sqlite_autoindex_flowstore_entries_1"),
+            "{joined}"
+        );
+        let joined = plan(&conn, SELECT_MANY, rusqlite::params!["ns1", "[\"k1\"]", 0]).join(" | ");
+        assert!(
+            joined.contains("USING INDEX sqlite_autoindex_flowstore_entries_1"),
+            "{joined}"
+        );
+    }
+
+    /// The `key` column compares with `memcmp` (the `BINARY` collation), which
+    /// for UTF-8 text is code point order: what `list` promises.
+    #[test]
+    fn keys_compare_in_utf8_byte_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_connection(&dir.path().join("order.db"), Synchronous::Full).unwrap();
+        let keys = ["B", "a", "é", "z", "\u{FFFD}", "😀", "a\u{7F}", "ab", "A"];
+        for key in keys {
+            conn.execute(
+                UPSERT,
+                rusqlite::params!["ns", key, b"v", None::<i64>, "v-v-v"],
+            )
+            .unwrap();
+        }
+        let listed: Vec<String> = conn
+            .prepare("SELECT key FROM flowstore_entries WHERE namespace = 'ns' ORDER BY key")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        expected.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        assert_eq!(listed, expected);
+    }
+}
