@@ -22,6 +22,9 @@ use crate::table::{KeyOrder, Sql, TableName};
 use crate::writer::{self, Writer};
 use crate::{schema, sweep};
 
+#[cfg(test)]
+mod plan_tests;
+
 /// A flowstore [`Store`] on a PostgreSQL table.
 ///
 /// Cheap to clone; clones and [`with_namespace`](PostgresStore::with_namespace)
