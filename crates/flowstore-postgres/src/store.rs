@@ -179,10 +179,9 @@ impl PostgresStore {
     /// lands before an earlier write of one of its keys.
     async fn after_queued_writes(&self, operation: Operation) -> Result<()> {
         let deadline = self.write_deadline();
-        tokio::time::timeout(deadline, self.shared.writer.barrier())
+        tokio::time::timeout(deadline, self.shared.writer.barrier(operation))
             .await
             .map_err(|_| map_error(operation, Failure::Elapsed(deadline)))?
-            .map_err(|err| err.with_operation(operation))
     }
 
     /// Runs `statement` on a pooled connection under the operation timeout.
@@ -221,6 +220,74 @@ fn last_of_each_key<'a, 'b>(items: &'b [SetItem<'a>]) -> Vec<&'b SetItem<'a>> {
         .filter(|(i, item)| last.get(item.key.as_str()) == Some(i))
         .map(|(_, item)| item)
         .collect()
+}
+
+/// Consecutive runs of `items` whose values add up to at most `max_bytes`
+/// (at least one item each).
+fn chunk_by_bytes<'a, 'b>(
+    items: &[&'b SetItem<'a>],
+    max_bytes: usize,
+) -> Vec<Vec<&'b SetItem<'a>>> {
+    let mut chunks: Vec<Vec<&SetItem<'a>>> = Vec::new();
+    let mut bytes = 0usize;
+    for &item in items {
+        let len = item.value.len();
+        match chunks.last_mut() {
+            Some(chunk) if bytes.saturating_add(len) <= max_bytes => {
+                chunk.push(item);
+                bytes += len;
+            }
+            _ => {
+                chunks.push(vec![item]);
+                bytes = len;
+            }
+        }
+    }
+    chunks
+}
+
+/// The parameters of one `upsert_many` statement: one array per column.
+struct UpsertChunk<'a> {
+    namespaces: Vec<&'a str>,
+    keys: Vec<&'a str>,
+    values: Vec<&'a [u8]>,
+    ttls: Vec<Option<i64>>,
+    versions: Vec<String>,
+}
+
+impl<'a> UpsertChunk<'a> {
+    fn new(namespace: &'a str, items: Vec<&'a SetItem<'a>>) -> UpsertChunk<'a> {
+        UpsertChunk {
+            namespaces: vec![namespace; items.len()],
+            keys: items.iter().map(|item| item.key.as_str()).collect(),
+            values: items.iter().map(|item| item.value).collect(),
+            ttls: items.iter().map(|item| item.ttl.map(ttl_millis)).collect(),
+            // A fresh version for every row written (SPEC §8).
+            versions: items
+                .iter()
+                .map(|_| Version::generate().as_str().to_string())
+                .collect(),
+        }
+    }
+
+    async fn send(
+        &self,
+        client: &deadpool_postgres::Client,
+        statement: &tokio_postgres::Statement,
+    ) -> Result<u64, tokio_postgres::Error> {
+        client
+            .execute(
+                statement,
+                &[
+                    &self.namespaces,
+                    &self.keys,
+                    &self.values,
+                    &self.ttls,
+                    &self.versions,
+                ],
+            )
+            .await
+    }
 }
 
 /// TTL in whole milliseconds (rounded up), as PostgreSQL gets it.
@@ -340,9 +407,12 @@ impl Store for PostgresStore {
         let shared = &*self.shared;
         // Writes queued before this clear are applied first, so none of them
         // lands after it.
-        tokio::time::timeout(self.write_deadline(), shared.writer.barrier())
-            .await
-            .map_err(|_| map_error(Operation::Clear, Failure::Elapsed(self.write_deadline())))??;
+        tokio::time::timeout(
+            self.write_deadline(),
+            shared.writer.barrier(Operation::Clear),
+        )
+        .await
+        .map_err(|_| map_error(Operation::Clear, Failure::Elapsed(self.write_deadline())))??;
         let limit = i64::try_from(shared.options.clear_batch).unwrap_or(i64::MAX);
         loop {
             let client = shared
@@ -513,7 +583,10 @@ impl Store for PostgresStore {
 
     /// One multi-row upsert (`INSERT … SELECT FROM unnest(…) ON CONFLICT`):
     /// atomic as a whole. Of a key written twice only the last item is sent,
-    /// as `ON CONFLICT` may not change a row twice in one statement.
+    /// as `ON CONFLICT` may not change a row twice in one statement. A batch
+    /// whose values add up to more than `max_batch_bytes` is sent as several
+    /// such statements in one transaction (still atomic), so that no array
+    /// parameter nears PostgreSQL's 1 GB limit for one value.
     async fn set_many(&self, items: &[SetItem<'_>]) -> Result<()> {
         let operation = Operation::SetMany;
         check_set_items(
@@ -526,21 +599,28 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let items = last_of_each_key(items);
-        let namespaces = vec![&*self.namespace_arc; items.len()];
-        let keys: Vec<&str> = items.iter().map(|item| item.key.as_str()).collect();
-        let values: Vec<&[u8]> = items.iter().map(|item| item.value).collect();
-        let ttls: Vec<Option<i64>> = items.iter().map(|item| item.ttl.map(ttl_millis)).collect();
-        let versions: Vec<String> = items
-            .iter()
-            .map(|_| Version::generate().as_str().to_string())
-            .collect();
+        let chunks: Vec<UpsertChunk<'_>> =
+            chunk_by_bytes(&items, self.shared.options.max_batch_bytes)
+                .into_iter()
+                .map(|chunk| UpsertChunk::new(&self.namespace_arc, chunk))
+                .collect();
         self.after_queued_writes(operation).await?;
         let sql = &self.shared.sql.upsert_many;
         self.run(operation, async |client| {
             let statement = client.prepare_cached(sql).await?;
-            client
-                .execute(&statement, &[&namespaces, &keys, &values, &ttls, &versions])
-                .await
+            if let [chunk] = chunks.as_slice() {
+                return chunk.send(client, &statement).await;
+            }
+            client.batch_execute("BEGIN").await?;
+            for chunk in &chunks {
+                if let Err(err) = chunk.send(client, &statement).await {
+                    // The connection goes back to the pool: leave no
+                    // transaction open on it. (A timeout discards it instead.)
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    return Err(err);
+                }
+            }
+            client.batch_execute("COMMIT").await.map(|()| 0)
         })
         .await
         .map(drop)

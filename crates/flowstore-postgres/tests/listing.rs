@@ -258,3 +258,57 @@ async fn listing_reports_size_version_and_expiry_as_get_entry_does() {
     drop(store);
     drop_table(&table).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs FLOWSTORE_TEST_POSTGRES_URL"]
+async fn a_batch_larger_than_one_statement_is_still_atomic() {
+    let table = unique_table("chunks");
+    // Every value its own statement: the batch is several upserts in one
+    // transaction.
+    let store = PostgresBuilder::from_url(&server_url())
+        .unwrap()
+        .table(table.as_str())
+        .max_batch_bytes(10)
+        .open()
+        .await
+        .unwrap();
+    let keys: Vec<Key> = (0..5).map(|i| key(&format!("c{i}"))).collect();
+    let items: Vec<SetItem<'_>> = keys
+        .iter()
+        .map(|k| SetItem::new(k, b"eight by", None))
+        .collect();
+    store.set_many(&items).await.unwrap();
+    assert_eq!(listed(&store, "c").await, ["c0", "c1", "c2", "c3", "c4"]);
+
+    let client = raw_client().await;
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION pg_temp.refuse_boom() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN IF NEW.key = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_boom BEFORE INSERT ON \"{table}\" FOR EACH ROW \
+             EXECUTE PROCEDURE pg_temp.refuse_boom()"
+        ))
+        .await
+        .unwrap();
+    let boom = key("boom");
+    let mut failing: Vec<SetItem<'_>> = keys
+        .iter()
+        .map(|k| SetItem::new(k, b"changed!", None))
+        .collect();
+    failing.push(SetItem::new(&boom, b"x", None));
+    store.set_many(&failing).await.unwrap_err();
+    let values = store.get_many(&keys).await.unwrap();
+    assert!(
+        values
+            .iter()
+            .all(|v| v.as_deref() == Some(b"eight by".as_slice()))
+    );
+    // The connection that ran the failed transaction is usable again.
+    for _ in 0..4 {
+        store.set(&key("after"), b"ok", None).await.unwrap();
+        store.set_many(&items[..1]).await.unwrap();
+    }
+    drop(client);
+    drop(store);
+    drop_table(&table).await;
+}

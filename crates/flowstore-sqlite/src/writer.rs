@@ -104,12 +104,23 @@ pub(crate) enum WriteOp {
 }
 
 /// One write of a [`WriteOp::SetMany`].
-#[derive(Debug)]
 pub(crate) struct BatchItem {
     pub(crate) key: Key,
     pub(crate) value: Vec<u8>,
     pub(crate) expires_at: Option<i64>,
     pub(crate) version: Version,
+}
+
+/// The value's length, never its bytes.
+impl std::fmt::Debug for BatchItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchItem")
+            .field("key", &self.key)
+            .field("value_len", &self.value.len())
+            .field("expires_at", &self.expires_at)
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 /// One write and where to send its outcome.
