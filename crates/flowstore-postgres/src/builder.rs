@@ -363,6 +363,15 @@ impl PostgresBuilder {
         self
     }
 
+    /// The most value bytes one write statement carries (default 4 MiB): a
+    /// group commit of the lanes, or one statement of a `set_many` (a larger
+    /// batch is sent as several statements in one transaction). One write is
+    /// always sent, whatever its size.
+    pub fn max_batch_bytes(mut self, bytes: usize) -> Self {
+        self.options.max_batch_bytes = bytes.max(1);
+        self
+    }
+
     /// The CA certificates (a PEM file) that a TLS server's certificate must
     /// chain to, instead of the Mozilla roots. Same as the URL parameter
     /// `sslrootcert`. TLS is used with `sslmode=require` (or `verify-ca`,

@@ -152,7 +152,9 @@ impl Row {
 enum Op {
     Write(Kind, Write),
     /// Answered once every operation queued before it has been applied.
-    Barrier(oneshot::Sender<()>),
+    /// Answers once everything queued before it is applied; `Operation` is
+    /// the caller's (`clear`, a batch), for the errors of sending it.
+    Barrier(Operation, oneshot::Sender<()>),
 }
 
 /// A queued write and where its caller waits for the outcome.
@@ -265,17 +267,17 @@ impl Writer {
     }
 
     /// Waits until every operation queued before this call has been applied.
-    pub(crate) async fn barrier(&self) -> Result<()> {
+    pub(crate) async fn barrier(&self, operation: Operation) -> Result<()> {
         let mut answers = Vec::with_capacity(self.lanes.len());
         for lane in &self.lanes {
             let (reply, answer) = oneshot::channel();
-            lane.send(Op::Barrier(reply)).await?;
+            lane.send(Op::Barrier(operation, reply)).await?;
             answers.push(answer);
         }
         for answer in answers {
             answer
                 .await
-                .map_err(|_| map_error(Operation::Clear, Failure::WriterGone))?;
+                .map_err(|_| map_error(operation, Failure::WriterGone))?;
         }
         Ok(())
     }
@@ -285,7 +287,7 @@ impl LaneHandle {
     async fn send(&self, op: Op) -> Result<()> {
         let operation = match &op {
             Op::Write(kind, _) => kind.operation(),
-            Op::Barrier(_) => Operation::Clear,
+            Op::Barrier(operation, _) => *operation,
         };
         // Wait for room first (a caller may give up here), then count and send
         // with no await in between: every op the lane task can see is counted
@@ -335,7 +337,7 @@ async fn run_lane(
         // A direct write may be running: wait for it, it was issued first.
         let _turn = state.turn.lock().await;
         let (kind, write) = match first {
-            Op::Barrier(reply) => {
+            Op::Barrier(_, reply) => {
                 let _ = reply.send(());
                 state.queued.fetch_sub(1, Ordering::SeqCst);
                 continue;
