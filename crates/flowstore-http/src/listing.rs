@@ -24,13 +24,13 @@ use crate::protocol::{
     ABSENT_HEADER, ABSENT_VALUE, BATCH_DELETE_PATH, BATCH_GET_PATH, BATCH_SET_PATH,
     CURSOR_PARAMETER, DELETE_PREFIX_PATH, DeletePrefixAnswer, DeletePrefixBody, EncodedValue,
     KeysBody, LIMIT_PARAMETER, PREFIX_PARAMETER, STATES_PATH, SetBody, SetEntry, TouchBody,
-    ValuesBody, WirePage, batch_body_limit,
+    ValuesBody, WirePage, batch_body_limit, escaped_len,
 };
 use crate::store::{Answer, HttpStore, RESPONSE_SLACK};
 
-/// Room for a batch entry's key (escaped), TTL and punctuation on top of its
-/// value's JSON length.
-const ENTRY_SLACK: usize = 6 * Key::MAX_LEN + 64;
+/// Room for a batch entry's field names, TTL and punctuation on top of its
+/// key's and value's JSON lengths.
+const ENTRY_SLACK: usize = 64;
 
 impl HttpStore {
     pub(crate) async fn list_over_http(
@@ -158,7 +158,7 @@ impl HttpStore {
         let mut start = 0;
         for (at, item) in items.iter().enumerate() {
             let value = EncodedValue::encode(item.value);
-            let len = value.json_len() + ENTRY_SLACK;
+            let len = value.json_len() + escaped_len(item.key.as_str()) + ENTRY_SLACK;
             if !chunk.is_empty() && chunk_len + len > limit {
                 let sent = std::mem::take(&mut chunk);
                 if !self.send_set_chunk(&url, sent, first).await? {

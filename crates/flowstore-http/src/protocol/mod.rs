@@ -47,6 +47,8 @@ pub use error_body::{ERROR_CONTENT_TYPE, decode_error, encode_error, status_for}
 pub use expiry::{format_expires_at, parse_expires_at};
 pub use key::{decode_key, encode_key};
 pub use value::{EncodedValue, Encoding, batch_body_limit};
+#[cfg(feature = "client")]
+pub(crate) use value::escaped_len;
 pub use versions::{
     EXPIRES_AT_HEADER, NEW_VERSION_HEADER, VERSIONED_HEADER, VERSIONED_VALUE, current_headers,
     current_of, delete_condition, etag_value, is_versioned, parse_etag, proposed_version,
