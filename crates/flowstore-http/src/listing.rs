@@ -10,11 +10,10 @@
 //! are `Unsupported`.
 
 use flowstore_core::listing::{check_batch_len, check_list_limit};
-use flowstore_core::{
-    Cursor, Error, Key, ListPage, Operation, Prefix, Result, SetItem, Store, Ttl,
-    check_set_items,
-};
 use flowstore_core::url::percent_encode;
+use flowstore_core::{
+    Cursor, Error, Key, ListPage, Operation, Prefix, Result, SetItem, Store, Ttl, check_set_items,
+};
 use http::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -80,7 +79,13 @@ impl HttpStore {
                 cursor,
             };
             let answer = self
-                .send_json(operation, Method::POST, url.clone(), to_json(&body)?, small())
+                .send_json(
+                    operation,
+                    Method::POST,
+                    url.clone(),
+                    to_json(&body)?,
+                    small(),
+                )
                 .await?;
             if answer.status != StatusCode::OK {
                 return Err(self.route_error(operation, &answer));
@@ -184,12 +189,7 @@ impl HttpStore {
     /// Sends one chunk of a batch set; `false` when the server has no batch
     /// route (only possible for the first chunk: the caller then writes the
     /// rest one by one).
-    async fn send_set_chunk(
-        &self,
-        url: &str,
-        items: Vec<SetEntry>,
-        first: bool,
-    ) -> Result<bool> {
+    async fn send_set_chunk(&self, url: &str, items: Vec<SetEntry>, first: bool) -> Result<bool> {
         let operation = Operation::SetMany;
         let body = to_json(&SetBody { items })?;
         let answer = self

@@ -10,9 +10,7 @@ use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::get;
 use common::{local_config, spawn_server};
-use flowstore_core::{
-    ErrorKind, Key, Namespace, Prefix, Result, SetItem, Store, Ttl, async_trait,
-};
+use flowstore_core::{ErrorKind, Key, Namespace, Prefix, Result, SetItem, Store, Ttl, async_trait};
 use flowstore_http::HttpStore;
 use flowstore_memory::MemoryStore;
 use tokio::net::TcpListener;
@@ -51,7 +49,10 @@ async fn lists_in_pages_and_deletes_a_prefix_in_several_steps() {
         store.set_many(&items).await.unwrap();
     }
     store.set(&key("q"), b"stays", None).await.unwrap();
-    let page = store.list(&Prefix::new("p/").unwrap(), None, 7).await.unwrap();
+    let page = store
+        .list(&Prefix::new("p/").unwrap(), None, 7)
+        .await
+        .unwrap();
     assert_eq!(page.items.len(), 7);
     assert_eq!(page.items[0].key, keys[0]);
     assert_eq!(page.items[0].stored_size, 1);
@@ -59,9 +60,15 @@ async fn lists_in_pages_and_deletes_a_prefix_in_several_steps() {
     let listed: Vec<_> = all_keys(&store, "p/").await;
     assert_eq!(listed, keys, "every key once, in order");
     // 2 500 keys take three steps of at most 1 000 on the server.
-    let deleted = store.delete_prefix(&Prefix::new("p/").unwrap()).await.unwrap();
+    let deleted = store
+        .delete_prefix(&Prefix::new("p/").unwrap())
+        .await
+        .unwrap();
     assert_eq!(deleted, 2500);
-    assert_eq!(backing.get(&key("q")).await.unwrap().as_deref(), Some(&b"stays"[..]));
+    assert_eq!(
+        backing.get(&key("q")).await.unwrap().as_deref(),
+        Some(&b"stays"[..])
+    );
     assert_eq!(store.delete_prefix(&Prefix::all()).await.unwrap(), 1);
     assert_eq!(backing.get(&key("q")).await.unwrap(), None);
 }
@@ -110,7 +117,11 @@ async fn a_batch_larger_than_one_request_is_split_and_reads_back() {
         .collect();
     store.set_many(&items).await.unwrap();
     let read = store.get_many(&keys).await.unwrap();
-    assert!(read.iter().zip(&values).all(|(got, want)| got.as_ref() == Some(want)));
+    assert!(
+        read.iter()
+            .zip(&values)
+            .all(|(got, want)| got.as_ref() == Some(want))
+    );
     let entry = backing.get_entry(&keys[999]).await.unwrap().unwrap();
     assert!(entry.expires_at.is_some(), "each entry keeps its TTL");
     let mixed = [key("k1"), key("absent"), key("k1")];
@@ -129,7 +140,10 @@ async fn touch_says_whether_the_key_was_there() {
     let addr = served(Arc::new(backing.clone())).await;
     let store = HttpStore::builder(format!("http://{addr}")).open().unwrap();
     assert!(!store.touch(&key("nope"), None).await.unwrap());
-    store.set(&key("k"), b"v", Some("1h".parse().unwrap())).await.unwrap();
+    store
+        .set(&key("k"), b"v", Some("1h".parse().unwrap()))
+        .await
+        .unwrap();
     assert!(store.touch(&key("k"), None).await.unwrap());
     let entry = backing.get_entry(&key("k")).await.unwrap().unwrap();
     assert_eq!(entry.expires_at, None);
@@ -202,7 +216,10 @@ async fn an_ordered_claim_the_server_denies_is_a_config_error() {
     let err = ordered.list(&Prefix::all(), None, 10).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
     let unordered = HttpStore::builder(format!("http://{addr}")).open().unwrap();
-    assert!(!unordered.capabilities().list_ordered, "not claimed by default");
+    assert!(
+        !unordered.capabilities().list_ordered,
+        "not claimed by default"
+    );
     let page = unordered.list(&Prefix::all(), None, 10).await.unwrap();
     assert!(page.items.is_empty() && page.next.is_none());
 }

@@ -15,9 +15,10 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use flowstore_http::protocol::{
-    ABSENT_HEADER, BATCH_DELETE_PATH, BATCH_GET_PATH, BATCH_SET_PATH, DELETE_PREFIX_PATH, ABSENT_VALUE, EXPIRES_AT_HEADER, NAMESPACE_HEADER, NEW_VERSION_HEADER,
-    VERSIONED_HEADER, decode_key, decode_namespace, delete_condition, proposed_version,
-    put_condition, refuse_get_conditions,
+    ABSENT_HEADER, ABSENT_VALUE, BATCH_DELETE_PATH, BATCH_GET_PATH, BATCH_SET_PATH,
+    DELETE_PREFIX_PATH, EXPIRES_AT_HEADER, NAMESPACE_HEADER, NEW_VERSION_HEADER, VERSIONED_HEADER,
+    decode_key, decode_namespace, delete_condition, proposed_version, put_condition,
+    refuse_get_conditions,
 };
 
 use crate::batch;

@@ -23,8 +23,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::{AppState, absent_response, empty, failed, key_of, no_proposal};
-use crate::response::store_error_response;
 use crate::query::Query;
+use crate::response::store_error_response;
 
 /// The most bytes of a prefix-delete body: a prefix of up to 1 KiB, escaped,
 /// and a cursor of up to 4 KiB.
@@ -54,14 +54,17 @@ pub(crate) async fn list_states(
 
 /// `POST /batch/get`: the values of up to `MAX_BATCH_LEN` keys, in request
 /// order, `null` where absent.
-pub(crate) async fn batch_get(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
+pub(crate) async fn batch_get(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Response<Body> {
     let limit = batch_body_limit(state.max_value_size);
     let keys = match read_json::<KeysBody>(request, limit)
         .await
         .and_then(|body| keys_of(body.keys))
     {
         Ok(keys) => keys,
-        Err(response) => return response,
+        Err(err) => return store_error_response(&err),
     };
     match state.store.get_many(&keys).await {
         Ok(values) => json_response(&ValuesBody {
@@ -77,11 +80,14 @@ pub(crate) async fn batch_get(State(state): State<Arc<AppState>>, request: Reque
 /// `POST /batch/set`: every write, each with its own TTL. Everything is
 /// decoded and checked before the store sees the batch, and the store checks
 /// every value and TTL before it writes: a refused batch writes nothing.
-pub(crate) async fn batch_set(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
+pub(crate) async fn batch_set(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Response<Body> {
     let limit = batch_body_limit(state.max_value_size);
     let body = match read_json::<SetBody>(request, limit).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(err) => return store_error_response(&err),
     };
     let decoded = (|| -> Result<Vec<_>> {
         check_batch_len(body.items.len())?;
@@ -118,7 +124,7 @@ pub(crate) async fn batch_delete(
         .and_then(|body| keys_of(body.keys))
     {
         Ok(keys) => keys,
-        Err(response) => return response,
+        Err(err) => return store_error_response(&err),
     };
     match state.store.delete_many(&keys).await {
         Ok(()) => empty(StatusCode::NO_CONTENT),
@@ -137,7 +143,7 @@ pub(crate) async fn delete_prefix(
 ) -> Response<Body> {
     let body = match read_json::<DeletePrefixBody>(request, DELETE_PREFIX_BODY_LIMIT).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(err) => return store_error_response(&err),
     };
     let parsed = body
         .checked_prefix()
@@ -171,7 +177,10 @@ pub(crate) async fn delete_prefix(
 /// The answer carries no `ETag`: the store's touch does not say the version
 /// it wrote, and a version read afterwards may be a later writer's, which a
 /// client would then overwrite unseen with `If-Match`.
-pub(crate) async fn touch_state(State(state): State<Arc<AppState>>, request: Request) -> Response<Body> {
+pub(crate) async fn touch_state(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Response<Body> {
     let key = match key_of(&request) {
         Ok(key) => key,
         Err(err) => return store_error_response(&err),
@@ -184,7 +193,7 @@ pub(crate) async fn touch_state(State(state): State<Arc<AppState>>, request: Req
             Ok(ttl) => ttl,
             Err(err) => return store_error_response(&err),
         },
-        Err(response) => return response,
+        Err(err) => return store_error_response(&err),
     };
     match state.store.touch(&key, ttl).await {
         Ok(true) => empty(StatusCode::NO_CONTENT),
@@ -195,7 +204,11 @@ pub(crate) async fn touch_state(State(state): State<Arc<AppState>>, request: Req
 
 /// A touch takes no condition: one silently ignored would lie.
 fn no_conditions(request: &Request) -> Result<()> {
-    for name in [header::IF_MATCH, header::IF_NONE_MATCH, header::IF_UNMODIFIED_SINCE] {
+    for name in [
+        header::IF_MATCH,
+        header::IF_NONE_MATCH,
+        header::IF_UNMODIFIED_SINCE,
+    ] {
         if request.headers().contains_key(&name) {
             return Err(Error::invalid_argument(format!(
                 "{name} is not supported on PATCH (touch is unconditional)"
@@ -205,24 +218,20 @@ fn no_conditions(request: &Request) -> Result<()> {
     Ok(())
 }
 
-fn keys_of(keys: Vec<String>) -> std::result::Result<Vec<Key>, Response<Body>> {
-    check_batch_len(keys.len())
-        .and_then(|()| keys.into_iter().map(Key::new).collect::<Result<Vec<Key>>>())
-        .map_err(|err| store_error_response(&err))
+fn keys_of(keys: Vec<String>) -> Result<Vec<Key>> {
+    check_batch_len(keys.len())?;
+    keys.into_iter().map(Key::new).collect()
 }
 
-/// The request body as `T`, read under `limit` bytes: `413 value_too_large`
-/// over it, `400 invalid_argument` when it is not the expected JSON. The
+/// The request body as `T`, read under `limit` bytes: `ValueTooLarge` (413)
+/// over it, `InvalidArgument` (400) when it is not the expected JSON. The
 /// message names where the JSON went wrong, never what it held (a value).
-async fn read_json<T: DeserializeOwned>(
-    request: Request,
-    limit: usize,
-) -> std::result::Result<T, Response<Body>> {
+async fn read_json<T: DeserializeOwned>(request: Request, limit: usize) -> Result<T> {
     let too_large = || {
-        store_error_response(&Error::new(
+        Error::new(
             ErrorKind::ValueTooLarge,
             format!("the request body is larger than this route's limit of {limit} bytes"),
-        ))
+        )
     };
     let declared = request
         .headers()
@@ -235,22 +244,18 @@ async fn read_json<T: DeserializeOwned>(
     let bytes = match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.is::<LengthLimitError>() => return Err(too_large()),
-        Err(_) => {
-            return Err(store_error_response(&Error::invalid_argument(
-                "could not read the request body",
-            )));
-        }
+        Err(_) => return Err(Error::invalid_argument("could not read the request body")),
     };
     serde_json::from_slice(&bytes).map_err(|err| {
         let what = match err.classify() {
             serde_json::error::Category::Data => "does not have the expected fields",
             _ => "is not valid JSON",
         };
-        store_error_response(&Error::invalid_argument(format!(
+        Error::invalid_argument(format!(
             "the request body {what} (line {}, column {}); see docs/http.md",
             err.line(),
             err.column()
-        )))
+        ))
     })
 }
 

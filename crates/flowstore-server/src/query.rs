@@ -98,9 +98,7 @@ fn parse(query: Option<&str>, known: &[&str]) -> Result<Query> {
         // Exact decoding (`+` is a plus sign): a prefix is literal text.
         let value = percent_decode_exact(value)
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| {
-                Error::invalid_argument(format!("`{name}` has a malformed %-escape"))
-            })?;
+            .ok_or_else(|| Error::invalid_argument(format!("`{name}` has a malformed %-escape")))?;
         match name {
             TTL_PARAMETER => parsed.ttl = Some(value.parse::<Ttl>()?),
             PREFIX_PARAMETER => parsed.prefix = Some(value),
@@ -158,7 +156,13 @@ mod tests {
         assert_eq!(listing.prefix.as_deref(), Some("a+b+c"));
         assert_eq!(listing.cursor.as_deref(), Some("m.61"));
         assert_eq!(listing.limit, Some(5));
-        for bad in ["limit=x", "limit=-1", "prefix=a&prefix=b", "prefix=%zz", "ttl=30s"] {
+        for bad in [
+            "limit=x",
+            "limit=-1",
+            "prefix=a&prefix=b",
+            "prefix=%zz",
+            "ttl=30s",
+        ] {
             let err = parse(Some(bad), LISTING).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
         }

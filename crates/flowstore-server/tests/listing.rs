@@ -28,7 +28,9 @@ async fn post(addr: std::net::SocketAddr, target: &str, body: &Value) -> common:
 }
 
 async fn fill(store: &MemoryStore, prefix: &str, count: usize) {
-    let keys: Vec<Key> = (0..count).map(|i| key(&format!("{prefix}{i:05}"))).collect();
+    let keys: Vec<Key> = (0..count)
+        .map(|i| key(&format!("{prefix}{i:05}")))
+        .collect();
     for chunk in keys.chunks(1000) {
         let items: Vec<SetItem<'_>> = chunk.iter().map(|k| SetItem::new(k, b"v", None)).collect();
         store.set_many(&items).await.unwrap();
@@ -117,7 +119,9 @@ async fn listing_refuses_foreign_cursors_and_limits_out_of_bounds() {
         "the default page size"
     );
     assert!(default["next"].is_string());
-    let max = raw(addr, "GET", "/states?limit=1000", &[], None).await.json();
+    let max = raw(addr, "GET", "/states?limit=1000", &[], None)
+        .await
+        .json();
     assert_eq!(max["items"].as_array().unwrap().len(), 150);
     assert_eq!(max["next"], Value::Null);
 }
@@ -171,7 +175,12 @@ async fn batches_answer_in_request_order_with_text_and_base64() {
     assert_eq!(store.get(&key("b")).await.unwrap(), Some(vec![0, 0xff]));
     let entry = store.get_entry(&key("b")).await.unwrap().unwrap();
     assert!(entry.expires_at.is_some(), "the entry's own TTL");
-    let get = post(addr, "/batch/get", &json!({"keys": ["b", "nope", "t", "b"]})).await;
+    let get = post(
+        addr,
+        "/batch/get",
+        &json!({"keys": ["b", "nope", "t", "b"]}),
+    )
+    .await;
     assert_eq!(get.status, 200, "{get:?}");
     assert_eq!(
         get.json(),
@@ -190,9 +199,18 @@ async fn batches_answer_in_request_order_with_text_and_base64() {
     for (target, body) in [
         ("/batch/get", json!({"keys": ["a\u{0}b"]})),
         ("/batch/get", json!({"key": ["a"]})),
-        ("/batch/set", json!({"items": [{"key": "x", "value": "***", "encoding": "base64"}]})),
-        ("/batch/set", json!({"items": [{"key": "x", "value": "v", "encoding": "rot13"}]})),
-        ("/batch/set", json!({"items": [{"key": "x", "value": "v", "encoding": "text", "ttl": "0s"}]})),
+        (
+            "/batch/set",
+            json!({"items": [{"key": "x", "value": "***", "encoding": "base64"}]}),
+        ),
+        (
+            "/batch/set",
+            json!({"items": [{"key": "x", "value": "v", "encoding": "rot13"}]}),
+        ),
+        (
+            "/batch/set",
+            json!({"items": [{"key": "x", "value": "v", "encoding": "text", "ttl": "0s"}]}),
+        ),
     ] {
         let response = post(addr, target, &body).await;
         assert_eq!(response.status, 400, "{target} {body}: {response:?}");
@@ -203,7 +221,11 @@ async fn batches_answer_in_request_order_with_text_and_base64() {
     }
     let not_json = raw(addr, "POST", "/batch/get", JSON, Some(b"{")).await;
     assert_eq!(not_json.status, 400);
-    assert_eq!(store.get(&key("x")).await.unwrap(), None, "a refused batch wrote");
+    assert_eq!(
+        store.get(&key("x")).await.unwrap(),
+        None,
+        "a refused batch wrote"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,23 +300,41 @@ async fn prefix_deletes_go_in_bounded_steps() {
         }
         assert!(steps.len() < 10, "the prefix delete does not end");
     }
-    assert_eq!(steps, [1000, 1000, 500], "one step removes at most 1000 keys");
+    assert_eq!(
+        steps,
+        [1000, 1000, 500],
+        "one step removes at most 1000 keys"
+    );
     let left = store.list(&Prefix::all(), None, 1000).await.unwrap();
     assert_eq!(left.items.len(), 11, "only p/… went");
 
     // The empty prefix must be said to be meant.
-    for body in [json!({"prefix": ""}), json!({"prefix": "q/", "all": true}), json!({})] {
+    for body in [
+        json!({"prefix": ""}),
+        json!({"prefix": "q/", "all": true}),
+        json!({}),
+    ] {
         let response = post(addr, "/delete-prefix", &body).await;
         assert_eq!(response.status, 400, "{body}");
         assert_eq!(response.error_kind(), "invalid_argument");
     }
     assert_eq!(
-        store.list(&Prefix::all(), None, 1000).await.unwrap().items.len(),
+        store
+            .list(&Prefix::all(), None, 1000)
+            .await
+            .unwrap()
+            .items
+            .len(),
         11
     );
     let all = post(addr, "/delete-prefix", &json!({"prefix": "", "all": true})).await;
     assert_eq!(all.json(), json!({"deleted": 11, "next": null}));
-    let foreign = post(addr, "/delete-prefix", &json!({"prefix": "p", "cursor": "redis.00"})).await;
+    let foreign = post(
+        addr,
+        "/delete-prefix",
+        &json!({"prefix": "p", "cursor": "redis.00"}),
+    )
+    .await;
     assert_eq!(foreign.status, 400);
 }
 
@@ -322,7 +362,9 @@ async fn touch_changes_the_ttl_and_says_absent() {
 
     let short = serde_json::to_vec(&json!({"ttl": "200ms"})).unwrap();
     assert_eq!(
-        raw(addr, "PATCH", "/states/k", JSON, Some(&short)).await.status,
+        raw(addr, "PATCH", "/states/k", JSON, Some(&short))
+            .await
+            .status,
         204
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -380,7 +422,10 @@ async fn a_store_without_listing_answers_501() {
     assert!(store.get(&key("k")).await.unwrap().is_some());
     // The batches work on every store.
     let get = post(addr, "/batch/get", &json!({"keys": ["k"]})).await;
-    assert_eq!(get.json(), json!({"values": [{"value": "v", "encoding": "text"}]}));
+    assert_eq!(
+        get.json(),
+        json!({"values": [{"value": "v", "encoding": "text"}]})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,8 +436,9 @@ async fn every_new_route_needs_the_token() {
     config.token = Some(Token::new("s3cret").unwrap());
     let addr = spawn_server(Arc::new(store.clone()), config).await;
     let keys = serde_json::to_vec(&json!({"keys": ["k"]})).unwrap();
-    let set = serde_json::to_vec(&json!({"items": [{"key": "k", "value": "w", "encoding": "text"}]}))
-        .unwrap();
+    let set =
+        serde_json::to_vec(&json!({"items": [{"key": "k", "value": "w", "encoding": "text"}]}))
+            .unwrap();
     let prefix = serde_json::to_vec(&json!({"prefix": "", "all": true})).unwrap();
     let touch = serde_json::to_vec(&json!({"ttl": "1s"})).unwrap();
     let routes: [(&str, &str, Option<&[u8]>); 6] = [

@@ -284,7 +284,10 @@ async fn delete_states_clears_only_this_namespace() {
     // `GET /states` is a listing (SPEC §9), never a read of the whole namespace
     // through `clear`'s path: another method on it stays 405.
     assert_eq!(raw(addr, "GET", "/states", &[], None).await.status, 200);
-    assert_eq!(raw(addr, "PUT", "/states", &[], Some(b"v")).await.status, 405);
+    assert_eq!(
+        raw(addr, "PUT", "/states", &[], Some(b"v")).await.status,
+        405
+    );
 }
 
 /// Asks `target` with an unknown query parameter and checks the answer is the

@@ -229,7 +229,10 @@ mod tests {
             Some(Cursor::new("m.6162").unwrap()),
         );
         let json = serde_json::to_string(&WirePage::from_page(page.clone(), true)).unwrap();
-        assert!(json.contains(r#""expires_at":"2026-05-28T20:26:40.123Z""#), "{json}");
+        assert!(
+            json.contains(r#""expires_at":"2026-05-28T20:26:40.123Z""#),
+            "{json}"
+        );
         let back: WirePage = serde_json::from_str(&json).unwrap();
         assert!(back.ordered);
         assert_eq!(back.into_page().unwrap(), page);

@@ -40,15 +40,15 @@ mod versions;
 pub use batch::{
     BATCH_DELETE_PATH, BATCH_GET_PATH, BATCH_SET_PATH, CURSOR_PARAMETER, DEFAULT_LIST_LIMIT,
     DELETE_PREFIX_PATH, DELETE_PREFIX_STEP, DeletePrefixAnswer, DeletePrefixBody, KeysBody,
-    LIMIT_PARAMETER, PREFIX_PARAMETER, SetBody, SetEntry, TOUCH_BODY_LIMIT, TouchBody,
-    ValuesBody, WireItem, WirePage, parse_ttl,
+    LIMIT_PARAMETER, PREFIX_PARAMETER, SetBody, SetEntry, TOUCH_BODY_LIMIT, TouchBody, ValuesBody,
+    WireItem, WirePage, parse_ttl,
 };
 pub use error_body::{ERROR_CONTENT_TYPE, decode_error, encode_error, status_for};
 pub use expiry::{format_expires_at, parse_expires_at};
 pub use key::{decode_key, encode_key};
-pub use value::{EncodedValue, Encoding, batch_body_limit};
 #[cfg(feature = "client")]
 pub(crate) use value::escaped_len;
+pub use value::{EncodedValue, Encoding, batch_body_limit};
 pub use versions::{
     EXPIRES_AT_HEADER, NEW_VERSION_HEADER, VERSIONED_HEADER, VERSIONED_VALUE, current_headers,
     current_of, delete_condition, etag_value, is_versioned, parse_etag, proposed_version,

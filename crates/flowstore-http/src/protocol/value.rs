@@ -33,13 +33,13 @@ impl EncodedValue {
     /// escaped six bytes per byte), else as base64. Either way
     /// [`decode`](Self::decode) gives back exactly `bytes`.
     pub fn encode(bytes: &[u8]) -> EncodedValue {
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            if escaped_len(text) <= base64_len(bytes.len()) {
-                return EncodedValue {
-                    value: text.to_owned(),
-                    encoding: Encoding::Text,
-                };
-            }
+        if let Ok(text) = std::str::from_utf8(bytes)
+            && escaped_len(text) <= base64_len(bytes.len())
+        {
+            return EncodedValue {
+                value: text.to_owned(),
+                encoding: Encoding::Text,
+            };
         }
         EncodedValue {
             value: STANDARD.encode(bytes),
