@@ -31,6 +31,9 @@ pub struct HttpStoreBuilder {
     max_value_size: usize,
     plain_404: bool,
     versions: bool,
+    list: bool,
+    list_ordered: bool,
+    touch: bool,
     tls: Option<Arc<rustls::ClientConfig>>,
     error: Option<String>,
 }
@@ -47,6 +50,9 @@ impl HttpStoreBuilder {
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             plain_404: false,
             versions: true,
+            list: true,
+            list_ordered: false,
+            touch: true,
             tls: None,
             error: None,
         }
@@ -55,8 +61,8 @@ impl HttpStoreBuilder {
     /// Parses a store URL: `http://host[:port][/base]` or `https://…`, with
     /// optional flowstore parameters: `namespace` (a label, see
     /// [`namespace`](Self::namespace)), `timeout` and `connect_timeout` (duration
-    /// grammar, e.g. `10s`), `max_value_size` (bytes), `plain_404` and
-    /// `versions` (`true`/`false`).
+    /// grammar, e.g. `10s`), `max_value_size` (bytes), `plain_404`,
+    /// `versions`, `list`, `list_ordered` and `touch` (`true`/`false`).
     /// Any other parameter, user info (`user:pass@`) or a fragment is a `Config` error.
     ///
     /// No token is taken from the URL (URLs end up in logs and shell history);
@@ -83,6 +89,15 @@ impl HttpStoreBuilder {
         }
         if let Some(versions) = url.take_parsed("versions", |text| text.parse::<bool>().ok())? {
             builder = builder.versions(versions);
+        }
+        if let Some(list) = url.take_parsed("list", |text| text.parse::<bool>().ok())? {
+            builder = builder.list(list);
+        }
+        if let Some(ordered) = url.take_parsed("list_ordered", |text| text.parse::<bool>().ok())? {
+            builder = builder.list_ordered(ordered);
+        }
+        if let Some(touch) = url.take_parsed("touch", |text| text.parse::<bool>().ok())? {
+            builder = builder.touch(touch);
         }
         url.expect_no_more()?;
         Ok(builder)
@@ -181,6 +196,33 @@ impl HttpStoreBuilder {
         self
     }
 
+    /// Whether to claim the [`list`](flowstore_core::Capabilities::list)
+    /// capability (default `true`): turn it off for a server whose store
+    /// cannot list, so that code asking the capability knows before it asks
+    /// the server (which answers `501 unsupported`, mapped to `Unsupported`).
+    pub fn list(mut self, on: bool) -> Self {
+        self.list = on;
+        self
+    }
+
+    /// Whether to claim [`list_ordered`](flowstore_core::Capabilities::list_ordered)
+    /// (default `false`): every key exactly once, in key order. Turn it on
+    /// for a server over an ordered store (memory, SQLite, PostgreSQL). Every
+    /// listing page says whether the server's store lists in order; a page
+    /// that says it does not, while this is on, is a `Config` error rather
+    /// than a broken promise.
+    pub fn list_ordered(mut self, on: bool) -> Self {
+        self.list_ordered = on;
+        self
+    }
+
+    /// Whether to claim the [`touch`](flowstore_core::Capabilities::touch)
+    /// capability (default `true`).
+    pub fn touch(mut self, on: bool) -> Self {
+        self.touch = on;
+        self
+    }
+
     /// The TLS configuration for `https://` (default: rustls on the `ring`
     /// provider with the Mozilla roots of `webpki-roots`). Use it for a private
     /// CA or client certificates.
@@ -246,6 +288,10 @@ impl HttpStoreBuilder {
                 connect_timeout: self.connect_timeout,
                 plain_404: self.plain_404,
                 versions: self.versions && !self.plain_404,
+                // A server of the original design has none of these routes.
+                list: self.list && !self.plain_404,
+                list_ordered: self.list && self.list_ordered && !self.plain_404,
+                touch: self.touch && !self.plain_404,
             }),
         })
     }
@@ -306,6 +352,9 @@ impl fmt::Debug for HttpStoreBuilder {
             .field("max_value_size", &self.max_value_size)
             .field("plain_404", &self.plain_404)
             .field("versions", &self.versions)
+            .field("list", &self.list)
+            .field("list_ordered", &self.list_ordered)
+            .field("touch", &self.touch)
             .field("custom_tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }

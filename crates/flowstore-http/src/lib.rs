@@ -17,6 +17,9 @@ mod builder;
 mod error;
 #[cfg(feature = "client")]
 mod store;
+// Listing, batches, prefix deletes and touch over HTTP (SPEC §9).
+#[cfg(feature = "client")]
+mod listing;
 // Entry versions over HTTP: `get_entry`, `set_if`, `delete_if` of the store.
 #[cfg(feature = "client")]
 mod versioned;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use flowstore_core::{
-    Capabilities, Condition, Entry, Error, Health, Key, Namespace, Operation, Result, Store, Ttl,
-    Version, async_trait, check_value_size,
+    Capabilities, Condition, Cursor, Entry, Error, Health, Key, ListPage, Namespace, Operation,
+    Prefix, Result, SetItem, Store, Ttl, Version, async_trait, check_value_size,
 };
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
@@ -23,7 +23,7 @@ use crate::protocol::{
 };
 
 /// Room for an error body on top of the value limit when reading responses.
-const RESPONSE_SLACK: usize = 64 * 1024;
+pub(crate) const RESPONSE_SLACK: usize = 64 * 1024;
 
 /// A store that talks to `flowstore serve`, or any server of the original
 /// design's REST shape, over HTTP/1.1 (TLS by rustls on `ring`).
@@ -47,6 +47,12 @@ pub(crate) struct Inner {
     pub(crate) plain_404: bool,
     /// Entry versions are claimed and sent (never in plain-404 mode).
     pub(crate) versions: bool,
+    /// Listing and prefix deletes are claimed (never in plain-404 mode).
+    pub(crate) list: bool,
+    /// Listings are claimed to be in key order, exactly once.
+    pub(crate) list_ordered: bool,
+    /// Touch is claimed (never in plain-404 mode).
+    pub(crate) touch: bool,
 }
 
 /// What came back: status, headers, whole body.
@@ -118,7 +124,24 @@ impl HttpStore {
         body: Option<Bytes>,
         extra: Vec<(HeaderName, HeaderValue)>,
     ) -> Result<Answer> {
-        self.exchange(method, url, body, extra)
+        let limit = self.inner.max_value_size.saturating_add(RESPONSE_SLACK);
+        self.exchange(method, url, body, extra, limit)
+            .await
+            .map_err(in_op(operation))
+    }
+
+    /// Sends a JSON `body` (already encoded) for `operation`, reading an
+    /// answer of up to `response_limit` bytes.
+    pub(crate) async fn send_json(
+        &self,
+        operation: Operation,
+        method: Method,
+        url: String,
+        body: Vec<u8>,
+        response_limit: usize,
+    ) -> Result<Answer> {
+        let json = vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+        self.exchange(method, url, Some(Bytes::from(body)), json, response_limit)
             .await
             .map_err(in_op(operation))
     }
@@ -129,6 +152,7 @@ impl HttpStore {
         url: String,
         body: Option<Bytes>,
         extra: Vec<(HeaderName, HeaderValue)>,
+        limit: usize,
     ) -> Result<Answer> {
         let inner = &*self.inner;
         let uri = Uri::try_from(url)
@@ -137,10 +161,11 @@ impl HttpStore {
         for (name, value) in &inner.headers {
             request = request.header(name, value.clone());
         }
+        let typed = extra.iter().any(|(name, _)| name == CONTENT_TYPE);
         for (name, value) in extra {
             request = request.header(name, value);
         }
-        if body.is_some() {
+        if body.is_some() && !typed {
             request = request.header(
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
@@ -149,7 +174,6 @@ impl HttpStore {
         let request = request
             .body(Full::new(body.unwrap_or_default()))
             .map_err(|err| Error::config("cannot build the request").with_source(err))?;
-        let limit = inner.max_value_size.saturating_add(RESPONSE_SLACK);
         let exchange = async {
             let response = inner
                 .client
@@ -287,6 +311,42 @@ impl Store for HttpStore {
         self.delete_if_over_http(key, expected).await
     }
 
+    /// `GET {base}/states?prefix=&cursor=&limit=` (see the crate docs).
+    async fn list(
+        &self,
+        prefix: &Prefix,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        self.list_over_http(prefix, cursor, limit).await
+    }
+
+    /// `POST {base}/delete-prefix`, one bounded step after another.
+    async fn delete_prefix(&self, prefix: &Prefix) -> Result<u64> {
+        self.delete_prefix_over_http(prefix).await
+    }
+
+    /// `POST {base}/batch/get`.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.get_many_over_http(keys).await
+    }
+
+    /// `POST {base}/batch/set`, split by size so that no request exceeds the
+    /// server's body limit.
+    async fn set_many(&self, items: &[SetItem<'_>]) -> Result<()> {
+        self.set_many_over_http(items).await
+    }
+
+    /// `POST {base}/batch/delete`.
+    async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        self.delete_many_over_http(keys).await
+    }
+
+    /// `PATCH {base}/states/{key}` with `{"ttl":…}`.
+    async fn touch(&self, key: &Key, ttl: Option<Ttl>) -> Result<bool> {
+        self.touch_over_http(key, ttl).await
+    }
+
     fn namespace(&self) -> &Namespace {
         &self.inner.namespace
     }
@@ -298,12 +358,14 @@ impl Store for HttpStore {
     /// Everything against a flowstore server; no entry versions in plain-404
     /// mode (a server of the original design ignores conditions) or when
     /// [`versions(false)`](HttpStoreBuilder::versions) says the server's store
-    /// keeps none.
+    /// keeps none. Listing and touch as the builder said (on by default, in
+    /// key order only when [`list_ordered`](HttpStoreBuilder::list_ordered)
+    /// says so, never in plain-404 mode).
     fn capabilities(&self) -> Capabilities {
         Capabilities::all()
             .with_versions(self.inner.versions)
-            .with_list(false, false)
-            .with_touch(false)
+            .with_list(self.inner.list, self.inner.list_ordered)
+            .with_touch(self.inner.touch)
     }
 }
 
@@ -319,6 +381,9 @@ impl fmt::Debug for HttpStore {
             .field("connect_timeout", &inner.connect_timeout)
             .field("plain_404", &inner.plain_404)
             .field("versions", &inner.versions)
+            .field("list", &inner.list)
+            .field("list_ordered", &inner.list_ordered)
+            .field("touch", &inner.touch)
             .finish_non_exhaustive()
     }
 }

@@ -8,18 +8,20 @@ use axum::body::Body;
 use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::routing::{delete, get};
+use axum::routing::{get, post};
 use flowstore_core::health::{PartDown, parts_down};
 use flowstore_core::{Condition, Error, ErrorKind, Key, Result, Store, Ttl, Version};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use flowstore_http::protocol::{
-    ABSENT_HEADER, ABSENT_VALUE, EXPIRES_AT_HEADER, NAMESPACE_HEADER, NEW_VERSION_HEADER,
-    VERSIONED_HEADER, decode_key, decode_namespace, delete_condition, proposed_version,
-    put_condition, refuse_get_conditions,
+    ABSENT_HEADER, ABSENT_VALUE, BATCH_DELETE_PATH, BATCH_GET_PATH, BATCH_SET_PATH,
+    DELETE_PREFIX_PATH, EXPIRES_AT_HEADER, NAMESPACE_HEADER, NEW_VERSION_HEADER, VERSIONED_HEADER,
+    decode_key, decode_namespace, delete_condition, proposed_version, put_condition,
+    refuse_get_conditions,
 };
 
+use crate::batch;
 use crate::config::{ServerConfig, Token};
 use crate::query::{Query, known_parameters_only};
 use crate::response::{error_response, store_error_response};
@@ -37,15 +39,18 @@ pub const HEALTHZ_KEY: &str = "__flowstore_healthz__";
 
 const STATES_PREFIX: &str = "/states/";
 
-struct AppState {
-    store: Arc<dyn Store>,
+pub(crate) struct AppState {
+    pub(crate) store: Arc<dyn Store>,
     token: Option<Token>,
     request_timeout: Duration,
-    max_value_size: usize,
+    pub(crate) max_value_size: usize,
     metrics: bool,
     /// The store keeps entry versions: reads answer with an `ETag`, writes
     /// honour conditions (SPEC §8).
     versions: bool,
+    /// The store lists every key once, in key order: said in every listing
+    /// page, so that a client claims it only when true.
+    pub(crate) list_ordered: bool,
 }
 
 /// The router of a flowstore server over `store`, for embedding in an axum
@@ -64,6 +69,7 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
     let state = Arc::new(AppState {
         max_value_size: store.max_value_size(),
         versions: store.capabilities().versions,
+        list_ordered: store.capabilities().list_ordered,
         store,
         token: config.token.clone(),
         request_timeout: config.request_timeout,
@@ -72,9 +78,16 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
     let mut app = Router::new()
         .route(
             "/states/{key}",
-            get(get_state).put(put_state).delete(delete_state),
+            get(get_state)
+                .put(put_state)
+                .delete(delete_state)
+                .patch(batch::touch_state),
         )
-        .route("/states", delete(clear_states))
+        .route("/states", get(batch::list_states).delete(clear_states))
+        .route(BATCH_GET_PATH, post(batch::batch_get))
+        .route(BATCH_SET_PATH, post(batch::batch_set))
+        .route(BATCH_DELETE_PATH, post(batch::batch_delete))
+        .route(DELETE_PREFIX_PATH, post(batch::delete_prefix))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route("/openapi.yaml", get(openapi))
@@ -109,7 +122,13 @@ fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>> {
     Ok(Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::PUT, Method::DELETE])
+            .allow_methods([
+                Method::GET,
+                Method::PUT,
+                Method::DELETE,
+                Method::POST,
+                Method::PATCH,
+            ])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
@@ -212,7 +231,7 @@ fn authorized(token: Option<&Token>, headers: &HeaderMap) -> bool {
 
 /// The key of a `/states/{key}` request, from the raw (still percent-encoded)
 /// path, decoded exactly once.
-fn key_of(request: &Request) -> Result<Key> {
+pub(crate) fn key_of(request: &Request) -> Result<Key> {
     let raw = request
         .uri()
         .path()
@@ -221,13 +240,13 @@ fn key_of(request: &Request) -> Result<Key> {
     decode_key(raw)
 }
 
-fn empty(status: StatusCode) -> Response<Body> {
+pub(crate) fn empty(status: StatusCode) -> Response<Body> {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = status;
     response
 }
 
-fn failed(operation: &'static str, err: &Error) -> Response<Body> {
+pub(crate) fn failed(operation: &'static str, err: &Error) -> Response<Body> {
     // A failed condition is an answer, not a failure of the store.
     if let Some(response) = versioned::conflict_response(err) {
         return response;
@@ -307,7 +326,7 @@ fn may_serve_without_version(err: &Error) -> bool {
 
 /// `Flowstore-New-Version` names the version a write gives the key: on a
 /// request that writes none, it is a mistake worth saying.
-fn no_proposal(request: &Request) -> Result<()> {
+pub(crate) fn no_proposal(request: &Request) -> Result<()> {
     if request.headers().contains_key(NEW_VERSION_HEADER) {
         return Err(Error::invalid_argument(format!(
             "{NEW_VERSION_HEADER} is only for PUT: this request writes no version"
@@ -327,7 +346,7 @@ fn value_response(value: Vec<u8>) -> Response<Body> {
     response
 }
 
-fn absent_response() -> Response<Body> {
+pub(crate) fn absent_response() -> Response<Body> {
     let mut response = empty(StatusCode::NOT_FOUND);
     let headers = response.headers_mut();
     headers.insert(

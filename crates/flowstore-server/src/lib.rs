@@ -3,6 +3,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod app;
+mod batch;
 mod config;
 mod query;
 mod response;

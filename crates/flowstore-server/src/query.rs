@@ -1,7 +1,8 @@
 //! The query string of every route, checked in one place.
 //!
-//! The API knows one query parameter, `ttl` on `PUT /states/{key}`. Any other, on
-//! any route, is `400 invalid_argument`, so a misspelt `tll=30s` is never
+//! The API knows `ttl` on `PUT /states/{key}` and `prefix`, `cursor` and
+//! `limit` on `GET /states` (a listing). Any other, on any route, and any of
+//! them on another route, is `400 invalid_argument`, so a misspelt `tll=30s` is never
 //! silently ignored. [`known_parameters_only`] runs in front of every route
 //! (the router adds it with `route_layer`), so a new route cannot forget it.
 
@@ -11,16 +12,24 @@ use axum::http::{Method, Response};
 use axum::middleware::Next;
 use flowstore_core::url::percent_decode_exact;
 use flowstore_core::{Error, Result, Ttl};
-use flowstore_http::protocol::{STATES_PATH, TTL_PARAMETER};
+use flowstore_http::protocol::{
+    CURSOR_PARAMETER, LIMIT_PARAMETER, PREFIX_PARAMETER, STATES_PATH, TTL_PARAMETER,
+};
 
 use crate::response::store_error_response;
 
 /// The parsed query of a request, put into the request's extensions by
 /// [`known_parameters_only`] for the handler to take.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Query {
     /// `ttl`: the entry's time to live (`PUT /states/{key}` only).
     pub(crate) ttl: Option<Ttl>,
+    /// `prefix`, decoded (`GET /states` only).
+    pub(crate) prefix: Option<String>,
+    /// `cursor`, decoded (`GET /states` only).
+    pub(crate) cursor: Option<String>,
+    /// `limit` (`GET /states` only).
+    pub(crate) limit: Option<usize>,
 }
 
 /// Middleware: parses the query against the parameters the route knows, and
@@ -37,15 +46,20 @@ pub(crate) async fn known_parameters_only(mut request: Request, next: Next) -> R
     }
 }
 
+const LISTING: &[&str] = &[PREFIX_PARAMETER, CURSOR_PARAMETER, LIMIT_PARAMETER];
+
 /// The query parameters a request may carry: `ttl` on a `PUT` of a state (the
-/// only `PUT` route), nothing on any other request. The path is the router's
-/// own (without a prefix the router is nested under).
+/// only `PUT` route), the listing's on `GET /states`, nothing on any other
+/// request. The path is the router's own (without a prefix the router is
+/// nested under).
 fn known_parameters(method: &Method, path: &str) -> &'static [&'static str] {
     let state = path
         .strip_prefix(STATES_PATH)
         .is_some_and(|rest| rest.starts_with('/'));
     if method == Method::PUT && state {
         &[TTL_PARAMETER]
+    } else if method == Method::GET && path == STATES_PATH {
+        LISTING
     } else {
         &[]
     }
@@ -70,18 +84,35 @@ fn parse(query: Option<&str>, known: &[&str]) -> Result<Query> {
                 }
             )));
         }
-        // `ttl` is the only parameter there is.
-        if parsed.ttl.is_some() {
+        let repeated = match name {
+            TTL_PARAMETER => parsed.ttl.is_some(),
+            PREFIX_PARAMETER => parsed.prefix.is_some(),
+            CURSOR_PARAMETER => parsed.cursor.is_some(),
+            _ => parsed.limit.is_some(),
+        };
+        if repeated {
             return Err(Error::invalid_argument(format!(
-                "`{TTL_PARAMETER}` is given more than once"
+                "`{name}` is given more than once"
             )));
         }
+        // Exact decoding (`+` is a plus sign): a prefix is literal text.
         let value = percent_decode_exact(value)
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| {
-                Error::invalid_argument(format!("`{TTL_PARAMETER}` has a malformed %-escape"))
-            })?;
-        parsed.ttl = Some(value.parse::<Ttl>()?);
+            .ok_or_else(|| Error::invalid_argument(format!("`{name}` has a malformed %-escape")))?;
+        match name {
+            TTL_PARAMETER => parsed.ttl = Some(value.parse::<Ttl>()?),
+            PREFIX_PARAMETER => parsed.prefix = Some(value),
+            CURSOR_PARAMETER => parsed.cursor = Some(value),
+            _ => {
+                let limit = value.parse::<usize>().map_err(|_| {
+                    Error::invalid_argument(format!(
+                        "`{LIMIT_PARAMETER}` is a number of keys, not {:?}",
+                        truncate(&value, 32)
+                    ))
+                })?;
+                parsed.limit = Some(limit);
+            }
+        }
     }
     Ok(parsed)
 }
@@ -121,6 +152,20 @@ mod tests {
         }
         let err = parse(Some("ttl=30s"), &[]).unwrap_err();
         assert_eq!(err.message(), "unknown query parameter \"ttl\"");
+        let listing = parse(Some("prefix=a%2Bb+c&cursor=m.61&limit=5"), LISTING).unwrap();
+        assert_eq!(listing.prefix.as_deref(), Some("a+b+c"));
+        assert_eq!(listing.cursor.as_deref(), Some("m.61"));
+        assert_eq!(listing.limit, Some(5));
+        for bad in [
+            "limit=x",
+            "limit=-1",
+            "prefix=a&prefix=b",
+            "prefix=%zz",
+            "ttl=30s",
+        ] {
+            let err = parse(Some(bad), LISTING).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
+        }
         let err = parse(Some("tll=30s"), TTL).unwrap_err();
         assert_eq!(
             err.message(),
@@ -131,6 +176,7 @@ mod tests {
     #[test]
     fn ttl_is_known_only_when_putting_a_state() {
         assert_eq!(known_parameters(&Method::PUT, "/states/k"), TTL);
+        assert_eq!(known_parameters(&Method::GET, "/states"), LISTING);
         for (method, path) in [
             (Method::GET, "/states/k"),
             (Method::DELETE, "/states/k"),
@@ -138,6 +184,9 @@ mod tests {
             (Method::PUT, "/states"),
             (Method::PUT, "/statesk"),
             (Method::GET, "/healthz"),
+            (Method::POST, "/batch/get"),
+            (Method::POST, "/delete-prefix"),
+            (Method::PATCH, "/states/k"),
         ] {
             assert!(
                 known_parameters(&method, path).is_empty(),

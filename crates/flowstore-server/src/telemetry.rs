@@ -39,14 +39,20 @@ pub(crate) fn prometheus() -> Option<PrometheusHandle> {
         .clone()
 }
 
-const METHODS: [&str; 7] = ["GET", "PUT", "DELETE", "POST", "HEAD", "OPTIONS", "other"];
-const ROUTES: [&str; 6] = [
+const METHODS: [&str; 8] = [
+    "GET", "PUT", "DELETE", "POST", "HEAD", "OPTIONS", "PATCH", "other",
+];
+const ROUTES: [&str; 10] = [
     "/states/{key}",
     "/states",
     "/healthz",
     "/metrics",
     "/openapi.yaml",
     "other",
+    "/batch/get",
+    "/batch/set",
+    "/batch/delete",
+    "/delete-prefix",
 ];
 const STATUSES: [&str; 17] = [
     "200", "204", "400", "401", "404", "405", "412", "413", "500", "501", "503", "504", "1xx",
@@ -83,7 +89,8 @@ pub(crate) fn method_label(method: &Method) -> MethodLabel {
         Method::POST => 3,
         Method::HEAD => 4,
         Method::OPTIONS => 5,
-        _ => 6,
+        Method::PATCH => 6,
+        _ => 7,
     })
 }
 
@@ -94,6 +101,10 @@ pub(crate) fn route_label(path: &str) -> RouteLabel {
         "/healthz" => 2,
         "/metrics" => 3,
         "/openapi.yaml" => 4,
+        "/batch/get" => 6,
+        "/batch/set" => 7,
+        "/batch/delete" => 8,
+        "/delete-prefix" => 9,
         _ if path.starts_with("/states/") => 0,
         _ => 5,
     })

@@ -281,7 +281,13 @@ async fn delete_states_clears_only_this_namespace() {
         theirs.get(&key("a")).await.unwrap().as_deref(),
         Some(&b"2"[..])
     );
-    assert_eq!(raw(addr, "GET", "/states", &[], None).await.status, 405);
+    // `GET /states` is a listing (SPEC §9), never a read of the whole namespace
+    // through `clear`'s path: another method on it stays 405.
+    assert_eq!(raw(addr, "GET", "/states", &[], None).await.status, 200);
+    assert_eq!(
+        raw(addr, "PUT", "/states", &[], Some(b"v")).await.status,
+        405
+    );
 }
 
 /// Asks `target` with an unknown query parameter and checks the answer is the
@@ -483,6 +489,11 @@ async fn cors_is_off_by_default_and_per_origin() {
     let methods = response.header("access-control-allow-methods").unwrap();
     assert!(
         methods.contains("PUT") && methods.contains("DELETE"),
+        "{methods}"
+    );
+    // The batch routes and prefix deletes are POSTs, touch a PATCH.
+    assert!(
+        methods.contains("POST") && methods.contains("PATCH"),
         "{methods}"
     );
     // Another origin gets no grant.

@@ -17,7 +17,11 @@
 //! - entry versions (SPEC §8): the `ETag`, the conditional request headers
 //!   ([`put_condition`], [`delete_condition`]), the version a client proposes
 //!   ([`NEW_VERSION_HEADER`]), the expiry ([`EXPIRES_AT_HEADER`]) and the
-//!   marker of an answer given by versions ([`VERSIONED_HEADER`]).
+//!   marker of an answer given by versions ([`VERSIONED_HEADER`]);
+//! - listing, batches, prefix deletes and touch (SPEC §9): the paths
+//!   ([`BATCH_GET_PATH`], [`DELETE_PREFIX_PATH`], …), the JSON bodies
+//!   ([`WirePage`], [`SetBody`], …) and the one encoding of a value in JSON
+//!   ([`EncodedValue`]: text when valid UTF-8, else base64, saying which).
 //!
 //! Percent-encoding itself is flowstore's one codec, `flowstore_core::url`
 //! (on the `percent-encoding` crate), which store URLs use too.
@@ -26,14 +30,25 @@
 //! original design (a TypeScript `APIStore`) talks to `flowstore serve` as is.
 //! `docs/http.md` in the repository describes the protocol for people.
 
+mod batch;
 mod error_body;
 mod expiry;
 mod key;
+mod value;
 mod versions;
 
+pub use batch::{
+    BATCH_DELETE_PATH, BATCH_GET_PATH, BATCH_SET_PATH, CURSOR_PARAMETER, DEFAULT_LIST_LIMIT,
+    DELETE_PREFIX_PATH, DELETE_PREFIX_STEP, DeletePrefixAnswer, DeletePrefixBody, KeysBody,
+    LIMIT_PARAMETER, PREFIX_PARAMETER, SetBody, SetEntry, TOUCH_BODY_LIMIT, TouchBody, ValuesBody,
+    WireItem, WirePage, parse_ttl,
+};
 pub use error_body::{ERROR_CONTENT_TYPE, decode_error, encode_error, status_for};
 pub use expiry::{format_expires_at, parse_expires_at};
 pub use key::{decode_key, encode_key};
+#[cfg(feature = "client")]
+pub(crate) use value::escaped_len;
+pub use value::{EncodedValue, Encoding, batch_body_limit};
 pub use versions::{
     EXPIRES_AT_HEADER, NEW_VERSION_HEADER, VERSIONED_HEADER, VERSIONED_VALUE, current_headers,
     current_of, delete_condition, etag_value, is_versioned, parse_etag, proposed_version,
@@ -53,8 +68,9 @@ pub const HEALTH_PATH: &str = "/healthz";
 
 /// The query parameter of `PUT {base}/states/{key}` that sets a TTL, in the
 /// duration grammar of [`flowstore_core::Ttl`]'s `Display`/`FromStr` (`30s`).
-/// It is the only query parameter of the API; any other is refused with `400
-/// invalid_argument`.
+/// With the listing's parameters ([`PREFIX_PARAMETER`] and the others on
+/// `GET {base}/states`) it is one of the few query parameters of the API; any
+/// other is refused with `400 invalid_argument`.
 pub const TTL_PARAMETER: &str = "ttl";
 
 /// The response header that marks a 404 as "this key is absent" (with the value

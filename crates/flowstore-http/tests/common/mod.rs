@@ -29,12 +29,15 @@ pub async fn spawn_server(store: Arc<dyn Store>, config: ServerConfig) -> Result
 pub async fn client_for(store: Arc<dyn Store>) -> Result<HttpStore> {
     let namespace = store.namespace().as_str().to_string();
     let max = store.max_value_size();
-    let versions = store.capabilities().versions;
+    let capabilities = store.capabilities();
     let addr = spawn_server(store, local_config()).await?;
     HttpStore::builder(format!("http://{addr}"))
         .namespace(namespace)
         .max_value_size(max)
-        .versions(versions)
+        .versions(capabilities.versions)
+        .list(capabilities.list)
+        .list_ordered(capabilities.list_ordered)
+        .touch(capabilities.touch)
         .open()
 }
 
