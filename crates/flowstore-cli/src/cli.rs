@@ -345,3 +345,40 @@ pub(crate) struct BenchCommandArgs {
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) runs: Option<u32>,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn copy_takes_each_sides_options_by_prefix() {
+        let cli = Cli::try_parse_from([
+            "flowstore", "copy", "--from", "sqlite://a.db", "--to", "sqlite://b.db",
+            "--from-namespace", "old", "--to-namespace", "new", "--from-encrypt-key-env", "A",
+            "--to-encrypt-key-env", "B", "--to-compress", "--prefix", "p/",
+        ])
+        .unwrap();
+        let Command::Copy(args) = cli.command else {
+            panic!("not copy");
+        };
+        assert_eq!(args.from_options.namespace.as_deref(), Some("old"));
+        assert_eq!(args.to_options.namespace.as_deref(), Some("new"));
+        assert_eq!(args.from_options.encrypt_key_env.as_deref(), Some("A"));
+        assert_eq!(args.to_options.encrypt_key_env.as_deref(), Some("B"));
+        assert!(args.to_options.compress && !args.from_options.compress);
+        assert!(!cli.options.any());
+        // The global options stay global; the prefixed ones exist only on copy.
+        assert!(Cli::try_parse_from(["flowstore", "get", "k", "--namespace", "n"]).is_ok());
+        assert!(Cli::try_parse_from(["flowstore", "get", "k", "--to-namespace", "n"]).is_err());
+        assert!(Cli::try_parse_from(["flowstore", "delete", "k", "--prefix", "p"]).is_err());
+        assert!(Cli::try_parse_from(["flowstore", "delete", "--prefix", "p", "--yes"]).is_ok());
+        assert!(Cli::try_parse_from(["flowstore", "list", "-0", "--json"]).is_err());
+    }
+}
