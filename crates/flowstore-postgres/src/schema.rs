@@ -7,7 +7,7 @@ use crate::error::{Doing, Failure, map_error};
 use deadpool_postgres::Transaction;
 
 use crate::table::{
-    FORGET_VERSION, FORGET_VERSION_BODY, META_TABLE, SCHEMA_VERSION, Sql, TableName,
+    FORGET_VERSION, FORGET_VERSION_BODY, KeyOrder, META_TABLE, SCHEMA_VERSION, Sql, TableName,
     forget_version_function,
 };
 
@@ -156,6 +156,39 @@ async fn create_forget_version_trigger(tx: &Transaction<'_>, sql: &Sql) -> Resul
     tx.batch_execute(&sql.forget_version_trigger(&schema))
         .await
         .map_err(open_error)
+}
+
+/// How listing must compare `table`'s keys to get UTF-8 byte order: the
+/// key column's collation, resolved through the database default, sorts in
+/// byte order only when it is `C` or `POSIX` with the libc provider (an ICU
+/// default, or a linguistic locale such as `en_US.UTF-8`, does not). The
+/// database's provider column exists from PostgreSQL 15 on, so it is read
+/// through `to_jsonb` (NULL before: libc). Anything unrecognised gets the
+/// explicit `COLLATE "C"`, which is always correct.
+pub(crate) async fn key_order(client: &Client, table: &TableName) -> Result<KeyOrder> {
+    let row = client
+        .query_one(
+            "SELECT c.collname::text, d.datcollate::text, \
+                    coalesce(to_jsonb(d) ->> 'datlocprovider', 'c') \
+             FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation \
+             CROSS JOIN pg_database d \
+             WHERE a.attrelid = to_regclass($1) AND a.attname = 'key' \
+             AND d.datname = current_database()",
+            &[&table.quoted()],
+        )
+        .await
+        .map_err(open_error)?;
+    let column: String = row.get(0);
+    let database: String = row.get(1);
+    let provider: String = row.get(2);
+    let byte_order = |name: &str| matches!(name, "C" | "POSIX");
+    let sorted =
+        byte_order(&column) || (column == "default" && byte_order(&database) && provider == "c");
+    Ok(if sorted {
+        KeyOrder::Column
+    } else {
+        KeyOrder::CollateC
+    })
 }
 
 /// An error of a statement run while the store opens.

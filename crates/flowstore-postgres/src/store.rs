@@ -1,20 +1,24 @@
 //! The PostgreSQL store and its `Store` impl.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
+use flowstore_core::listing::{
+    Cursor, ListItem, ListPage, Prefix, SetItem, check_batch_len, check_list_limit,
+};
 use flowstore_core::{
     Capabilities, Condition, Entry, Error, Health, Key, Namespace, Operation, Result, Store, Ttl,
-    Version, async_trait, check_value_size,
+    Version, async_trait, check_set_items, check_value_size,
 };
 
 use crate::builder::{Options, PostgresBuilder, Target};
 use crate::conditional;
 use crate::db::Db;
 use crate::error::{Doing, Failure, map_error};
-use crate::table::{Sql, TableName};
+use crate::table::{KeyOrder, Sql, TableName};
 use crate::writer::{self, Writer};
 use crate::{schema, sweep};
 
@@ -37,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) db: Db,
     pub(crate) sql: Arc<Sql>,
     pub(crate) options: Options,
+    /// How listing compares keys (see [`KeyOrder`]), found when the store opened.
+    key_order: KeyOrder,
     table: TableName,
     target: Target,
     writer: Writer,
@@ -86,12 +92,12 @@ impl PostgresStore {
         let sql = Arc::new(Sql::new(&table));
 
         let mut client = db.client().await.map_err(|f| map_error(Doing::Open, f))?;
-        let created = tokio::time::timeout(
-            options.operation_timeout,
-            schema::ensure(&mut client, &table, &sql),
-        )
+        let created = tokio::time::timeout(options.operation_timeout, async {
+            schema::ensure(&mut client, &table, &sql).await?;
+            schema::key_order(&client, &table).await
+        })
         .await;
-        match created {
+        let key_order = match created {
             Ok(result) => result?,
             Err(_) => {
                 drop(deadpool_postgres::Object::take(client));
@@ -100,7 +106,7 @@ impl PostgresStore {
                     Failure::Elapsed(options.operation_timeout),
                 ));
             }
-        }
+        };
         drop(client);
 
         let writer = Writer::spawn(db.clone(), Arc::clone(&sql), &options);
@@ -108,6 +114,7 @@ impl PostgresStore {
             db,
             sql,
             options,
+            key_order,
             table,
             target: Target::of(&builder.source),
             writer,
@@ -164,12 +171,53 @@ impl PostgresStore {
             + options.operation_timeout
     }
 
+    /// Waits until the writes queued before this call are applied (as
+    /// `clear` does), so that a batch sent outside the writer lanes never
+    /// lands before an earlier write of one of its keys.
+    async fn after_queued_writes(&self, operation: Operation) -> Result<()> {
+        let deadline = self.write_deadline();
+        tokio::time::timeout(deadline, self.shared.writer.barrier())
+            .await
+            .map_err(|_| map_error(operation, Failure::Elapsed(deadline)))?
+            .map_err(|err| err.with_operation(operation))
+    }
+
+    /// Runs `statement` on a pooled connection under the operation timeout.
+    async fn run<T>(
+        &self,
+        operation: Operation,
+        statement: impl AsyncFnOnce(&deadpool_postgres::Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T> {
+        let db = &self.shared.db;
+        let client = db.client().await.map_err(|f| map_error(operation, f))?;
+        let result = db.timed(statement(&client)).await;
+        Db::settle(client, result).map_err(|f| map_error(operation, f))
+    }
+
     async fn write(&self, kind: writer::Kind, row: writer::Row) -> Result<()> {
         self.shared
             .writer
             .write(kind, row, self.write_deadline())
             .await
     }
+}
+
+/// The tag of this store's listing cursors.
+const CURSOR_TAG: &str = "pg";
+
+/// The items of a batch with only the last write of each key, in the order of
+/// those last writes.
+fn last_of_each_key<'a, 'b>(items: &'b [SetItem<'a>]) -> Vec<&'b SetItem<'a>> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        last.insert(item.key.as_str(), i);
+    }
+    items
+        .iter()
+        .enumerate()
+        .filter(|(i, item)| last.get(item.key.as_str()) == Some(i))
+        .map(|(_, item)| item)
+        .collect()
 }
 
 /// TTL in whole milliseconds (rounded up), as PostgreSQL gets it.
@@ -315,6 +363,225 @@ impl Store for PostgresStore {
         }
     }
 
+    /// A keyset page: a range scan of the primary key `(namespace, key)` from
+    /// the prefix (or strictly after the cursor's key), in byte order.
+    async fn list(
+        &self,
+        prefix: &Prefix,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        let context = |err| Doing::Op(Operation::List).context(err);
+        check_list_limit(limit).map_err(context)?;
+        let after = cursor
+            .map(|cursor| {
+                String::from_utf8(cursor.decode(CURSOR_TAG)?).map_err(|_| {
+                    Error::invalid_argument("this listing cursor was not made by this store")
+                })
+            })
+            .transpose()
+            .map_err(context)?;
+        let upper = prefix.upper_bound();
+        // Resume strictly after the cursor's key, unless it sorts before the
+        // prefix (a cursor of another listing): then from the prefix.
+        let (lower, strict) = match after {
+            Some(after) if after.as_bytes() >= prefix.as_str().as_bytes() => (after, true),
+            _ => (prefix.as_str().to_string(), false),
+        };
+        let sql = self
+            .shared
+            .sql
+            .list(self.shared.key_order, strict, upper.is_some());
+        // One row more than the page, so that a cursor follows only when more
+        // keys do.
+        let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+        let namespace = &*self.namespace_arc;
+        let rows = self
+            .run(Operation::List, async |client| {
+                let statement = client.prepare_cached(&sql).await?;
+                let rows = match &upper {
+                    Some(upper) => {
+                        client
+                            .query(&statement, &[&namespace, &lower, &fetch, upper])
+                            .await?
+                    }
+                    None => {
+                        client
+                            .query(&statement, &[&namespace, &lower, &fetch])
+                            .await?
+                    }
+                };
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            row.try_get::<_, String>(0)?,
+                            row.try_get::<_, String>(1)?,
+                            row.try_get::<_, Option<std::time::SystemTime>>(2)?,
+                            row.try_get::<_, i32>(3)?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            })
+            .await?;
+        let more = rows.len() > limit;
+        let mut items = Vec::with_capacity(rows.len().min(limit));
+        for (key, version, expires_at, size) in rows.into_iter().take(limit) {
+            let key = Key::new(key)
+                .map_err(|_| context(Error::corrupt("a stored key breaks the key rules")))?;
+            let version = Version::from_stored(version).map_err(context)?;
+            let size = u64::try_from(size)
+                .map_err(|_| context(Error::corrupt("a stored size is negative")))?;
+            items.push(ListItem::new(key, Some(version), expires_at, size));
+        }
+        let next = match items.last() {
+            Some(last) if more => {
+                Some(Cursor::encode(CURSOR_TAG, last.key.as_str().as_bytes()).map_err(context)?)
+            }
+            _ => None,
+        };
+        Ok(ListPage::new(items, next))
+    }
+
+    /// Range deletes of at most `clear_batch_size` rows each, after the
+    /// writes queued before; counts the unexpired rows removed.
+    async fn delete_prefix(&self, prefix: &Prefix) -> Result<u64> {
+        let operation = Operation::DeletePrefix;
+        self.after_queued_writes(operation).await?;
+        let shared = &*self.shared;
+        let upper = prefix.upper_bound();
+        let sql = shared
+            .sql
+            .delete_prefix_batch(shared.key_order, upper.is_some());
+        let limit = i64::try_from(shared.options.clear_batch).unwrap_or(i64::MAX);
+        let (namespace, lower) = (&*self.namespace_arc, prefix.as_str());
+        let mut live_deleted = 0u64;
+        loop {
+            let (deleted, live) = self
+                .run(operation, async |client| {
+                    let statement = client.prepare_cached(&sql).await?;
+                    let row = match &upper {
+                        Some(upper) => {
+                            client
+                                .query_one(&statement, &[&namespace, &lower, &limit, upper])
+                                .await?
+                        }
+                        None => {
+                            client
+                                .query_one(&statement, &[&namespace, &lower, &limit])
+                                .await?
+                        }
+                    };
+                    Ok((row.try_get::<_, i64>(0)?, row.try_get::<_, i64>(1)?))
+                })
+                .await?;
+            live_deleted += u64::try_from(live).unwrap_or(0);
+            if deleted < limit {
+                return Ok(live_deleted);
+            }
+        }
+    }
+
+    /// One `SELECT … key = ANY($2)`, mapped back to the request order.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Vec<u8>>>> {
+        let operation = Operation::GetMany;
+        check_batch_len(keys.len()).map_err(|err| Doing::Op(operation).context(err))?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<&str> = keys.iter().map(Key::as_str).collect();
+        let namespace = &*self.namespace_arc;
+        let sql = &self.shared.sql.get_many;
+        let found = self
+            .run(operation, async |client| {
+                let statement = client.prepare_cached(sql).await?;
+                client
+                    .query(&statement, &[&namespace, &names])
+                    .await?
+                    .iter()
+                    .map(|row| Ok((row.try_get::<_, String>(0)?, row.try_get::<_, Vec<u8>>(1)?)))
+                    .collect::<Result<HashMap<String, Vec<u8>>, tokio_postgres::Error>>()
+            })
+            .await?;
+        Ok(keys
+            .iter()
+            .map(|key| found.get(key.as_str()).cloned())
+            .collect())
+    }
+
+    /// One multi-row upsert (`INSERT … SELECT FROM unnest(…) ON CONFLICT`):
+    /// atomic as a whole. Of a key written twice only the last item is sent,
+    /// as `ON CONFLICT` may not change a row twice in one statement.
+    async fn set_many(&self, items: &[SetItem<'_>]) -> Result<()> {
+        let operation = Operation::SetMany;
+        check_set_items(
+            self.shared.options.max_value_size,
+            self.capabilities(),
+            items,
+        )
+        .map_err(|err| Doing::Op(operation).context(err))?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        let items = last_of_each_key(items);
+        let namespaces = vec![&*self.namespace_arc; items.len()];
+        let keys: Vec<&str> = items.iter().map(|item| item.key.as_str()).collect();
+        let values: Vec<&[u8]> = items.iter().map(|item| item.value).collect();
+        let ttls: Vec<Option<i64>> = items.iter().map(|item| item.ttl.map(ttl_millis)).collect();
+        let versions: Vec<String> = items
+            .iter()
+            .map(|_| Version::generate().as_str().to_string())
+            .collect();
+        self.after_queued_writes(operation).await?;
+        let sql = &self.shared.sql.upsert_many;
+        self.run(operation, async |client| {
+            let statement = client.prepare_cached(sql).await?;
+            client
+                .execute(&statement, &[&namespaces, &keys, &values, &ttls, &versions])
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    /// One `DELETE … key = ANY($2)`, after the writes queued before.
+    async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        let operation = Operation::DeleteMany;
+        check_batch_len(keys.len()).map_err(|err| Doing::Op(operation).context(err))?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = keys.iter().map(Key::as_str).collect();
+        self.after_queued_writes(operation).await?;
+        let namespace = &*self.namespace_arc;
+        let sql = &self.shared.sql.delete_keys;
+        self.run(operation, async |client| {
+            let statement = client.prepare_cached(sql).await?;
+            client.execute(&statement, &[&namespace, &names]).await
+        })
+        .await
+        .map(drop)
+    }
+
+    /// One `UPDATE` of expiry and version on an unexpired row (by the
+    /// server's clock), after the writes queued before.
+    async fn touch(&self, key: &Key, ttl: Option<Ttl>) -> Result<bool> {
+        let operation = Operation::Touch;
+        self.after_queued_writes(operation).await?;
+        let (namespace, key) = (&*self.namespace_arc, key.as_str());
+        let ttl = ttl.map(ttl_millis);
+        let version = Version::generate();
+        let sql = &self.shared.sql.touch;
+        let changed = self
+            .run(operation, async |client| {
+                let statement = client.prepare_cached(sql).await?;
+                client
+                    .execute(&statement, &[&namespace, &key, &ttl, &version.as_str()])
+                    .await
+            })
+            .await?;
+        Ok(changed > 0)
+    }
+
     fn namespace(&self) -> &Namespace {
         &self.namespace
     }
@@ -323,11 +590,9 @@ impl Store for PostgresStore {
         self.shared.options.max_value_size
     }
 
+    /// Everything: TTL, `clear`, entry versions, ordered listing and touch.
     fn capabilities(&self) -> Capabilities {
-        // Listing and touch are not implemented natively yet (SPEC §9).
         Capabilities::all()
-            .with_list(false, false)
-            .with_touch(false)
     }
 }
 

@@ -163,7 +163,35 @@ pub(crate) struct Sql {
     pub(crate) create_table: String,
     pub(crate) create_index: String,
     pub(crate) add_version_column: String,
+    pub(crate) get_many: String,
+    pub(crate) delete_keys: String,
+    pub(crate) touch: String,
     table: String,
+}
+
+/// How the statements compare keys for listing: the key column's own
+/// collation when it sorts in byte order, else an explicit `COLLATE "C"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyOrder {
+    /// The column's collation is `C`/`POSIX` (a table this release created,
+    /// or a database whose default is `C`): plain comparisons sort in byte
+    /// order and are range scans of the primary key index.
+    Column,
+    /// Another collation (say `en_US.UTF-8`, where `a` < `B`): every listing
+    /// comparison and the `ORDER BY` say `COLLATE "C"`, which the primary key
+    /// index (in the column's collation) cannot serve as a range, so a page
+    /// reads the namespace's part of the index and sorts; correct, slower.
+    CollateC,
+}
+
+impl KeyOrder {
+    /// The key of row `alias` as listing compares it.
+    fn key(self, alias: &str) -> String {
+        match self {
+            KeyOrder::Column => format!("{alias}.key"),
+            KeyOrder::CollateC => format!("{alias}.key COLLATE \"C\""),
+        }
+    }
 }
 
 /// The body of the function behind every table's [`FORGET_VERSION`] trigger,
@@ -292,10 +320,16 @@ impl Sql {
                  (SELECT namespace, key FROM {t} WHERE expires_at <= now() \
                   LIMIT $1 FOR UPDATE SKIP LOCKED)"
             ),
+            // `key` sorts in byte order (`COLLATE "C"`) whatever the
+            // database's default, so listing is a range scan of the primary
+            // key. Equality, all other statements use, is the same in every
+            // deterministic collation, so writers of the previous release
+            // work on such a table unchanged; a table created before (in the
+            // database's collation) is used as it is (see `KeyOrder`).
             create_table: format!(
                 "CREATE TABLE {t} (\
                  namespace text NOT NULL, \
-                 key text NOT NULL, \
+                 key text COLLATE \"C\" NOT NULL, \
                  value bytea NOT NULL, \
                  expires_at timestamptz NULL, \
                  version text NULL, \
@@ -307,8 +341,64 @@ impl Sql {
             // Nullable and without default: PostgreSQL adds it without
             // rewriting the table, and existing rows read as pseudo-versions.
             add_version_column: format!("ALTER TABLE {t} ADD COLUMN version text NULL"),
+            // One statement for the whole batch; the caller maps the rows
+            // back to the request order. Parameters: namespace, keys.
+            get_many: format!(
+                "SELECT t.key, t.value FROM {t} AS t \
+                 WHERE t.namespace = $1 AND t.key = ANY($2::text[]) AND {live_row}"
+            ),
+            delete_keys: format!("DELETE FROM {t} WHERE namespace = $1 AND key = ANY($2::text[])"),
+            // Only an unexpired row; the new version makes the trigger's WHEN
+            // false. Parameters: namespace, key, TTL ms (NULL: no expiry),
+            // new version. Answers with the number of rows changed.
+            touch: format!(
+                "UPDATE {t} AS t SET expires_at = now() + $3::int8 * interval '1 millisecond', \
+                 version = $4 WHERE t.namespace = $1 AND t.key = $2 AND {live_row}"
+            ),
             table: t,
         }
+    }
+
+    /// One listing page: the unexpired keys from the lower bound ($2;
+    /// strictly after it with `after`, the cursor's key) below the upper
+    /// bound ($4, with `upper`), in byte order, at most $3 rows. The prefix is
+    /// a range (`Prefix::upper_bound`), never a `LIKE`. Returns key, entry
+    /// version, expiry, and `octet_length(value)`: the value's bytes (as
+    /// stored before TOAST compression).
+    pub(crate) fn list(&self, order: KeyOrder, after: bool, upper: bool) -> String {
+        let (t, k) = (&self.table, order.key("t"));
+        let (version, live_row) = (entry_version("t"), live("t"));
+        let op = if after { ">" } else { ">=" };
+        let upper = if upper {
+            format!(" AND {k} < $4")
+        } else {
+            String::new()
+        };
+        format!(
+            "SELECT t.key, {version}, t.expires_at, octet_length(t.value) FROM {t} AS t \
+             WHERE t.namespace = $1 AND {k} {op} $2{upper} AND {live_row} \
+             ORDER BY {k} LIMIT $3"
+        )
+    }
+
+    /// Deletes up to $3 rows of the prefix ($2, upper bound $4 with `upper`)
+    /// and answers how many went and how many of those were unexpired. In
+    /// batches like `clear`, so no single transaction grows with the prefix.
+    pub(crate) fn delete_prefix_batch(&self, order: KeyOrder, upper: bool) -> String {
+        let (t, k) = (&self.table, order.key("s"));
+        let live_row = live("t");
+        let upper = if upper {
+            format!(" AND {k} < $4")
+        } else {
+            String::new()
+        };
+        format!(
+            "WITH gone AS (\
+               DELETE FROM {t} AS t WHERE t.namespace = $1 AND t.key IN \
+               (SELECT s.key FROM {t} AS s WHERE s.namespace = $1 AND {k} >= $2{upper} LIMIT $3) \
+               RETURNING {live_row} AS live) \
+             SELECT count(*), count(*) FILTER (WHERE live) FROM gone"
+        )
     }
 
     /// The trigger that calls `schema`'s (quoted) [`FORGET_VERSION`] function.

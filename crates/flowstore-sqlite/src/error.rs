@@ -10,7 +10,7 @@ pub(crate) const BACKEND: &str = "sqlite";
 
 /// Records the operation (and this backend) on an error returned by it; an
 /// error that already names them keeps its own.
-pub(crate) fn in_op(operation: Operation) -> impl FnOnce(Error) -> Error {
+pub(crate) fn in_op(operation: Operation) -> impl FnOnce(Error) -> Error + Copy {
     move |err| err.with_backend(BACKEND).with_operation(operation)
 }
 

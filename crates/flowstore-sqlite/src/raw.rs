@@ -76,6 +76,67 @@ pub(crate) const SELECT_VERSION: &str = concat!(
 pub(crate) const SELECT: &str = "SELECT value FROM flowstore_entries \
      WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
 
+/// The keys of a listing page, in key order. `key` is `TEXT` with SQLite's
+/// default `BINARY` collation, which compares with `memcmp`: UTF-8 byte order,
+/// the order `list` promises. The prefix is a range on the `(namespace, key)`
+/// unique index (`key >= prefix AND key < upper`), never a `LIKE`, so `%`, `_`
+/// and `\` in a prefix mean themselves and the scan starts at the prefix.
+/// Parameters: namespace, the lower bound (the prefix, or the cursor's last
+/// key with `after`), now, the row limit, and with `upper` the upper bound.
+/// Returns key, entry version, expires_at, stored size (`length` of the value
+/// blob: its bytes).
+pub(crate) fn list_sql(after: bool, upper: bool) -> String {
+    format!(
+        concat!(
+            "SELECT key, ",
+            entry_version!(),
+            ", expires_at, length(value) FROM flowstore_entries \
+             WHERE namespace = ?1 AND key {} ?2{} \
+             AND (expires_at IS NULL OR expires_at > ?3) ORDER BY key LIMIT ?4"
+        ),
+        if after { ">" } else { ">=" },
+        if upper { " AND key < ?5" } else { "" },
+    )
+}
+
+/// How many unexpired entries a prefix holds, then removes all of them
+/// (expired ones too, as `clear` does). Parameters: namespace, prefix, now
+/// (count only), and with `upper` the upper bound as ?4 (count) / ?3 (delete).
+pub(crate) fn count_prefix_sql(upper: bool) -> String {
+    format!(
+        "SELECT count(*) FROM flowstore_entries WHERE namespace = ?1 AND key >= ?2{} \
+         AND (expires_at IS NULL OR expires_at > ?3)",
+        if upper { " AND key < ?4" } else { "" },
+    )
+}
+
+/// See [`count_prefix_sql`].
+pub(crate) fn delete_prefix_sql(upper: bool) -> String {
+    format!(
+        "DELETE FROM flowstore_entries WHERE namespace = ?1 AND key >= ?2{}",
+        if upper { " AND key < ?3" } else { "" },
+    )
+}
+
+/// The unexpired entries among a list of keys, in one statement. The keys come
+/// bound as one JSON array of strings (?2), unpacked by `json_each`: one
+/// statement text whatever the batch length, and no key is ever part of the
+/// SQL. Parameters: namespace, keys (JSON), now. Returns key, value.
+pub(crate) const SELECT_MANY: &str = "SELECT key, value FROM flowstore_entries \
+     WHERE namespace = ?1 AND key IN (SELECT value FROM json_each(?2)) \
+     AND (expires_at IS NULL OR expires_at > ?3)";
+
+/// Removes a list of keys (a JSON array, as for [`SELECT_MANY`]). Parameters:
+/// namespace, keys.
+pub(crate) const DELETE_MANY: &str = "DELETE FROM flowstore_entries \
+     WHERE namespace = ?1 AND key IN (SELECT value FROM json_each(?2))";
+
+/// Gives an unexpired entry a new expiry and a new version, leaving its value
+/// alone; changes no row when the key is absent or expired. Parameters:
+/// namespace, key, expires_at (or NULL), version, now.
+pub(crate) const TOUCH: &str = "UPDATE flowstore_entries SET expires_at = ?3, version = ?4 \
+     WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?5)";
+
 /// Removes one entry. Parameters: namespace, key.
 pub(crate) const DELETE: &str = "DELETE FROM flowstore_entries WHERE namespace = ?1 AND key = ?2";
 
@@ -295,4 +356,103 @@ pub fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Resul
     prepare(&conn, synchronous, DEFAULT_BUSY_TIMEOUT).map_err(SetupError::into_rusqlite)?;
     limit_wal(&conn, DEFAULT_WAL_SIZE_LIMIT)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite picks for a statement, one detail line per step.
+    fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        stmt.query_map(params, |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn listing_is_a_range_search_of_the_key_index_without_a_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_connection(&dir.path().join("plan.db"), Synchronous::Full).unwrap();
+        // Enough rows, in several namespaces, that a scan would be a choice.
+        for i in 0..500 {
+            conn.execute(
+                UPSERT,
+                rusqlite::params![
+                    format!("ns{}", i % 5),
+                    format!("k{i:04}"),
+                    b"v",
+                    None::<i64>,
+                    "v-v-v"
+                ],
+            )
+            .unwrap();
+        }
+        conn.execute_batch("ANALYZE").unwrap();
+        for (after, upper) in [(false, true), (true, true), (false, false), (true, false)] {
+            let sql = list_sql(after, upper);
+            let steps = if upper {
+                plan(&conn, &sql, rusqlite::params!["ns1", "k1", 0, 10, "k2"])
+            } else {
+                plan(&conn, &sql, rusqlite::params!["ns1", "k1", 0, 10])
+            };
+            let joined = steps.join(" | ");
+            // SQLite writes both `>` and `>=` as `key>?` in a plan.
+            let range = "key>?";
+            assert!(
+                joined.contains("SEARCH flowstore_entries USING INDEX sqlite_autoindex_flowstore_entries_1 (namespace=? AND ")
+                    && joined.contains(range)
+                    && (!upper || joined.contains("key<?")),
+                "not an index range search: {joined}"
+            );
+            // Rows come out of the index in key order: no sort step.
+            assert!(!joined.contains("TEMP B-TREE"), "sorts: {joined}");
+            assert!(
+                !joined.contains("SCAN flowstore_entries"),
+                "scans: {joined}"
+            );
+        }
+        let joined = plan(
+            &conn,
+            &delete_prefix_sql(true),
+            rusqlite::params!["ns1", "k1", "k2"],
+        )
+        .join(" | ");
+        assert!(
+            joined.contains("USING INDEX sqlite_autoindex_flowstore_entries_1"),
+            "{joined}"
+        );
+        let joined = plan(&conn, SELECT_MANY, rusqlite::params!["ns1", "[\"k1\"]", 0]).join(" | ");
+        assert!(
+            joined.contains("USING INDEX sqlite_autoindex_flowstore_entries_1"),
+            "{joined}"
+        );
+    }
+
+    /// The `key` column compares with `memcmp` (the `BINARY` collation), which
+    /// for UTF-8 text is code point order: what `list` promises.
+    #[test]
+    fn keys_compare_in_utf8_byte_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_connection(&dir.path().join("order.db"), Synchronous::Full).unwrap();
+        let keys = ["B", "a", "é", "z", "\u{FFFD}", "😀", "a\u{7F}", "ab", "A"];
+        for key in keys {
+            conn.execute(
+                UPSERT,
+                rusqlite::params!["ns", key, b"v", None::<i64>, "v-v-v"],
+            )
+            .unwrap();
+        }
+        let listed: Vec<String> = conn
+            .prepare("SELECT key FROM flowstore_entries WHERE namespace = 'ns' ORDER BY key")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        expected.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        assert_eq!(listed, expected);
+    }
 }

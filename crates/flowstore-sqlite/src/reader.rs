@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, UNIX_EPOCH};
 
+use flowstore_core::listing::{Cursor, ListItem, ListPage, Prefix};
 use flowstore_core::{Entry, Error, Key, Namespace, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -40,6 +41,19 @@ pub(crate) enum Read {
     Entry {
         key: Key,
         reply: oneshot::Sender<Result<Option<Entry>>>,
+    },
+    /// A page of `list`: up to `limit` keys that start with `prefix`, after
+    /// the key `after` (from the caller's cursor) if any.
+    List {
+        prefix: Prefix,
+        after: Option<String>,
+        limit: usize,
+        reply: oneshot::Sender<Result<ListPage>>,
+    },
+    /// A `get_many`: the values of `keys`, in their order.
+    Many {
+        keys: Vec<Key>,
+        reply: oneshot::Sender<Result<Vec<Option<Vec<u8>>>>>,
     },
     /// A health probe: reads the schema table (a few rows whatever users
     /// stored), no entry.
@@ -139,6 +153,20 @@ fn serve(conn: &Connection, queue: &Queue<ReadRequest>) {
                 Read::Entry { key, reply } => {
                     let _ = reply.send(read_entry(conn, namespace, &key, now));
                 }
+                Read::List {
+                    prefix,
+                    after,
+                    limit,
+                    reply,
+                } => {
+                    let _ = reply.send(list(conn, namespace, &prefix, after, limit, now));
+                }
+                Read::Many { keys, reply } => {
+                    let _ = reply.send(
+                        read_many(conn, namespace, &keys, now)
+                            .map_err(|err| map_error(&err, "cannot read")),
+                    );
+                }
                 Read::Probe { reply } => {
                     let _ = reply.send(probe(conn).map_err(|err| map_error(&err, "cannot read")));
                 }
@@ -179,14 +207,119 @@ fn read_entry(conn: &Connection, namespace: &str, key: &Key, now: i64) -> Result
     };
     let version = stored_version(version)?;
     // Unexpired, so after `now`: a positive number of milliseconds.
-    let expires_at = expires_at
+    let expires_at = stored_expiry(expires_at)?;
+    Ok(Some(Entry::new(value, version, expires_at)))
+}
+
+/// The tag of this store's listing cursors.
+pub(crate) const CURSOR_TAG: &str = "sqlite";
+
+/// One page of a listing: `limit + 1` rows are read so that a page is followed
+/// by a cursor only when more keys follow it (no empty last page).
+fn list(
+    conn: &Connection,
+    namespace: &str,
+    prefix: &Prefix,
+    after: Option<String>,
+    limit: usize,
+    now: i64,
+) -> Result<ListPage> {
+    let upper = prefix.upper_bound();
+    // Resume strictly after the cursor's key, unless that key sorts before the
+    // prefix (a cursor of another listing): then the prefix is the start.
+    let (lower, strict) = match after {
+        Some(after) if after.as_str() >= prefix.as_str() => (after, true),
+        _ => (prefix.as_str().to_string(), false),
+    };
+    let sql = raw::list_sql(strict, upper.is_some());
+    let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let rows = conn
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            let map = |row: &rusqlite::Row<'_>| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<i64>>(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            };
+            match &upper {
+                Some(upper) => stmt
+                    .query_map(params![namespace, lower, now, fetch, upper], map)?
+                    .collect::<rusqlite::Result<Vec<_>>>(),
+                None => stmt
+                    .query_map(params![namespace, lower, now, fetch], map)?
+                    .collect::<rusqlite::Result<Vec<_>>>(),
+            }
+        })
+        .map_err(|err| map_error(&err, "cannot list"))?;
+    let more = rows.len() > limit;
+    let mut items = Vec::with_capacity(rows.len().min(limit));
+    for (key, version, expires_at, size) in rows.into_iter().take(limit) {
+        let key = Key::new(key).map_err(|_| {
+            Error::corrupt("a stored key breaks the key rules").with_backend(BACKEND)
+        })?;
+        let size = u64::try_from(size)
+            .map_err(|_| Error::corrupt("a stored size is negative").with_backend(BACKEND))?;
+        items.push(ListItem::new(
+            key,
+            Some(stored_version(version)?),
+            stored_expiry(expires_at)?,
+            size,
+        ));
+    }
+    let next = match items.last() {
+        Some(last) if more => Some(Cursor::encode(CURSOR_TAG, last.key.as_str().as_bytes())?),
+        _ => None,
+    };
+    Ok(ListPage::new(items, next))
+}
+
+/// The values of `keys` in request order (a key named twice answered twice),
+/// from one statement.
+fn read_many(
+    conn: &Connection,
+    namespace: &str,
+    keys: &[Key],
+    now: i64,
+) -> rusqlite::Result<Vec<Option<Vec<u8>>>> {
+    let json = keys_json(keys);
+    let mut found: std::collections::HashMap<String, Vec<u8>> = conn
+        .prepare_cached(raw::SELECT_MANY)?
+        .query_map(params![namespace, json, now], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut values = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        // The last request of a key takes the value; earlier ones get a copy.
+        let again = keys[i + 1..].contains(key);
+        values.push(if again {
+            found.get(key.as_str()).cloned()
+        } else {
+            found.remove(key.as_str())
+        });
+    }
+    Ok(values)
+}
+
+/// `keys` as a JSON array of strings, the one parameter `json_each` unpacks.
+pub(crate) fn keys_json(keys: &[Key]) -> String {
+    let keys: Vec<&str> = keys.iter().map(Key::as_str).collect();
+    // Serializing a list of strings cannot fail.
+    serde_json::to_string(&keys).unwrap_or_default()
+}
+
+/// A stored expiry, in milliseconds since the Unix epoch, as a time.
+fn stored_expiry(millis: Option<i64>) -> Result<Option<std::time::SystemTime>> {
+    millis
         .map(|millis| {
             u64::try_from(millis)
                 .map(|millis| UNIX_EPOCH + Duration::from_millis(millis))
                 .map_err(|_| Error::corrupt("a stored expiry is not a time").with_backend(BACKEND))
         })
-        .transpose()?;
-    Ok(Some(Entry::new(value, version, expires_at)))
+        .transpose()
 }
 
 /// Reads the database file (its first page), not only the connection.

@@ -5,9 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use flowstore_core::listing::{
+    Cursor, ListPage, Prefix, SetItem, check_batch_len, check_list_limit,
+};
 use flowstore_core::{
     Capabilities, Condition, Entry, Error, Health, Key, Namespace, Operation, Result, Store, Ttl,
-    Version, async_trait, check_value_size,
+    Version, async_trait, check_set_items, check_value_size,
 };
 use tokio::sync::oneshot;
 
@@ -15,7 +18,7 @@ use crate::builder::{SqliteBuilder, Synchronous};
 use crate::error::{BACKEND, in_op};
 use crate::queue::Queue;
 use crate::reader::{self, Read, ReadRequest};
-use crate::writer::{self, WriteOp, WriteRequest};
+use crate::writer::{self, BatchItem, WriteOp, WriteRequest};
 
 /// A store in one SQLite file.
 ///
@@ -241,6 +244,11 @@ impl SqliteStore {
     }
 
     async fn write(&self, op: WriteOp) -> Result<()> {
+        self.write_counted(op).await.map(drop)
+    }
+
+    /// A write whose answer is a count (0 for the plain writes).
+    async fn write_counted(&self, op: WriteOp) -> Result<u64> {
         let (reply, answer) = oneshot::channel();
         let request = WriteRequest {
             namespace: self.namespace.clone(),
@@ -337,6 +345,106 @@ impl Store for SqliteStore {
         .map_err(in_op(Operation::DeleteIf))
     }
 
+    /// A range scan of the `(namespace, key)` index from the prefix (or the
+    /// cursor's key) on a reader thread: keys in UTF-8 byte order, each once.
+    async fn list(
+        &self,
+        prefix: &Prefix,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        let op = in_op(Operation::List);
+        check_list_limit(limit).map_err(op)?;
+        let after = cursor
+            .map(|cursor| {
+                let bytes = cursor.decode(reader::CURSOR_TAG)?;
+                String::from_utf8(bytes).map_err(|_| {
+                    Error::invalid_argument("this listing cursor was not made by this store")
+                })
+            })
+            .transpose()
+            .map_err(op)?;
+        let prefix = prefix.clone();
+        self.read(|reply| Read::List {
+            prefix,
+            after,
+            limit,
+            reply,
+        })
+        .await
+        .map_err(op)
+    }
+
+    /// One range delete in the writer's transaction; the count is of the
+    /// unexpired entries removed.
+    async fn delete_prefix(&self, prefix: &Prefix) -> Result<u64> {
+        self.write_counted(WriteOp::DeletePrefix {
+            prefix: prefix.clone(),
+        })
+        .await
+        .map_err(in_op(Operation::DeletePrefix))
+    }
+
+    /// One statement on a reader thread.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Vec<u8>>>> {
+        let op = in_op(Operation::GetMany);
+        check_batch_len(keys.len()).map_err(op)?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = keys.to_vec();
+        self.read(|reply| Read::Many { keys, reply })
+            .await
+            .map_err(op)
+    }
+
+    /// Atomic as a whole: every item in one savepoint of one writer
+    /// transaction, so either all are written or none.
+    async fn set_many(&self, items: &[SetItem<'_>]) -> Result<()> {
+        let op = in_op(Operation::SetMany);
+        check_set_items(self.shared.max_value_size, self.capabilities(), items).map_err(op)?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        let items = items
+            .iter()
+            .map(|item| BatchItem {
+                key: item.key.clone(),
+                value: item.value.to_vec(),
+                expires_at: SqliteStore::expires_at(item.ttl),
+                version: Version::generate(),
+            })
+            .collect();
+        self.write(WriteOp::SetMany { items }).await.map_err(op)
+    }
+
+    /// One statement in the writer's transaction.
+    async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        let op = in_op(Operation::DeleteMany);
+        check_batch_len(keys.len()).map_err(op)?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.write(WriteOp::DeleteMany {
+            keys: keys.to_vec(),
+        })
+        .await
+        .map_err(op)
+    }
+
+    /// One `UPDATE` of expiry and version in the writer's transaction.
+    async fn touch(&self, key: &Key, ttl: Option<Ttl>) -> Result<bool> {
+        let touched = self
+            .write_counted(WriteOp::Touch {
+                key: key.clone(),
+                expires_at: SqliteStore::expires_at(ttl),
+                version: Version::generate(),
+            })
+            .await
+            .map_err(in_op(Operation::Touch))?;
+        Ok(touched > 0)
+    }
+
     fn namespace(&self) -> &Namespace {
         &self.namespace
     }
@@ -345,12 +453,9 @@ impl Store for SqliteStore {
         self.shared.max_value_size
     }
 
-    /// Everything: TTL, `clear` and entry versions.
+    /// Everything: TTL, `clear`, entry versions, ordered listing and touch.
     fn capabilities(&self) -> Capabilities {
-        // Listing and touch are not implemented natively yet (SPEC §9).
         Capabilities::all()
-            .with_list(false, false)
-            .with_touch(false)
     }
 }
 

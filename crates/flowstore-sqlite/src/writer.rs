@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use flowstore_core::listing::Prefix;
 use flowstore_core::version::{decide_delete, decide_write};
 use flowstore_core::{Condition, Error, Key, Namespace, Result, Version};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -80,6 +81,35 @@ pub(crate) enum WriteOp {
         expected: Version,
     },
     Clear,
+    /// A `set_many`: every item in one savepoint, so the batch is written
+    /// whole or not at all; of a key written twice the last item stays.
+    SetMany {
+        items: Vec<BatchItem>,
+    },
+    /// A `delete_many`: one statement.
+    DeleteMany {
+        keys: Vec<Key>,
+    },
+    /// A `delete_prefix`: answers how many unexpired entries went.
+    DeletePrefix {
+        prefix: Prefix,
+    },
+    /// A `touch`: a new expiry and version for an unexpired entry; answers 1
+    /// if there was one, 0 if not.
+    Touch {
+        key: Key,
+        expires_at: Option<i64>,
+        version: Version,
+    },
+}
+
+/// One write of a [`WriteOp::SetMany`].
+#[derive(Debug)]
+pub(crate) struct BatchItem {
+    pub(crate) key: Key,
+    pub(crate) value: Vec<u8>,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) version: Version,
 }
 
 /// One write and where to send its outcome.
@@ -87,7 +117,9 @@ pub(crate) enum WriteOp {
 pub(crate) struct WriteRequest {
     pub(crate) namespace: Arc<Namespace>,
     pub(crate) op: WriteOp,
-    pub(crate) reply: oneshot::Sender<Result<()>>,
+    /// The outcome: a count for the operations that answer one
+    /// (`delete_prefix`, `touch`), 0 for the others.
+    pub(crate) reply: oneshot::Sender<Result<u64>>,
 }
 
 #[derive(Debug, Clone)]
@@ -184,8 +216,8 @@ struct Writer {
     sweep_interval: Duration,
     next_sweep: Instant,
     batch: Vec<WriteRequest>,
-    /// The outcome of each request of the batch, by position: `None` is success.
-    outcomes: Vec<Option<Error>>,
+    /// The outcome of each request of the batch, by position.
+    outcomes: Vec<Result<u64>>,
     /// How many requests were in flight when the last batch committed.
     expected: usize,
     /// How long the last batch took, from `BEGIN` to the end of `COMMIT`.
@@ -251,10 +283,10 @@ impl Writer {
         let mut rolled_back = None;
         for request in &self.batch {
             match apply(&self.conn, request) {
-                Ok(()) => self.outcomes.push(None),
+                Ok(count) => self.outcomes.push(Ok(count)),
                 // A failed condition or an unreadable stored version: this
                 // request wrote nothing; the rest of the batch goes on.
-                Err(Failure::Refused(err)) => self.outcomes.push(Some(err)),
+                Err(Failure::Refused(err)) => self.outcomes.push(Err(err)),
                 Err(Failure::Sqlite(err)) if self.conn.is_autocommit() => {
                     // SQLite rolled the whole transaction back (disk full, I/O
                     // error): nothing of this batch was written.
@@ -263,7 +295,7 @@ impl Writer {
                 }
                 // Only this statement failed; the rest of the batch goes on.
                 Err(Failure::Sqlite(err)) => {
-                    self.outcomes.push(Some(map_error(&err, "cannot write")))
+                    self.outcomes.push(Err(map_error(&err, "cannot write")))
                 }
             }
         }
@@ -295,7 +327,7 @@ impl Writer {
         if self
             .batch
             .iter()
-            .any(|request| matches!(request.op, WriteOp::Clear))
+            .any(|request| matches!(request.op, WriteOp::Clear | WriteOp::DeletePrefix { .. }))
         {
             // Before answering, so that a `clear` that returned left a bounded log.
             self.bound_wal();
@@ -304,10 +336,7 @@ impl Writer {
         self.expected = self.batch.len() + self.queue.len();
         for (request, outcome) in self.batch.drain(..).zip(self.outcomes.drain(..)) {
             // A caller that went away (its future was dropped) just misses the answer.
-            let _ = request.reply.send(match outcome {
-                None => Ok(()),
-                Some(err) => Err(err),
-            });
+            let _ = request.reply.send(outcome);
         }
     }
 
@@ -394,9 +423,29 @@ impl From<rusqlite::Error> for Failure {
     }
 }
 
-fn apply(conn: &Connection, request: &WriteRequest) -> Result<(), Failure> {
+fn apply(conn: &Connection, request: &WriteRequest) -> Result<u64, Failure> {
     let namespace = request.namespace.as_str();
     match &request.op {
+        WriteOp::SetMany { items } => return set_many(conn, namespace, items),
+        WriteOp::DeleteMany { keys } => {
+            conn.prepare_cached(raw::DELETE_MANY)?
+                .execute(params![namespace, crate::reader::keys_json(keys)])?;
+        }
+        WriteOp::DeletePrefix { prefix } => return delete_prefix(conn, namespace, prefix),
+        WriteOp::Touch {
+            key,
+            expires_at,
+            version,
+        } => {
+            let changed = conn.prepare_cached(raw::TOUCH)?.execute(params![
+                namespace,
+                key.as_str(),
+                expires_at,
+                version.as_str(),
+                now_millis()
+            ])?;
+            return Ok(changed as u64);
+        }
         WriteOp::Set {
             key,
             value,
@@ -433,7 +482,67 @@ fn apply(conn: &Connection, request: &WriteRequest) -> Result<(), Failure> {
                 .execute(params![namespace])?;
         }
     }
-    Ok(())
+    Ok(0)
+}
+
+/// Writes every item inside a savepoint of the batch's transaction: if one
+/// fails, the savepoint is rolled back and none of them stays, while the other
+/// requests of the group commit go on.
+fn set_many(conn: &Connection, namespace: &str, items: &[BatchItem]) -> Result<u64, Failure> {
+    conn.prepare_cached("SAVEPOINT flowstore_set_many")?
+        .execute([])?;
+    let written = items.iter().try_for_each(|item| {
+        upsert(
+            conn,
+            namespace,
+            &item.key,
+            &item.value,
+            item.expires_at,
+            &item.version,
+        )
+    });
+    match written {
+        Ok(()) => {
+            conn.prepare_cached("RELEASE flowstore_set_many")?
+                .execute([])?;
+            Ok(0)
+        }
+        Err(err) => {
+            // Unless SQLite already rolled the whole transaction back (then
+            // the caller fails the batch).
+            if !conn.is_autocommit() {
+                let _ = conn
+                    .execute_batch("ROLLBACK TO flowstore_set_many; RELEASE flowstore_set_many");
+            }
+            Err(Failure::Sqlite(err))
+        }
+    }
+}
+
+/// Counts the prefix's unexpired entries, then deletes every entry of the
+/// prefix; both in the batch's transaction, which holds the write lock, so
+/// the count is of exactly the rows that went.
+fn delete_prefix(conn: &Connection, namespace: &str, prefix: &Prefix) -> Result<u64, Failure> {
+    let now = now_millis();
+    let (live, _deleted) = match prefix.upper_bound() {
+        Some(upper) => (
+            conn.prepare_cached(&raw::count_prefix_sql(true))?
+                .query_row(params![namespace, prefix.as_str(), now, upper], |row| {
+                    row.get::<_, i64>(0)
+                })?,
+            conn.prepare_cached(&raw::delete_prefix_sql(true))?
+                .execute(params![namespace, prefix.as_str(), upper])?,
+        ),
+        None => (
+            conn.prepare_cached(&raw::count_prefix_sql(false))?
+                .query_row(params![namespace, prefix.as_str(), now], |row| {
+                    row.get::<_, i64>(0)
+                })?,
+            conn.prepare_cached(&raw::delete_prefix_sql(false))?
+                .execute(params![namespace, prefix.as_str()])?,
+        ),
+    };
+    Ok(u64::try_from(live).unwrap_or(0))
 }
 
 fn upsert(

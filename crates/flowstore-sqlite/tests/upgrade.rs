@@ -372,3 +372,51 @@ async fn a_writer_of_the_previous_release_still_running_changes_versions() {
         .unwrap();
     assert_eq!(version_of(&store, &k).await, proposed);
 }
+
+#[tokio::test]
+async fn listing_a_migrated_file_gives_old_rows_their_pseudo_versions() {
+    let (_dir, path) = temp_db();
+    let in_an_hour = write_v1_file(&path);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let page = store
+        .list(&flowstore_core::listing::Prefix::all(), None, 100)
+        .await
+        .unwrap();
+    let keys: Vec<&str> = page.items.iter().map(|item| item.key.as_str()).collect();
+    // Sorted, the expired row left out, the other namespace too.
+    assert_eq!(keys, ["plain", "rewritten", "ttl"]);
+    for item in &page.items {
+        let entry = store.get_entry(&item.key).await.unwrap().unwrap();
+        assert_eq!(
+            item.version.as_ref(),
+            Some(&entry.version),
+            "{:?}",
+            item.key
+        );
+        assert!(entry.version.as_str().starts_with("legacy."));
+        assert_eq!(item.expires_at, entry.expires_at);
+        assert_eq!(item.stored_size, entry.value.len() as u64);
+    }
+    assert_eq!(
+        page.items[2].expires_at,
+        Some(UNIX_EPOCH + Duration::from_millis(in_an_hour as u64))
+    );
+    // A touched old row gets a real version; a writer of the previous release
+    // changing it afterwards changes it again (the triggers still work).
+    let ttl = key("ttl");
+    let legacy = version_of(&store, &ttl).await;
+    assert!(store.touch(&ttl, None).await.unwrap());
+    let touched = version_of(&store, &ttl).await;
+    assert_ne!(touched, legacy);
+    assert!(!touched.as_str().starts_with("legacy."));
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            V1_UPSERT,
+            params!["flow", "ttl", b"v1 again".as_slice(), None::<i64>],
+        )
+        .unwrap();
+    let rewritten = version_of(&store, &ttl).await;
+    assert_ne!(rewritten, touched);
+    assert_eq!(store.get(&ttl).await.unwrap(), Some(b"v1 again".to_vec()));
+}
