@@ -360,9 +360,23 @@ mod tests {
     #[test]
     fn copy_takes_each_sides_options_by_prefix() {
         let cli = Cli::try_parse_from([
-            "flowstore", "copy", "--from", "sqlite://a.db", "--to", "sqlite://b.db",
-            "--from-namespace", "old", "--to-namespace", "new", "--from-encrypt-key-env", "A",
-            "--to-encrypt-key-env", "B", "--to-compress", "--prefix", "p/",
+            "flowstore",
+            "copy",
+            "--from",
+            "sqlite://a.db",
+            "--to",
+            "sqlite://b.db",
+            "--from-namespace",
+            "old",
+            "--to-namespace",
+            "new",
+            "--from-encrypt-key-env",
+            "A",
+            "--to-encrypt-key-env",
+            "B",
+            "--to-compress",
+            "--prefix",
+            "p/",
         ])
         .unwrap();
         let Command::Copy(args) = cli.command else {

@@ -264,7 +264,8 @@ async fn run_pages(
         let Some(joined) = tasks.join_next().await else {
             return Ok(());
         };
-        let done = joined.map_err(|err| Failure::new(format!("copy: a page task failed: {err}")))??;
+        let done =
+            joined.map_err(|err| Failure::new(format!("copy: a page task failed: {err}")))??;
         finished.insert(done.seq, done);
         // Advance the checkpoint over every page copied in order.
         while let Some(done) = finished.remove(&committed_seq) {
@@ -466,7 +467,10 @@ mod tests {
         for i in 0..n {
             let value = format!("value {i}").into_bytes();
             let ttl = (i % 3 == 0).then(|| Ttl::from_secs(3600).unwrap());
-            store.set(&key(&format!("p/{i:04}")), &value, ttl).await.unwrap();
+            store
+                .set(&key(&format!("p/{i:04}")), &value, ttl)
+                .await
+                .unwrap();
         }
         store.set(&key("q/not-copied"), b"x", None).await.unwrap();
     }
@@ -480,11 +484,20 @@ mod tests {
         fill(&from, 100).await;
 
         let report = copy(&from, &to, &plan("p/", None)).await.unwrap();
-        assert_eq!(report, Report { copied: 100, held: 100 });
+        assert_eq!(
+            report,
+            Report {
+                copied: 100,
+                held: 100
+            }
+        );
         check(report).unwrap();
         for i in [0, 1, 50, 99] {
             let k = key(&format!("p/{i:04}"));
-            assert_eq!(to.get(&k).await.unwrap(), Some(format!("value {i}").into_bytes()));
+            assert_eq!(
+                to.get(&k).await.unwrap(),
+                Some(format!("value {i}").into_bytes())
+            );
             let (a, b) = (
                 from.get_entry(&k).await.unwrap().unwrap().expires_at,
                 to.get_entry(&k).await.unwrap().unwrap().expires_at,
@@ -502,7 +515,13 @@ mod tests {
         assert_eq!(err.kind(), flowstore::ErrorKind::Corrupt);
         // Copying again changes nothing and still checks out.
         let again = copy(&from, &to, &plan("p/", None)).await.unwrap();
-        assert_eq!(again, Report { copied: 100, held: 100 });
+        assert_eq!(
+            again,
+            Report {
+                copied: 100,
+                held: 100
+            }
+        );
     }
 
     #[tokio::test]
@@ -517,25 +536,48 @@ mod tests {
         let mut stopped = plan("p/", Some(path.clone()));
         stopped.stop_after_pages = Some(4);
         let failure = copy(&from, &to, &stopped).await.unwrap_err();
-        assert!(failure.to_string().contains("stopped after 4 pages"), "{failure}");
+        assert!(
+            failure.to_string().contains("stopped after 4 pages"),
+            "{failure}"
+        );
         let saved: Checkpoint =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(saved.copied, 28);
         assert!(!saved.done);
         // Pages past the checkpoint may have been copied already: re-copying is fine.
-        let report = copy(&from, &to, &plan("p/", Some(path.clone()))).await.unwrap();
-        assert_eq!(report, Report { copied: 100, held: 100 });
+        let report = copy(&from, &to, &plan("p/", Some(path.clone())))
+            .await
+            .unwrap();
+        assert_eq!(
+            report,
+            Report {
+                copied: 100,
+                held: 100
+            }
+        );
         let mut listed = Vec::new();
         crate::list::list_to(&to, &Prefix::all(), crate::list::Format::Plain, &mut listed)
             .await
             .unwrap();
         assert_eq!(String::from_utf8(listed).unwrap().lines().count(), 100);
         // A finished checkpoint copies nothing more and reports the same totals.
-        let report = copy(&from, &to, &plan("p/", Some(path.clone()))).await.unwrap();
-        assert_eq!(report, Report { copied: 100, held: 100 });
+        let report = copy(&from, &to, &plan("p/", Some(path.clone())))
+            .await
+            .unwrap();
+        assert_eq!(
+            report,
+            Report {
+                copied: 100,
+                held: 100
+            }
+        );
         // Another prefix with the same checkpoint file is refused.
         let failure = copy(&from, &to, &plan("q/", Some(path))).await.unwrap_err();
-        assert!(failure.to_string().contains("another source namespace or prefix"));
+        assert!(
+            failure
+                .to_string()
+                .contains("another source namespace or prefix")
+        );
     }
 
     #[test]

@@ -71,7 +71,9 @@ async fn run(cli: Cli) -> Result<Outcome, Failure> {
     let namespace = cli.options.namespace()?;
     // Built before any store is opened, so a bad key variable fails first. The
     // server also reports the store's operations at /metrics.
-    let stack = cli.options.stack(matches!(cli.command, Command::Serve(_)))?;
+    let stack = cli
+        .options
+        .stack(matches!(cli.command, Command::Serve(_)))?;
     match cli.command {
         Command::Get { key } => {
             let key = commands::parse_key(&key)?;

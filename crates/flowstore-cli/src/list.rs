@@ -81,7 +81,10 @@ pub(crate) fn format_item(item: &ListItem, format: Format, out: &mut Vec<u8>) {
             out.push(0);
         }
         Format::Long => {
-            let version = item.version.as_ref().map_or("-", |version| version.as_str());
+            let version = item
+                .version
+                .as_ref()
+                .map_or("-", |version| version.as_str());
             let expires = item
                 .expires_at
                 .map_or_else(|| "never".to_owned(), format_expires_at);
@@ -132,9 +135,12 @@ pub(crate) async fn list_to(
         for item in &page.items {
             format_item(item, format, &mut text);
         }
-        out.write_all(&text)
-            .and_then(|()| out.flush())
-            .map_err(|err| Failure::io("list: writing to stdout", &err))?;
+        match out.write_all(&text).and_then(|()| out.flush()) {
+            Ok(()) => {}
+            // The reader has seen enough (`flowstore list | head`): not an error.
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => return Ok(Outcome::Done),
+            Err(err) => return Err(Failure::io("list: writing to stdout", &err)),
+        }
         match page.next {
             Some(next) => cursor = Some(next),
             None => return Ok(Outcome::Done),
@@ -214,7 +220,11 @@ mod tests {
             store.set(&key, b"v", None).await.unwrap();
         }
         store
-            .set(&Key::new("other").unwrap(), b"v", Some(Ttl::from_secs(60).unwrap()))
+            .set(
+                &Key::new("other").unwrap(),
+                b"v",
+                Some(Ttl::from_secs(60).unwrap()),
+            )
             .await
             .unwrap();
         let mut out = Vec::new();
@@ -244,7 +254,12 @@ mod tests {
             async fn get(&self, key: &Key) -> flowstore::Result<Option<Vec<u8>>> {
                 self.0.get(key).await
             }
-            async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> flowstore::Result<()> {
+            async fn set(
+                &self,
+                key: &Key,
+                value: &[u8],
+                ttl: Option<Ttl>,
+            ) -> flowstore::Result<()> {
                 self.0.set(key, value, ttl).await
             }
             async fn delete(&self, key: &Key) -> flowstore::Result<()> {

@@ -90,12 +90,15 @@ pub(crate) async fn export_command(
 ) -> Result<Outcome, Failure> {
     let count = match output {
         None => {
-            let mut stdout = std::io::stdout();
+            // Buffered: stdout alone would flush at every line.
+            let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
             export_to(store, prefix, &mut stdout).await?
         }
         Some(path) => {
             // Written beside the target and renamed over it once complete, so a
-            // failed export never leaves a truncated file under the name.
+            // failed export never leaves a truncated file under the name. The
+            // temporary file is created owner-only (0600 on Unix) and keeps that
+            // mode: an export holds decrypted values.
             let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
             let mut file = tempfile::NamedTempFile::new_in(dir.unwrap_or(Path::new(".")))
                 .map_err(|err| Failure::io("export: creating the output file", &err))?;
@@ -424,7 +427,10 @@ mod tests {
             Ok(Some(Ttl::from_secs(5).unwrap()))
         );
         assert_eq!(remaining_ttl(Some(now), now), Err(()));
-        assert_eq!(remaining_ttl(Some(now - Duration::from_secs(1)), now), Err(()));
+        assert_eq!(
+            remaining_ttl(Some(now - Duration::from_secs(1)), now),
+            Err(())
+        );
     }
 
     #[tokio::test]
@@ -432,7 +438,10 @@ mod tests {
         let source = memory();
         let binary: Vec<u8> = (0..=255).collect();
         let k = |name: &str| Key::new(name).unwrap();
-        source.set(&k("p/text"), "héllo\n".as_bytes(), None).await.unwrap();
+        source
+            .set(&k("p/text"), "héllo\n".as_bytes(), None)
+            .await
+            .unwrap();
         source.set(&k("p/bin"), &binary, None).await.unwrap();
         source.set(&k("p/empty"), b"", None).await.unwrap();
         source
@@ -441,7 +450,10 @@ mod tests {
             .unwrap();
         source.set(&k("q/other"), b"x", None).await.unwrap();
         for i in 0..600 {
-            source.set(&k(&format!("p/many/{i}")), b"m", None).await.unwrap();
+            source
+                .set(&k(&format!("p/many/{i}")), b"m", None)
+                .await
+                .unwrap();
         }
 
         let mut file = Vec::new();
@@ -471,7 +483,15 @@ mod tests {
         let (a, b) = (original.expires_at.unwrap(), copied.expires_at.unwrap());
         let skew = a.duration_since(b).unwrap_or_else(|e| e.duration());
         assert!(skew <= Duration::from_millis(2), "expiry moved by {skew:?}");
-        assert_eq!(target.get_entry(&k("p/text")).await.unwrap().unwrap().expires_at, None);
+        assert_eq!(
+            target
+                .get_entry(&k("p/text"))
+                .await
+                .unwrap()
+                .unwrap()
+                .expires_at,
+            None
+        );
     }
 
     #[tokio::test]
@@ -509,8 +529,14 @@ mod tests {
         let target = memory();
         let entry = entry_line("k", b"v", None);
         for (header, expected) in [
-            (json!({"format": FORMAT, "version": 2}), "version 2 is not supported"),
-            (json!({"format": "other", "version": 1}), "unknown format \"other\""),
+            (
+                json!({"format": FORMAT, "version": 2}),
+                "version 2 is not supported",
+            ),
+            (
+                json!({"format": "other", "version": 1}),
+                "unknown format \"other\"",
+            ),
             (json!({"key": "k"}), "is not a flowstore-export header"),
             (json!("text"), "is not a flowstore-export header"),
         ] {
@@ -538,12 +564,20 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            failure.to_string().contains("line 3: \"value\" is not valid base64"),
+            failure
+                .to_string()
+                .contains("line 3: \"value\" is not valid base64"),
             "{failure}"
         );
         for (line, expected) in [
-            (r#"{"key":"k","value":"v","encoding":"hex","expires_at":null}"#, "unknown encoding"),
-            (r#"{"key":"k","value":"v","encoding":"utf8","expires_at":"tomorrow"}"#, "RFC 3339"),
+            (
+                r#"{"key":"k","value":"v","encoding":"hex","expires_at":null}"#,
+                "unknown encoding",
+            ),
+            (
+                r#"{"key":"k","value":"v","encoding":"utf8","expires_at":"tomorrow"}"#,
+                "RFC 3339",
+            ),
             (r#"{"key":"","value":"v","encoding":"utf8"}"#, "key \"\""),
             ("[1]", "not a JSON object"),
         ] {

@@ -44,14 +44,20 @@ fn list_escapes_keys_and_has_raw_long_and_json_forms() {
     assert_exit(&sandbox.run(["set", "a/ttl", "value", "--ttl", "1h"]), 0);
     let plain = sandbox.run(["list", "a/"]);
     assert_exit(&plain, 0);
-    assert_eq!(stdout(&plain), "a/1\na/back\\\\slash\na/new\\nline\na/ttl\n");
+    assert_eq!(
+        stdout(&plain),
+        "a/1\na/back\\\\slash\na/new\\nline\na/ttl\n"
+    );
     let raw = sandbox.run(["list", "-0", "a/n"]);
     assert_eq!(raw.stdout, b"a/new\nline\0");
     assert_eq!(stdout(&sandbox.run(["list"])).lines().count(), 5);
     let long = stdout(&sandbox.run(["list", "--long", "a/ttl"]));
     let fields: Vec<&str> = long.trim_end().split('\t').collect();
     assert_eq!(fields.len(), 4, "{long:?}");
-    assert!(fields[1].ends_with('Z') && fields[1].len() == 24, "{long:?}");
+    assert!(
+        fields[1].ends_with('Z') && fields[1].len() == 24,
+        "{long:?}"
+    );
     assert_eq!(fields[2], "5");
     assert_eq!(fields[3], "a/ttl");
     let json = stdout(&sandbox.run(["list", "--json", "a/1"]));
@@ -92,19 +98,35 @@ fn export_and_import_round_trip_binary_values_and_expiries() {
     assert_exit(&run_command(set, &binary), 0);
     fill(&sandbox, source, 20, &[]);
 
-    let export = sandbox.run(["--store", source, "export", "--prefix", "p/", "-o", "dump.jsonl"]);
+    let export = sandbox.run([
+        "--store",
+        source,
+        "export",
+        "--prefix",
+        "p/",
+        "-o",
+        "dump.jsonl",
+    ]);
     assert_exit(&export, 0);
     let dump = std::fs::read_to_string(sandbox.path().join("dump.jsonl")).unwrap();
     assert_eq!(dump.lines().count(), 22, "{dump}");
     assert!(dump.starts_with("{\"exported_at\""), "{dump}");
-    assert!(dump.lines().next().unwrap().contains("\"format\":\"flowstore-export\""));
+    assert!(
+        dump.lines()
+            .next()
+            .unwrap()
+            .contains("\"format\":\"flowstore-export\"")
+    );
     // The same export on stdout.
     let piped = sandbox.run(["--store", source, "export", "--prefix", "p/"]);
     assert_eq!(stdout(&piped).lines().count(), 22);
 
     let import = sandbox.run(["--store", target, "import", "dump.jsonl"]);
     assert_exit(&import, 0);
-    assert_eq!(sandbox.run(["--store", target, "get", "p/bin"]).stdout, binary);
+    assert_eq!(
+        sandbox.run(["--store", target, "get", "p/bin"]).stdout,
+        binary
+    );
     assert_exit(&sandbox.run(["--store", target, "get", "q/other"]), 1);
     for key in ["p/bin", "p/0003", "p/0004"] {
         let stat = |store: &str| {
@@ -115,11 +137,20 @@ fn export_and_import_round_trip_binary_values_and_expiries() {
         assert_eq!(stat(source), stat(target), "{key}");
     }
     // From stdin, only where absent: nothing changes.
-    assert_exit(&sandbox.run(["--store", target, "set", "p/0001", "changed"]), 0);
-    let again = sandbox.run_with_stdin(["--store", target, "import", "--if-absent"], dump.as_bytes());
+    assert_exit(
+        &sandbox.run(["--store", target, "set", "p/0001", "changed"]),
+        0,
+    );
+    let again = sandbox.run_with_stdin(
+        ["--store", target, "import", "--if-absent"],
+        dump.as_bytes(),
+    );
     assert_exit(&again, 0);
     assert!(String::from_utf8_lossy(&again.stderr).contains("imported 0 entries"));
-    assert_eq!(sandbox.run(["--store", target, "get", "p/0001"]).stdout, b"changed");
+    assert_eq!(
+        sandbox.run(["--store", target, "get", "p/0001"]).stdout,
+        b"changed"
+    );
 }
 
 #[test]
@@ -138,29 +169,59 @@ fn copy_reencrypts_into_another_namespace_keeping_ttls() {
     let encrypted_a = ["--namespace", "old", "--encrypt-key-env", "A_KEY"];
     fill(&sandbox, "sqlite://a.db", 30, &encrypted_a);
     let copy = run(&[
-        "copy", "--from", "sqlite://a.db", "--to", "sqlite://b.db", "--prefix", "p/",
-        "--from-namespace", "old", "--from-encrypt-key-env", "A_KEY",
-        "--to-namespace", "new", "--to-encrypt-key-env", "B_KEY", "--batch", "4",
+        "copy",
+        "--from",
+        "sqlite://a.db",
+        "--to",
+        "sqlite://b.db",
+        "--prefix",
+        "p/",
+        "--from-namespace",
+        "old",
+        "--from-encrypt-key-env",
+        "A_KEY",
+        "--to-namespace",
+        "new",
+        "--to-encrypt-key-env",
+        "B_KEY",
+        "--batch",
+        "4",
     ]);
     assert_exit(&copy, 0);
     let stderr = String::from_utf8_lossy(&copy.stderr);
-    assert!(stderr.contains("copied 30 entries; the target holds all of them"), "{stderr}");
+    assert!(
+        stderr.contains("copied 30 entries; the target holds all of them"),
+        "{stderr}"
+    );
 
     let target = ["--store", "sqlite://b.db", "--namespace", "new"];
-    let get = |key: &str, var: &str| run(&[&target[..], &["--encrypt-key-env", var, "get", key]].concat());
+    let get = |key: &str, var: &str| {
+        run(&[&target[..], &["--encrypt-key-env", var, "get", key]].concat())
+    };
     assert_eq!(get("p/0007", "B_KEY").stdout, b"value 7");
     let wrong = assert_error(&get("p/0007", "A_KEY"));
     assert!(wrong.contains("corrupt"), "{wrong}");
     assert_exit(&get("q/other", "B_KEY"), 1);
     let ttl = run(&[&target[..], &["stat", "p/0003"]].concat());
     assert!(!stdout(&ttl).contains("expires never"), "{}", stdout(&ttl));
-    assert_eq!(stdout(&run(&[&target[..], &["list"]].concat())).lines().count(), 30);
+    assert_eq!(
+        stdout(&run(&[&target[..], &["list"]].concat()))
+            .lines()
+            .count(),
+        30
+    );
 
     // Re-running changes nothing and checks out again.
     assert_exit(&copy, 0);
     // The global options are ambiguous for copy.
     let refused = assert_error(&run(&[
-        "--namespace", "x", "copy", "--from", "sqlite://a.db", "--to", "sqlite://b.db",
+        "--namespace",
+        "x",
+        "copy",
+        "--from",
+        "sqlite://a.db",
+        "--to",
+        "sqlite://b.db",
     ]));
     assert!(refused.contains("--from-"), "{refused}");
 }
@@ -173,8 +234,17 @@ fn an_interrupted_copy_resumes_from_its_checkpoint_with_equal_counts() {
         sandbox.run(
             [
                 &[
-                    "copy", "--from", "sqlite://a.db", "--to", "sqlite://b.db",
-                    "--checkpoint", "copy.checkpoint", "--batch", "5", "--jobs", "2",
+                    "copy",
+                    "--from",
+                    "sqlite://a.db",
+                    "--to",
+                    "sqlite://b.db",
+                    "--checkpoint",
+                    "copy.checkpoint",
+                    "--batch",
+                    "5",
+                    "--jobs",
+                    "2",
                 ][..],
                 extra,
             ]
@@ -188,7 +258,10 @@ fn an_interrupted_copy_resumes_from_its_checkpoint_with_equal_counts() {
     let resumed = copy(&[]);
     assert_exit(&resumed, 0);
     let stderr = String::from_utf8_lossy(&resumed.stderr);
-    assert!(stderr.contains("copied 51 entries; the target holds all of them"), "{stderr}");
+    assert!(
+        stderr.contains("copied 51 entries; the target holds all of them"),
+        "{stderr}"
+    );
     assert_eq!(
         stdout(&sandbox.run(["--store", "sqlite://b.db", "list"])),
         stdout(&sandbox.run(["--store", "sqlite://a.db", "list"]))
