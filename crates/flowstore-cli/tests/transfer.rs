@@ -267,3 +267,39 @@ fn an_interrupted_copy_resumes_from_its_checkpoint_with_equal_counts() {
         stdout(&sandbox.run(["--store", "sqlite://a.db", "list"]))
     );
 }
+
+/// `delete --prefix` on a terminal asks, like `clear` (a pseudo-terminal from
+/// util-linux `script`).
+#[cfg(target_os = "linux")]
+#[test]
+fn delete_prefix_asks_on_a_terminal() {
+    use std::process::Command;
+
+    let sandbox = Sandbox::new();
+    let on_a_terminal = |answer: &[u8]| {
+        let mut command = Command::new("script");
+        command
+            .current_dir(sandbox.path())
+            .env_remove("FLOWSTORE_URL")
+            .args([
+                "-qec",
+                &format!("'{}' delete --prefix p/", env!("CARGO_BIN_EXE_flowstore")),
+                "/dev/null",
+            ]);
+        run_command(command, answer)
+    };
+    assert_exit(&sandbox.run(["set", "p/1", "v"]), 0);
+    assert_exit(&sandbox.run(["set", "q/1", "v"]), 0);
+    let declined = on_a_terminal(b"n\n");
+    assert_exit(&declined, 2);
+    let shown = String::from_utf8_lossy(&declined.stdout);
+    assert!(
+        shown.contains("starts with \"p/\"") && shown.contains("[y/N]"),
+        "{shown}"
+    );
+    assert!(shown.contains("nothing was deleted"), "{shown}");
+    assert_eq!(stdout(&sandbox.run(["list"])).lines().count(), 2);
+    let accepted = on_a_terminal(b"y\n");
+    assert_exit(&accepted, 0);
+    assert_eq!(stdout(&sandbox.run(["list"])), "q/1\n");
+}
