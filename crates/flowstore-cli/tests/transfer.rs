@@ -303,3 +303,69 @@ fn delete_prefix_asks_on_a_terminal() {
     assert_exit(&accepted, 0);
     assert_eq!(stdout(&sandbox.run(["list"])), "q/1\n");
 }
+
+/// A copy killed with SIGKILL mid-way leaves a whole checkpoint (it is renamed
+/// into place), and the re-run finishes with equal counts.
+#[cfg(unix)]
+#[test]
+fn a_killed_copy_resumes_with_equal_counts() {
+    use std::process::Stdio;
+
+    let sandbox = Sandbox::new();
+    // Many keys through one `import` (a process per key would take long).
+    let mut dump = String::from("{\"format\":\"flowstore-export\",\"version\":1}\n");
+    for i in 0..3_000 {
+        dump.push_str(&format!(
+            "{{\"key\":\"k/{i:05}\",\"value\":\"value {i}\",\"encoding\":\"utf8\",\"expires_at\":null}}\n"
+        ));
+    }
+    assert_exit(
+        &sandbox.run_with_stdin(["--store", "sqlite://a.db", "import"], dump.as_bytes()),
+        0,
+    );
+    let args = [
+        "copy",
+        "--from",
+        "sqlite://a.db",
+        "--to",
+        "sqlite://b.db",
+        "--checkpoint",
+        "copy.checkpoint",
+        "--batch",
+        "5",
+        "--jobs",
+        "1",
+    ];
+    let mut child = sandbox
+        .command()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = sandbox.path().join("copy.checkpoint");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !checkpoint.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&checkpoint).unwrap()).unwrap();
+    assert_eq!(saved["format"], "flowstore-copy-checkpoint");
+    eprintln!("killed at {saved}");
+    let resumed = sandbox.run(args);
+    assert_exit(&resumed, 0);
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(
+        stderr.contains("copied 3000 entries; the target holds all of them"),
+        "{stderr}"
+    );
+    let count = |store: &str| {
+        stdout(&sandbox.run(["--store", store, "list"]))
+            .lines()
+            .count()
+    };
+    assert_eq!(count("sqlite://b.db"), 3_000);
+}
