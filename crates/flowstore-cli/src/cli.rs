@@ -269,6 +269,7 @@ pub(crate) struct ImportArgs {
 
 /// Options of `flowstore copy`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Copy options")]
 pub(crate) struct CopyArgs {
     /// The store to read (same forms as --store).
     #[arg(long, value_name = "URL")]
@@ -276,10 +277,6 @@ pub(crate) struct CopyArgs {
     /// The store to write.
     #[arg(long, value_name = "URL")]
     pub(crate) to: String,
-    #[command(flatten)]
-    pub(crate) from_options: FromOptions,
-    #[command(flatten)]
-    pub(crate) to_options: ToOptions,
     /// Only keys that start with this text [default: every key].
     #[arg(long, value_name = "P", default_value = "")]
     pub(crate) prefix: String,
@@ -298,6 +295,10 @@ pub(crate) struct CopyArgs {
     /// Stop (exit 2) once N pages are checkpointed: simulates an interruption in tests.
     #[arg(long, value_name = "N", hide = true)]
     pub(crate) stop_after_pages: Option<u64>,
+    #[command(flatten, next_help_heading = "Source options (the store of --from)")]
+    pub(crate) from_options: FromOptions,
+    #[command(flatten, next_help_heading = "Target options (the store of --to)")]
+    pub(crate) to_options: ToOptions,
 }
 
 /// The conditions of `flowstore set`: at most one. A conditional set prints
