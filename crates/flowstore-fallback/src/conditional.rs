@@ -97,7 +97,7 @@ impl Primary {
     }
 }
 
-fn is_visible(decoded: &Decoded, now: u64) -> bool {
+pub(crate) fn is_visible(decoded: &Decoded, now: u64) -> bool {
     match decoded {
         Decoded::Plain(_) => true,
         Decoded::Record(header, _) => is_visible_record(header, now),
@@ -109,7 +109,7 @@ fn is_visible_record(header: &Header, now: u64) -> bool {
 }
 
 /// A record's expiry (microseconds since the Unix epoch, 0 = never) as a time.
-fn expiry_time(expires_at: u64) -> Option<SystemTime> {
+pub(crate) fn expiry_time(expires_at: u64) -> Option<SystemTime> {
     (expires_at != 0).then(|| UNIX_EPOCH + Duration::from_micros(expires_at))
 }
 

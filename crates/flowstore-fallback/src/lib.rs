@@ -5,6 +5,7 @@
 mod clock;
 mod conditional;
 mod envelope;
+mod listing;
 mod policy;
 
 use std::fmt;
@@ -171,8 +172,9 @@ impl FallbackBuilder {
             // Conditional operations go to the primary only (see the crate
             // docs): the secondaries need no versions of their own.
             .with_versions(first.capabilities().versions)
-            // Listing and touch over several stores are not implemented yet (SPEC §9).
-            .with_list(false, false)
+            // A listing is the primary's (see `listing`); a TTL lives in the
+            // envelope, so changing it means rewriting the value.
+            .with_list(first.capabilities().list, first.capabilities().list_ordered)
             .with_touch(false);
         Ok(FallbackStore {
             write_policy: self.write_policy,
@@ -587,6 +589,26 @@ impl Store for FallbackStore {
         self.conditional_delete(key, expected)
             .await
             .map_err(|err| err.with_operation(Operation::DeleteIf))
+    }
+
+    /// The primary's visible keys (see the crate docs, "Listing"). Batches and
+    /// `delete_prefix` are the provided loops over this store's own `get`,
+    /// `set`, `delete` and `list`, so they keep every rule above.
+    async fn list(
+        &self,
+        prefix: &flowstore_core::Prefix,
+        cursor: Option<&flowstore_core::Cursor>,
+        limit: usize,
+    ) -> Result<flowstore_core::ListPage> {
+        if !self.capabilities.list {
+            return Err(own(Error::unsupported(
+                "the primary of this fallback cannot list its keys",
+            ))
+            .with_operation(Operation::List));
+        }
+        self.list_primary(prefix, cursor, limit)
+            .await
+            .map_err(|err| err.with_operation(Operation::List))
     }
 
     fn namespace(&self) -> &Namespace {

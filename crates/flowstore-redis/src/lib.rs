@@ -7,11 +7,13 @@
 // parser as its submodule `builder/url.rs`), `error.rs` the mapping of the
 // client's errors to `flowstore_core::Error`.
 mod auth;
+mod batch;
 mod builder;
 mod clear;
 mod error;
 mod eviction;
 mod keys;
+mod list;
 mod scripts;
 mod store;
 mod stored;

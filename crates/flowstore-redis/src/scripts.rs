@@ -48,6 +48,24 @@ pub(crate) const DELETE_IF: Script = Script {
     sha1: "f808d5179c7ea6a4f5a18691af19228502db2fab",
 };
 
+/// Reads what a listing shows of one key (`scripts/list_item.lua`).
+pub(crate) const LIST_ITEM: Script = Script {
+    source: concat!(
+        include_str!("scripts/header.lua"),
+        include_str!("scripts/list_item.lua")
+    ),
+    sha1: "652d28060195bbe4e5ee7e830795cfec4119e523",
+};
+
+/// Gives an entry a new version and TTL, keeping its value (`scripts/touch.lua`).
+pub(crate) const TOUCH: Script = Script {
+    source: concat!(
+        include_str!("scripts/header.lua"),
+        include_str!("scripts/touch.lua")
+    ),
+    sha1: "c03ddee4f42e442195993fe39cb8d758d8b04f35",
+};
+
 impl Script {
     /// Runs the script on `key` with `args`: one round trip when the server
     /// has it cached, two the first time.
@@ -82,7 +100,7 @@ mod tests {
         let url =
             std::env::var("FLOWSTORE_TEST_REDIS_URL").expect("FLOWSTORE_TEST_REDIS_URL is not set");
         let store = RedisStore::open(&url).await.unwrap();
-        for script in [&GET_ENTRY, &SET_IF, &DELETE_IF] {
+        for script in [&GET_ENTRY, &SET_IF, &DELETE_IF, &LIST_ITEM, &TOUCH] {
             let hash: String = store.client().script_load(script.source).await.unwrap();
             assert_eq!(hash, script.sha1, "{}", script.source);
         }

@@ -4,9 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use flowstore_core::listing::check_batch_len;
 use flowstore_core::{
-    Capabilities, Condition, Entry, Health, Key, Namespace, Operation, Result, Store, Ttl, Version,
-    async_trait, check_value_size,
+    Capabilities, Condition, Cursor, Entry, Health, Key, ListPage, Namespace, Operation, Prefix,
+    Result, SetItem, Store, Ttl, Version, async_trait, check_set_items, check_value_size,
 };
 use fred::clients::Client;
 use fred::interfaces::{ClientLike, KeysInterface};
@@ -15,7 +16,7 @@ use fred::types::{ConnectHandle, Expiration};
 use crate::auth::Refusals;
 use crate::builder::RedisBuilder;
 use crate::error::in_op;
-use crate::{clear, keys, stored, versioned};
+use crate::{batch, clear, keys, list, stored, versioned};
 
 /// What every namespace handle of one connection shares.
 pub(crate) struct Shared {
@@ -225,9 +226,55 @@ impl Store for RedisStore {
     }
 
     async fn clear(&self) -> Result<()> {
-        clear::clear(&self.shared, &self.prefix)
+        clear::remove_prefix(&self.shared, Operation::Clear, &self.prefix)
             .await
-            .map_err(in_op(Operation::Clear))
+            .map_err(in_op(Operation::Clear))?;
+        Ok(())
+    }
+
+    /// SCAN over every primary: unordered, and a key may come more than once
+    /// (see the crate docs). `stored_size` counts the version header.
+    async fn list(
+        &self,
+        prefix: &Prefix,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        list::list(&self.shared, &self.prefix, prefix, cursor, limit)
+            .await
+            .map_err(in_op(Operation::List))
+    }
+
+    /// SCAN and batched UNLINK over every primary, like [`clear`](Store::clear).
+    async fn delete_prefix(&self, prefix: &Prefix) -> Result<u64> {
+        let full = format!("{}{}", self.prefix, prefix.as_str());
+        clear::remove_prefix(&self.shared, Operation::DeletePrefix, &full)
+            .await
+            .map_err(in_op(Operation::DeletePrefix))
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Vec<u8>>>> {
+        check_batch_len(keys.len()).map_err(in_op(Operation::GetMany))?;
+        let names = keys.iter().map(|key| self.key(key)).collect();
+        batch::get_many(&self.shared, names).await
+    }
+
+    async fn set_many(&self, items: &[SetItem<'_>]) -> Result<()> {
+        check_set_items(self.max_value_size, self.capabilities(), items)
+            .map_err(in_op(Operation::SetMany))?;
+        batch::set_many(&self.shared, items, |key| self.key(key)).await
+    }
+
+    async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        check_batch_len(keys.len()).map_err(in_op(Operation::DeleteMany))?;
+        let names = keys.iter().map(|key| self.key(key)).collect();
+        batch::delete_many(&self.shared, names).await
+    }
+
+    /// One script: the value stays on the server, only its header (the
+    /// version) and the TTL change.
+    async fn touch(&self, key: &Key, ttl: Option<Ttl>) -> Result<bool> {
+        versioned::touch(&self.shared, self.key(key), ttl, &Version::generate()).await
     }
 
     /// `PING`, under the same refusal and timeout rules as every command. On a
@@ -252,9 +299,7 @@ impl Store for RedisStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // Listing and touch are not implemented natively yet (SPEC §9).
-        Capabilities::all()
-            .with_list(false, false)
-            .with_touch(false)
+        // SCAN is neither ordered nor exactly-once (SPEC §9).
+        Capabilities::all().with_list(true, false).with_touch(true)
     }
 }

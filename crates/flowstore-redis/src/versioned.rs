@@ -11,7 +11,7 @@ use flowstore_core::{Condition, Entry, Error, Operation, Result, Ttl, Version};
 use fred::types::{Key, Value};
 
 use crate::error::in_op;
-use crate::scripts::{DELETE_IF, GET_ENTRY, SET_IF};
+use crate::scripts::{DELETE_IF, GET_ENTRY, SET_IF, TOUCH};
 use crate::store::Shared;
 use crate::stored;
 
@@ -75,6 +75,40 @@ pub(crate) async fn delete_if(shared: &Shared, key: Key, expected: &Version) -> 
         })
         .await?;
     outcome_from_reply(reply).map_err(in_op(Operation::DeleteIf))
+}
+
+/// Gives the entry under `key`, if live, `new_version` and `ttl` (none: no
+/// expiry) without sending its value: one script on the key's server.
+/// Returns whether the key was there.
+pub(crate) async fn touch(
+    shared: &Shared,
+    key: Key,
+    ttl: Option<Ttl>,
+    new_version: &Version,
+) -> Result<bool> {
+    let ttl_millis = ttl.map_or(0, Ttl::as_millis_ceil);
+    let args = vec![
+        Value::from(new_version.as_str()),
+        Value::from(ttl_millis.to_string()),
+    ];
+    let client = shared.client.clone();
+    let reply = shared
+        .refusals
+        .run(Operation::Touch, async move {
+            TOUCH.run(client, key, args).await
+        })
+        .await?;
+    touched_from_reply(reply).map_err(in_op(Operation::Touch))
+}
+
+/// The reply of `touch.lua`: 1 touched, 0 absent, -1 a damaged header.
+fn touched_from_reply(reply: Value) -> Result<bool> {
+    match reply {
+        Value::Integer(1) => Ok(true),
+        Value::Integer(0) => Ok(false),
+        Value::Integer(-1) => Err(damaged_header()),
+        other => Err(unexpected(&other)),
+    }
 }
 
 /// The reply of `set_if.lua` or `delete_if.lua`: 1 done, 0 conflict with an
@@ -179,6 +213,16 @@ mod tests {
         let err = outcome_from_reply(Value::from("not a version")).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Corrupt);
         let err = outcome_from_reply(Value::Integer(7)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Backend);
+    }
+
+    #[test]
+    fn touch_replies_become_present_absent_or_corrupt() {
+        assert!(touched_from_reply(Value::Integer(1)).unwrap());
+        assert!(!touched_from_reply(Value::Integer(0)).unwrap());
+        let err = touched_from_reply(Value::Integer(-1)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt);
+        let err = touched_from_reply(Value::from("x")).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Backend);
     }
 

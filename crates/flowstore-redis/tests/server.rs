@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flowstore_core::{ErrorKind, Key, Namespace, Operation, Store, StoreExt, Version};
+use flowstore_core::{
+    ErrorKind, Key, Namespace, Operation, Prefix, SetItem, Store, StoreExt, Ttl, Version,
+};
 use flowstore_redis::fred::interfaces::ClientLike;
 use flowstore_redis::fred::types::CustomCommand;
 use flowstore_redis::{EvictionCheck, RedisStore};
@@ -322,6 +324,62 @@ async fn versioned_operations_refused_by_acl_are_unauthorized() {
         Operation::DeleteIf,
     );
     assert_eq!(nowrites.get(&k).await.unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+/// The ACL rules of docs/backends/redis.md ("ACL permissions") are enough for
+/// listing, batches and touch; a user without `MGET` gets `Unauthorized` from
+/// a batch read, never absent values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server on PATH"]
+async fn documented_acl_runs_listing_batches_and_touch() {
+    let server = Server::start(&[]);
+    let port = server.port;
+    let admin = RedisStore::open(&server.url()).await.unwrap();
+    let documented = "+get +set +del +unlink +scan +mget +evalsha +eval +pttl +time";
+    for rules in [
+        format!("minimal on >pw ~flow:* -@all {documented}"),
+        "nomget on >pw ~* +@all -mget".to_string(),
+    ] {
+        let mut args = vec!["SETUSER"];
+        args.extend(rules.split(' '));
+        let () = admin
+            .client()
+            .custom(CustomCommand::new_static("ACL", None, false), args)
+            .await
+            .unwrap();
+    }
+    let open = |user: &str| {
+        let url = format!("redis://{user}:pw@127.0.0.1:{port}");
+        async move { RedisStore::open(&url).await.unwrap() }
+    };
+    let minimal = open("minimal").await;
+    let (a, b) = (key("acl/a"), key("acl/b"));
+    let ttl = Ttl::new(Duration::from_secs(60)).unwrap();
+    minimal
+        .set_many(&[
+            SetItem::new(&a, b"1", None),
+            SetItem::new(&b, b"2", Some(ttl)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        minimal.get_many(&[a.clone(), b.clone()]).await.unwrap(),
+        vec![Some(b"1".to_vec()), Some(b"2".to_vec())]
+    );
+    let page = minimal
+        .list(&Prefix::new("acl/").unwrap(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert!(minimal.touch(&a, Some(ttl)).await.unwrap());
+    minimal.delete_many(std::slice::from_ref(&b)).await.unwrap();
+    assert_eq!(minimal.delete_prefix(&Prefix::all()).await.unwrap(), 1);
+
+    let nomget = open("nomget").await;
+    nomget.set(&a, b"1", None).await.unwrap();
+    let err = nomget.get_many(std::slice::from_ref(&a)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err:?}");
+    assert_eq!(err.operation(), Some(Operation::GetMany), "{err}");
 }
 
 /// Writes a throwaway CA (`ca.crt`) and a server certificate for 127.0.0.1 and

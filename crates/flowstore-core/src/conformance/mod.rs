@@ -32,6 +32,7 @@
 pub mod cases;
 pub mod doubles;
 mod factory;
+pub mod faults;
 pub mod layers;
 pub mod rt;
 

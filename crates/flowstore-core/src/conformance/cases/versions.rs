@@ -67,7 +67,7 @@ fn assert_conflict<T: std::fmt::Debug>(
 
 /// No expiry, or one far beyond every TTL a case sets (a wrapper may give
 /// every write a default TTL of its own).
-fn assert_no_near_expiry(expires_at: Option<std::time::SystemTime>, what: &str) {
+pub(super) fn assert_no_near_expiry(expires_at: Option<std::time::SystemTime>, what: &str) {
     if let Some(at) = expires_at {
         assert!(
             at > rt::wall_clock() + Duration::from_secs(3600),
