@@ -1,4 +1,4 @@
-//! `get`, `set`, `delete` and `clear`.
+//! `get`, `set`, `delete` and `clear` (and the confirmation `delete --prefix` shares).
 
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -104,21 +104,25 @@ pub(crate) async fn delete(store: &Arc<dyn Store>, key: &Key) -> Result<Outcome,
     Ok(Outcome::Done)
 }
 
-/// Refuses early (before the store is even opened) when `clear` can neither
-/// skip nor ask for confirmation.
-pub(crate) fn clear_precheck(yes: bool) -> Result<(), Failure> {
+/// Refuses early (before the store is even opened) when `command` (`clear`,
+/// `delete --prefix`) can neither skip nor ask for confirmation.
+pub(crate) fn confirm_precheck(command: &str, yes: bool) -> Result<(), Failure> {
     if yes || std::io::stdin().is_terminal() {
         Ok(())
     } else {
-        Err(Failure::new(
-            "clear: refusing without --yes when stdin is not a terminal; nothing was deleted",
-        ))
+        Err(Failure::new(format!(
+            "{command}: refusing without --yes when stdin is not a terminal; nothing was deleted"
+        )))
     }
 }
 
 pub(crate) async fn clear(store: &Arc<dyn Store>, yes: bool) -> Result<Outcome, Failure> {
     if !yes {
-        confirm(store.namespace().as_str())?;
+        let namespace = store.namespace().as_str();
+        confirm(
+            "clear",
+            &format!("Delete every key in namespace {namespace:?}?"),
+        )?;
     }
     store
         .clear()
@@ -127,15 +131,19 @@ pub(crate) async fn clear(store: &Arc<dyn Store>, yes: bool) -> Result<Outcome, 
     Ok(Outcome::Done)
 }
 
-fn confirm(namespace: &str) -> Result<(), Failure> {
-    eprint!("Delete every key in namespace {namespace:?}? [y/N] ");
+/// Asks `question` on stderr and reads the answer from stdin (a terminal, as
+/// [`confirm_precheck`] made sure); anything but yes refuses.
+pub(crate) fn confirm(command: &str, question: &str) -> Result<(), Failure> {
+    eprint!("{question} [y/N] ");
     let mut answer = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|err| Failure::io("clear: reading the answer", &err))?;
+        .map_err(|err| Failure::io(format_args!("{command}: reading the answer"), &err))?;
     match answer.trim() {
         "y" | "Y" | "yes" | "YES" | "Yes" => Ok(()),
-        _ => Err(Failure::new("clear: not confirmed; nothing was deleted")),
+        _ => Err(Failure::new(format!(
+            "{command}: not confirmed; nothing was deleted"
+        ))),
     }
 }

@@ -13,16 +13,17 @@
 pub mod bench;
 mod cli;
 mod commands;
+mod copy;
 mod failure;
+mod list;
 mod serve;
 mod stack;
+mod transfer;
 mod versions;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use flowstore::Namespace;
-
 use cli::{Cli, Command};
 use commands::Outcome;
 pub use failure::Failure;
@@ -57,14 +58,22 @@ fn fail(failure: &Failure) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<Outcome, Failure> {
-    let namespace = cli
-        .namespace
-        .as_deref()
-        .map(|ns| Namespace::new(ns).map_err(|err| Failure::store("--namespace", &err)))
-        .transpose()?;
+    if let Command::Copy(args) = cli.command {
+        // Each side of a copy has its own options; a global one would be ambiguous.
+        if cli.options.any() {
+            return Err(Failure::new(
+                "copy: give the namespace and wrapper options of each side as --from-… and --to-… \
+                 (e.g. --from-encrypt-key-env), not --namespace/--encrypt-key-env/…",
+            ));
+        }
+        return copy::command(*args).await;
+    }
+    let namespace = cli.options.namespace()?;
     // Built before any store is opened, so a bad key variable fails first. The
     // server also reports the store's operations at /metrics.
-    let stack = stack::from_cli(&cli, matches!(cli.command, Command::Serve(_)))?;
+    let stack = cli
+        .options
+        .stack(matches!(cli.command, Command::Serve(_)))?;
     match cli.command {
         Command::Get { key } => {
             let key = commands::parse_key(&key)?;
@@ -86,8 +95,21 @@ async fn run(cli: Cli) -> Result<Outcome, Failure> {
                 None => commands::set(&store, &key, value, ttl).await,
             }
         }
-        Command::Delete { key, if_version } => {
-            let key = commands::parse_key(&key)?;
+        Command::Delete {
+            prefix: Some(prefix),
+            yes,
+            ..
+        } => {
+            let prefix = list::parse_prefix("--prefix", prefix)?;
+            commands::confirm_precheck("delete --prefix", yes)?;
+            let store = open_store(&cli.store, namespace, &stack).await?;
+            list::delete_prefix(&store, &prefix, yes).await
+        }
+        Command::Delete {
+            key, if_version, ..
+        } => {
+            // clap requires KEY when --prefix is absent.
+            let key = commands::parse_key(&key.unwrap_or_default())?;
             let expected = versions::parse_version("--if-version", if_version.as_deref())?;
             let store = open_store(&cli.store, namespace, &stack).await?;
             match expected {
@@ -100,8 +122,23 @@ async fn run(cli: Cli) -> Result<Outcome, Failure> {
             let store = open_store(&cli.store, namespace, &stack).await?;
             versions::stat(&store, &key, json).await
         }
+        Command::List(args) => {
+            let prefix = list::parse_prefix("PREFIX", args.prefix.clone())?;
+            let store = open_store(&cli.store, namespace, &stack).await?;
+            list::list(&store, &prefix, list::Format::of(&args)).await
+        }
+        Command::Export(args) => {
+            let prefix = list::parse_prefix("--prefix", args.prefix.clone())?;
+            let store = open_store(&cli.store, namespace, &stack).await?;
+            transfer::export_command(&store, &prefix, args.output.as_deref()).await
+        }
+        Command::Import(args) => {
+            let store = open_store(&cli.store, namespace, &stack).await?;
+            transfer::import_command(&store, args.file.as_deref(), args.if_absent).await
+        }
+        Command::Copy(_) => unreachable!("copy returned above"),
         Command::Clear { yes } => {
-            commands::clear_precheck(yes)?;
+            commands::confirm_precheck("clear", yes)?;
             let store = open_store(&cli.store, namespace, &stack).await?;
             commands::clear(&store, yes).await
         }

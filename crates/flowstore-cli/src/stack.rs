@@ -1,5 +1,6 @@
 //! The wrapper options (`--encrypt-key-env`, `--compress`, `--retry`,
-//! `--fallback`, `--default-ttl`) as a [`StackOptions`] for `flowstore::open_stack`, and
+//! `--fallback`, `--default-ttl`, and their `--from-`/`--to-` forms of `copy`)
+//! as a [`StackOptions`] for `flowstore::open_stack`, and
 //! [`open_store`], which every command opens its store with.
 
 use std::sync::Arc;
@@ -9,7 +10,6 @@ use flowstore::encrypt::{EncryptionKey, Keyring};
 use flowstore::retry::RetryPolicy;
 use flowstore::{Namespace, OpenOptions, StackOptions, Store};
 
-use crate::cli::Cli;
 use crate::commands::parse_ttl_option;
 use crate::failure::Failure;
 
@@ -17,27 +17,43 @@ use crate::failure::Failure;
 /// command line).
 const KEY_ID: u32 = 1;
 
-/// The stack of the global options, with the metrics wrapper when `metrics`.
+/// The wrapper options of one store, as given on the command line; `prefix`
+/// is their names' prefix (`""`, `"from-"`, `"to-"`), for error messages.
+#[derive(Debug)]
+pub(crate) struct Wrappers<'a> {
+    pub(crate) prefix: &'static str,
+    pub(crate) encrypt_key_env: Option<&'a str>,
+    pub(crate) compress: bool,
+    pub(crate) retry: Option<u32>,
+    pub(crate) fallback: &'a [String],
+    pub(crate) default_ttl: Option<&'a str>,
+}
+
+/// The stack of `wrappers`, with the metrics wrapper when `metrics`.
 /// The encryption key is read from its variable here: a missing or malformed
 /// key fails the command before any store is opened.
-pub(crate) fn from_cli(cli: &Cli, metrics: bool) -> Result<StackOptions, Failure> {
-    let mut stack = StackOptions::new().compress(cli.compress).metrics(metrics);
-    if let Some(var) = &cli.encrypt_key_env {
+pub(crate) fn build(wrappers: &Wrappers<'_>, metrics: bool) -> Result<StackOptions, Failure> {
+    let prefix = wrappers.prefix;
+    let mut stack = StackOptions::new()
+        .compress(wrappers.compress)
+        .metrics(metrics);
+    if let Some(var) = wrappers.encrypt_key_env {
         let key = EncryptionKey::from_env(var)
-            .map_err(|err| Failure::store("--encrypt-key-env", &err))?;
+            .map_err(|err| Failure::store(format_args!("--{prefix}encrypt-key-env"), &err))?;
         stack = stack.encrypt(Keyring::new(KEY_ID, key));
     }
-    if let Some(retries) = cli.retry.filter(|&retries| retries > 0) {
+    if let Some(retries) = wrappers.retry.filter(|&retries| retries > 0) {
         stack = stack.retry(
             RetryPolicy::new()
                 .max_attempts(retries.saturating_add(1))
                 .min_delay(Duration::from_millis(50)),
         );
     }
-    for url in &cli.fallback {
+    for url in wrappers.fallback {
         stack = stack.fallback(url.clone());
     }
-    if let Some(ttl) = parse_ttl_option("--default-ttl", cli.default_ttl.as_deref())? {
+    let option = format!("--{prefix}default-ttl");
+    if let Some(ttl) = parse_ttl_option(&option, wrappers.default_ttl)? {
         stack = stack.default_ttl(ttl);
     }
     Ok(stack)

@@ -93,3 +93,133 @@ fn redis_with_an_encrypted_sqlite_fallback() {
     }
     assert_exit(&run(&["clear", "--yes"]), 0);
 }
+
+/// SQLite → PostgreSQL → Redis with `copy` (re-encrypted on the way), then
+/// Redis → SQLite; PostgreSQL and Redis listed, PostgreSQL exported and imported
+/// into SQLite, both emptied with `delete --prefix`.
+#[test]
+#[ignore = "needs FLOWSTORE_TEST_POSTGRES_URL and FLOWSTORE_TEST_REDIS_URL"]
+fn copy_and_export_between_sqlite_postgres_and_redis() {
+    let postgres = server_url("FLOWSTORE_TEST_POSTGRES_URL");
+    let redis = server_url("FLOWSTORE_TEST_REDIS_URL");
+    let sandbox = Sandbox::new();
+    let namespace = unique_namespace("copy");
+    let run = |args: &[&str]| {
+        let mut command = sandbox.command();
+        command
+            .env(
+                "PG_KEY",
+                "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+            )
+            .args(args);
+        common::run_command(command, b"")
+    };
+    for i in 0..120 {
+        let (key, value) = (format!("p/{i:04}"), format!("value {i}"));
+        assert_exit(
+            &run(&[
+                "--store",
+                "sqlite://a.db",
+                "set",
+                &key,
+                &value,
+                "--ttl",
+                "1h",
+            ]),
+            0,
+        );
+    }
+    let copied = |output: &std::process::Output| {
+        assert_exit(output, 0);
+        assert!(
+            String::from_utf8_lossy(&output.stderr)
+                .contains("copied 120 entries; the target holds all of them"),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    copied(&run(&[
+        "copy",
+        "--from",
+        "sqlite://a.db",
+        "--to",
+        &postgres,
+        "--to-namespace",
+        &namespace,
+        "--to-encrypt-key-env",
+        "PG_KEY",
+        "--batch",
+        "50",
+        "--checkpoint",
+        "pg.checkpoint",
+    ]));
+    let pg = [
+        "--store",
+        postgres.as_str(),
+        "--namespace",
+        namespace.as_str(),
+    ];
+    let listed = run(&[&pg[..], &["list", "p/"]].concat());
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 120);
+    copied(&run(&[
+        "copy",
+        "--from",
+        &postgres,
+        "--from-namespace",
+        &namespace,
+        "--from-encrypt-key-env",
+        "PG_KEY",
+        "--to",
+        &redis,
+        "--to-namespace",
+        &namespace,
+    ]));
+    let got = run(&[
+        "--store",
+        &redis,
+        "--namespace",
+        &namespace,
+        "get",
+        "p/0042",
+    ]);
+    assert_eq!(got.stdout, b"value 42");
+    // Redis lists (unordered) too: back from Redis into a fresh SQLite file.
+    let rd = ["--store", redis.as_str(), "--namespace", namespace.as_str()];
+    let listed = run(&[&rd[..], &["list", "--json", "p/"]].concat());
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 120);
+    copied(&run(&[
+        "copy",
+        "--from",
+        &redis,
+        "--from-namespace",
+        &namespace,
+        "--to",
+        "sqlite://c.db",
+        "--batch",
+        "7",
+    ]));
+    let from_redis = run(&["--store", "sqlite://c.db", "list", "--long"]);
+    let from_redis = String::from_utf8_lossy(&from_redis.stdout).to_string();
+    assert_eq!(from_redis.lines().count(), 120);
+    assert!(
+        from_redis.lines().all(|line| !line.contains("\tnever\t")),
+        "{from_redis}"
+    );
+
+    let export = run(&[
+        &pg[..],
+        &["--encrypt-key-env", "PG_KEY", "export", "-o", "pg.jsonl"],
+    ]
+    .concat());
+    assert_exit(&export, 0);
+    assert_exit(&run(&["--store", "sqlite://b.db", "import", "pg.jsonl"]), 0);
+    assert_eq!(
+        run(&["--store", "sqlite://b.db", "get", "p/0119"]).stdout,
+        b"value 119"
+    );
+
+    let deleted = run(&[&pg[..], &["delete", "--prefix", "p/", "--yes"]].concat());
+    assert_eq!(deleted.stdout, b"120\n");
+    let deleted = run(&[&rd[..], &["delete", "--prefix", "p/", "--yes"]].concat());
+    assert_eq!(deleted.stdout, b"120\n");
+}
