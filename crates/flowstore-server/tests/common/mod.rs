@@ -78,7 +78,10 @@ pub async fn raw(
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream.write_all(head.as_bytes()).await.expect("write head");
     if let Some(body) = body {
-        stream.write_all(body).await.expect("write body");
+        // A server that refuses the body by its Content-Length answers and
+        // closes before reading it: the write may then fail, the answer is
+        // what the test is about.
+        let _ = stream.write_all(body).await;
     }
     read_response(&mut stream).await
 }
