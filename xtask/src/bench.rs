@@ -79,8 +79,10 @@ const TARGETS: &[Target] = &[
 const BACKENDS: [&str; 3] = ["sqlite", "postgres", "redis"];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    if args.first().is_some_and(|arg| arg == "versions") {
-        return crate::bench_versions::run(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("versions") => return crate::bench_versions::run(&args[1..]),
+        Some("batch") => return crate::bench_batch::run(&args[1..]),
+        _ => {}
     }
     let mut backends = Vec::new();
     let mut ops = 20_000u64;

@@ -17,13 +17,13 @@ use crate::test_servers::{self, Kind};
 use crate::util::{self, cargo};
 
 /// A `flowstore serve` over a memory store, stopped on drop.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Serve {
-    fn start() -> Result<Serve, String> {
+    pub(crate) fn start() -> Result<Serve, String> {
         let binary = util::target_dir().join("release").join("flowstore");
         let mut child = Command::new(&binary)
             .args(["--store", "memory://", "serve", "--listen", "127.0.0.1:0"])
@@ -173,7 +173,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn summarise(
+pub(crate) fn summarise(
     label: &str,
     result: Result<String, String>,
     failed: &mut usize,

@@ -6,7 +6,9 @@
 //!   `export` lines, wait for Ctrl-C.
 //! - `cargo xtask bench [BACKEND...] [--ops N] [--runs N]`: the documented benchmark
 //!   comparisons through `flowstore-bench compare-raw`; `cargo xtask bench versions
-//!   [--runs N]`: what entry versions cost (`conditional` and `counter`).
+//!   [--runs N]`: what entry versions cost (`conditional` and `counter`);
+//!   `cargo xtask bench batch [--runs N]`: a batch get of 100 keys against 100
+//!   sequential gets.
 //!
 //! This crate keeps to `std` and one std-only crate of the workspace,
 //! `flowstore-test-servers` (`testing/servers`: the throwaway-server launcher, and
@@ -15,6 +17,7 @@
 //! the test crate `flowstore-browser-e2e` (`testing/browser-e2e`), which xtask runs.
 
 mod bench;
+mod bench_batch;
 mod bench_versions;
 mod browser;
 mod ci;
@@ -43,6 +46,9 @@ commands:
   bench versions [--runs N]
                    conditional against plain set on each backend at c=1 and 32,
                    and a 32-task read-modify-write counter on every backend
+  bench batch [--runs N]
+                   a batch get of 100 keys against 100 sequential gets on
+                   PostgreSQL, Redis, Redis Cluster and flowstore serve
   help             this text
 
 Server URLs are taken from FLOWSTORE_TEST_POSTGRES_URL, FLOWSTORE_TEST_REDIS_URL,
