@@ -11,6 +11,7 @@ use std::time::SystemTime;
 
 use crate::error::{Error, Result};
 use crate::key::Key;
+use crate::namespace::Namespace;
 use crate::ttl::Ttl;
 use crate::version::Version;
 
@@ -175,10 +176,62 @@ impl Cursor {
             .collect()
     }
 
+    /// A cursor at `position` in the listing of `prefix` in `namespace`: like
+    /// [`encode`](Cursor::encode), with a fingerprint of the listing in front,
+    /// so that [`position_in`](Cursor::position_in) refuses a cursor of
+    /// another namespace or prefix instead of resuming somewhere meaningless.
+    pub fn for_listing(
+        tag: &str,
+        namespace: &Namespace,
+        prefix: &Prefix,
+        position: &[u8],
+    ) -> Result<Cursor> {
+        let mut bytes = listing_fingerprint(namespace, prefix)
+            .to_be_bytes()
+            .to_vec();
+        bytes.extend_from_slice(position);
+        Cursor::encode(tag, &bytes)
+    }
+
+    /// The position [`for_listing`](Cursor::for_listing) put in, if this cursor
+    /// was made with `tag` for the listing of `prefix` in `namespace`;
+    /// otherwise [`InvalidArgument`](crate::ErrorKind::InvalidArgument).
+    pub fn position_in(
+        &self,
+        tag: &str,
+        namespace: &Namespace,
+        prefix: &Prefix,
+    ) -> Result<Vec<u8>> {
+        let bytes = self.decode(tag)?;
+        match bytes.split_at_checked(8) {
+            Some((fingerprint, position))
+                if fingerprint == listing_fingerprint(namespace, prefix).to_be_bytes() =>
+            {
+                Ok(position.to_vec())
+            }
+            _ => Err(Error::invalid_argument(
+                "this listing cursor belongs to another store, namespace or prefix",
+            )),
+        }
+    }
+
     /// The cursor as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// FNV-1a of the namespace and prefix: what a cursor made by
+/// [`Cursor::for_listing`] belongs to. Not a secret, a guard against mix-ups.
+fn listing_fingerprint(namespace: &Namespace, prefix: &Prefix) -> u64 {
+    let bytes = namespace
+        .as_str()
+        .bytes()
+        .chain([0])
+        .chain(prefix.as_str().bytes());
+    bytes.fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl fmt::Debug for Cursor {
@@ -322,6 +375,21 @@ mod tests {
         );
         assert!(Cursor::new("has space").is_err());
         assert!(Cursor::new("").is_err());
+    }
+
+    #[test]
+    fn listing_cursors_belong_to_their_listing() {
+        let ns = Namespace::new("flow").unwrap();
+        let other = Namespace::new("flow2").unwrap();
+        let prefix = Prefix::new("a/").unwrap();
+        let cursor = Cursor::for_listing("sql", &ns, &prefix, b"a/7").unwrap();
+        assert_eq!(cursor.position_in("sql", &ns, &prefix).unwrap(), b"a/7");
+        for (ns, prefix) in [(&other, &prefix), (&ns, &Prefix::all())] {
+            let err = cursor.position_in("sql", ns, prefix).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        }
+        let short = Cursor::encode("sql", b"abc").unwrap();
+        assert!(short.position_in("sql", &ns, &prefix).is_err());
     }
 
     #[test]

@@ -142,7 +142,7 @@ impl Store for MemoryStore {
         check_list_limit(limit).map_err(in_op)?;
         let after = cursor
             .map(|cursor| {
-                let bytes = cursor.decode(CURSOR_TAG)?;
+                let bytes = cursor.position_in(CURSOR_TAG, &self.namespace, prefix)?;
                 String::from_utf8(bytes).map_err(|_| {
                     flowstore_core::Error::invalid_argument(
                         "this listing cursor was not made by this store",
@@ -156,9 +156,15 @@ impl Store for MemoryStore {
             .map
             .list(&self.namespace, prefix, after.as_deref(), limit, now);
         let next = match (more, entries.last()) {
-            (true, Some((last, ..))) => {
-                Some(Cursor::encode(CURSOR_TAG, last.as_str().as_bytes()).map_err(in_op)?)
-            }
+            (true, Some((last, ..))) => Some(
+                Cursor::for_listing(
+                    CURSOR_TAG,
+                    &self.namespace,
+                    prefix,
+                    last.as_str().as_bytes(),
+                )
+                .map_err(in_op)?,
+            ),
             _ => None,
         };
         let items = entries

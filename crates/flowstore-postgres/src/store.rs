@@ -448,7 +448,8 @@ impl Store for PostgresStore {
         check_list_limit(limit).map_err(context)?;
         let after = cursor
             .map(|cursor| {
-                String::from_utf8(cursor.decode(CURSOR_TAG)?).map_err(|_| {
+                let position = cursor.position_in(CURSOR_TAG, &self.namespace, prefix)?;
+                String::from_utf8(position).map_err(|_| {
                     Error::invalid_argument("this listing cursor was not made by this store")
                 })
             })
@@ -508,7 +509,9 @@ impl Store for PostgresStore {
         }
         let next = match items.last() {
             Some(last) if more => {
-                Some(Cursor::encode(CURSOR_TAG, last.key.as_str().as_bytes()).map_err(context)?)
+                let position = last.key.as_str().as_bytes();
+                let cursor = Cursor::for_listing(CURSOR_TAG, &self.namespace, prefix, position);
+                Some(cursor.map_err(context)?)
             }
             _ => None,
         };

@@ -357,22 +357,32 @@ impl Store for SqliteStore {
         check_list_limit(limit).map_err(op)?;
         let after = cursor
             .map(|cursor| {
-                let bytes = cursor.decode(reader::CURSOR_TAG)?;
+                let bytes = cursor.position_in(reader::CURSOR_TAG, &self.namespace, prefix)?;
                 String::from_utf8(bytes).map_err(|_| {
                     Error::invalid_argument("this listing cursor was not made by this store")
                 })
             })
             .transpose()
             .map_err(op)?;
-        let prefix = prefix.clone();
-        self.read(|reply| Read::List {
-            prefix,
-            after,
-            limit,
-            reply,
-        })
-        .await
-        .map_err(op)
+        let listed = prefix.clone();
+        let mut page = self
+            .read(|reply| Read::List {
+                prefix: listed,
+                after,
+                limit,
+                reply,
+            })
+            .await
+            .map_err(op)?;
+        // The reader says whether more follow; the cursor names this listing.
+        if let (Some(_), Some(last)) = (&page.next, page.items.last()) {
+            let position = last.key.as_str().as_bytes();
+            page.next = Some(
+                Cursor::for_listing(reader::CURSOR_TAG, &self.namespace, prefix, position)
+                    .map_err(op)?,
+            );
+        }
+        Ok(page)
     }
 
     /// One range delete in the writer's transaction; the count is of the

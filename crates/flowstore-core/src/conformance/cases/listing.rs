@@ -291,8 +291,8 @@ pub async fn listing_during_writes_shows_unchanged_keys<F: StoreFactory>(factory
 }
 
 /// A cursor from one store object resumes the listing in another, freshly
-/// opened on the same namespace; a cursor the store did not make is
-/// `InvalidArgument`, as is a page size of 0.
+/// opened on the same namespace; a cursor the store did not make, or made for
+/// another prefix, is `InvalidArgument`, as is a page size of 0.
 pub async fn listing_cursor_resumes_from_a_fresh_store<F: StoreFactory>(factory: &F) {
     let namespace = unique_namespace("lscursor");
     let first = open_exact(factory, &namespace).await;
@@ -311,6 +311,7 @@ pub async fn listing_cursor_resumes_from_a_fresh_store<F: StoreFactory>(factory:
     }
     drop(first);
     let second = open_exact(factory, &namespace).await;
+    let resumed_from = cursor.clone().expect("a cursor");
     seen.extend(list_all(&second, &prefix("c/"), cursor, 10).await);
     let expected: BTreeSet<String> = keys.iter().map(|k| k.as_str().to_owned()).collect();
     let listed: BTreeSet<String> = seen
@@ -328,6 +329,11 @@ pub async fn listing_cursor_resumes_from_a_fresh_store<F: StoreFactory>(factory:
             "a resumed ordered listing repeated keys"
         );
     }
+    assert_kind(
+        second.list(&prefix("d/"), Some(&resumed_from), 10).await,
+        ErrorKind::InvalidArgument,
+        "a listing of one prefix resumed from a cursor of another",
+    );
     let foreign = Cursor::new("not-a-cursor-of-this-store").unwrap();
     assert_kind(
         second.list(&Prefix::all(), Some(&foreign), 10).await,
