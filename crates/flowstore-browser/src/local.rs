@@ -376,7 +376,7 @@ impl Store for LocalStorageStore {
             let next = match last {
                 Some(last) if more => Some(Cursor::encode(
                     CURSOR_TAG,
-                    last[self.prefix.len()..].as_bytes(),
+                    &last.as_bytes()[self.prefix.len()..],
                 )?),
                 _ => None,
             };

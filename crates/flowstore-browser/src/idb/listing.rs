@@ -90,7 +90,7 @@ pub(super) async fn page(
         last = Some(key);
     }
     let next = match last {
-        Some(last) if more => Some(Cursor::encode(CURSOR_TAG, last.as_str().as_bytes())?),
+        Some(last) if more => Some(Cursor::encode(CURSOR_TAG, last.as_bytes())?),
         _ => None,
     };
     Ok(ListPage::new(items, next))
