@@ -432,7 +432,8 @@ impl Store for IndexedDbStore {
     }
 
     /// One key-range read (`getAll`) per page, in one readonly transaction;
-    /// see [`listing`] for the order and why it is not claimed as key order.
+    /// see `idb/listing.rs` and `docs/backends/browser.md` for the order, and
+    /// why it is not claimed as key order.
     async fn list(
         &self,
         prefix: &Prefix,
@@ -576,7 +577,8 @@ impl Store for IndexedDbStore {
     }
 
     /// Everything but `list_ordered`: TTL, `clear`, entry versions, listing
-    /// (exactly once, in IndexedDB's UTF-16 order — see [`listing`]) and touch.
+    /// (exactly once, in IndexedDB's UTF-16 order: not key order for
+    /// characters above U+FFFF) and touch.
     fn capabilities(&self) -> Capabilities {
         Capabilities::all().with_list(true, false)
     }
