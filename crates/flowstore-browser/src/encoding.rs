@@ -128,8 +128,21 @@ pub(crate) fn encode_entry(value: &[u8], expires: Option<u64>) -> String {
     out
 }
 
-/// Parses a stored string back into an entry.
-pub(crate) fn decode_entry(text: &str) -> Result<Entry, DecodeError> {
+/// The header of a stored entry, parsed without unpacking its value.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Header<'a> {
+    /// When it expires, in ms since the Unix epoch.
+    pub(crate) expires: Option<u64>,
+    /// The value's length in bytes.
+    pub(crate) len: usize,
+    /// The packed value, as stored.
+    pub(crate) payload: &'a str,
+}
+
+/// Parses the header of a stored string, and checks that the packed value has
+/// the length the header says (without unpacking it: listing and `touch` need
+/// no value).
+pub(crate) fn decode_header(text: &str) -> Result<Header<'_>, DecodeError> {
     let mut parts = text.splitn(4, ';');
     let version = parts.next().unwrap_or_default();
     let (Some(expires), Some(len), Some(payload)) = (parts.next(), parts.next(), parts.next())
@@ -145,8 +158,47 @@ pub(crate) fn decode_entry(text: &str) -> Result<Entry, DecodeError> {
     };
     let len = parse_decimal(len).ok_or("bad value length")?;
     let len = usize::try_from(len).map_err(|_| "bad value length")?;
-    let value = unpack(payload, len)?;
-    Ok(Entry { value, expires })
+    let expected_units = len.checked_mul(8).map(|bits| bits.div_ceil(BITS as usize));
+    if expected_units != Some(payload.chars().count()) {
+        return Err("the value's length does not match its header");
+    }
+    Ok(Header {
+        expires,
+        len,
+        payload,
+    })
+}
+
+/// Parses a stored string back into an entry.
+pub(crate) fn decode_entry(text: &str) -> Result<Entry, DecodeError> {
+    let header = decode_header(text)?;
+    let value = unpack(header.payload, header.len)?;
+    Ok(Entry {
+        value,
+        expires: header.expires,
+    })
+}
+
+/// The stored string of `header`'s entry with another expiry: the packed value
+/// is copied as it is, never unpacked and packed again.
+pub(crate) fn with_expiry(header: &Header<'_>, expires: Option<u64>) -> String {
+    let mut out = String::with_capacity(32 + header.payload.len());
+    out.push_str(VERSION);
+    out.push(';');
+    if let Some(expires) = expires {
+        out.push_str(&expires.to_string());
+    }
+    out.push(';');
+    out.push_str(&header.len.to_string());
+    out.push(';');
+    out.push_str(header.payload);
+    out
+}
+
+/// The bytes a stored string takes as UTF-16 (what the Web Storage quota
+/// counts, at most): two per code unit.
+pub(crate) fn utf16_size(text: &str) -> u64 {
+    2 * text.encode_utf16().count() as u64
 }
 
 /// A plain decimal number: ASCII digits only (no sign, no spaces), no overflow.
@@ -242,6 +294,23 @@ mod tests {
         // A character outside the alphabet, and non-zero padding bits.
         assert!(unpack("a", 1).is_err());
         assert!(unpack("\u{4001}", 1).is_err());
+    }
+
+    #[test]
+    fn a_new_expiry_keeps_the_packed_value() {
+        for value in [&b""[..], b"x", b"\xff\xfe\x00binary"] {
+            let text = encode_entry(value, Some(17));
+            let header = decode_header(&text).unwrap();
+            assert_eq!(header.expires, Some(17));
+            assert_eq!(header.len, value.len());
+            for expires in [None, Some(0), Some(1_764_158_400_123)] {
+                let moved = with_expiry(&header, expires);
+                assert_eq!(moved, encode_entry(value, expires));
+            }
+        }
+        assert!(decode_header("1;;2;\u{4000}").is_err());
+        assert_eq!(utf16_size("1;;0;"), 10);
+        assert_eq!(utf16_size("\u{1F600}"), 4);
     }
 
     #[test]

@@ -2,12 +2,19 @@
 
 use std::fmt;
 
+use std::time::{Duration, UNIX_EPOCH};
+
+use flowstore_core::listing::check_list_limit;
 use flowstore_core::{
-    Error, Health, Key, Namespace, Operation, Result, Store, Ttl, async_trait, check_value_size,
+    Capabilities, Cursor, Error, Health, Key, ListItem, ListPage, Namespace, Operation, Prefix,
+    Result, Store, Ttl, async_trait, check_value_size,
 };
 use web_sys::Storage;
 
-use crate::encoding::{decode_entry, encode_entry, namespace_prefix, storage_key};
+use crate::encoding::{
+    Header, decode_entry, decode_header, encode_entry, namespace_prefix, storage_key, utf16_size,
+    with_expiry,
+};
 use crate::error::{from_js, in_op};
 use crate::now_millis;
 
@@ -173,6 +180,46 @@ impl LocalStorageStore {
     fn fail(&self, step: &str, err: &wasm_bindgen::JsValue) -> Error {
         from_js(step, err)
     }
+
+    /// The Web Storage names of this namespace's entries whose key starts with
+    /// `prefix`, sorted (Rust string order: the keys' UTF-8 byte order).
+    /// Other namespaces' entries and keys that are not flowstore's are never
+    /// among them.
+    fn matching_names(&self, prefix: &Prefix) -> Result<Vec<String>> {
+        let step = "listing entries";
+        let count = self.storage.length().map_err(|err| self.fail(step, &err))?;
+        let mut names = Vec::new();
+        for index in 0..count {
+            if let Some(name) = self
+                .storage
+                .key(index)
+                .map_err(|err| self.fail(step, &err))?
+                && name
+                    .strip_prefix(&self.prefix)
+                    .is_some_and(|key| prefix.matches(key))
+            {
+                names.push(name);
+            }
+        }
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    /// `Corrupt` for an entry whose stored string does not decode.
+    fn damaged(&self, why: &str) -> Error {
+        Error::corrupt(format!(
+            "a {} entry of flowstore is damaged: {why}",
+            self.area
+        ))
+    }
+}
+
+/// The tag of this store's listing cursors (they carry the last key seen).
+const CURSOR_TAG: &str = "ws1";
+
+/// Whether an entry with this expiry (ms since the Unix epoch) has expired.
+fn expired(expires: Option<u64>) -> bool {
+    expires.is_some_and(|expires| now_millis() >= expires as f64)
 }
 
 #[async_trait]
@@ -270,11 +317,149 @@ impl Store for LocalStorageStore {
         .map_err(in_op(self.area.backend(), Operation::Clear))
     }
 
+    /// Collects and sorts this namespace's names that match `prefix`, then
+    /// reads entries after the cursor's key until `limit` are listed; expired
+    /// ones are skipped. Items have no version (this store has none); the
+    /// stored size is the entry's stored string (header and packed value) in
+    /// UTF-16 bytes.
+    async fn list(
+        &self,
+        prefix: &Prefix,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        async {
+            check_list_limit(limit)?;
+            let after = cursor
+                .map(|cursor| {
+                    String::from_utf8(cursor.decode(CURSOR_TAG)?).map_err(|_| {
+                        Error::invalid_argument("this listing cursor was not made by this store")
+                    })
+                })
+                .transpose()?;
+            let names = self.matching_names(prefix)?;
+            // Names sort as their keys do: they all start with the same prefix.
+            let start = match &after {
+                Some(after) => {
+                    let after = storage_key(&self.prefix, after);
+                    names.partition_point(|name| *name <= after)
+                }
+                None => 0,
+            };
+            let mut items = Vec::new();
+            let mut last = None;
+            for name in &names[start..] {
+                if items.len() == limit {
+                    break;
+                }
+                last = Some(name);
+                // Removed since the names were collected: not there any more.
+                let Some(text) = self
+                    .storage
+                    .get_item(name)
+                    .map_err(|err| self.fail("", &err))?
+                else {
+                    continue;
+                };
+                let header = decode_header(&text).map_err(|why| self.damaged(why))?;
+                if expired(header.expires) {
+                    continue;
+                }
+                let key = Key::new(&name[self.prefix.len()..])
+                    .map_err(|_| self.damaged("its name holds no valid key"))?;
+                let expires_at = header
+                    .expires
+                    .map(|millis| UNIX_EPOCH + Duration::from_millis(millis));
+                items.push(ListItem::new(key, None, expires_at, utf16_size(&text)));
+            }
+            let more = last.is_some_and(|last| names.last() != Some(last));
+            let next = match last {
+                Some(last) if more => Some(Cursor::encode(
+                    CURSOR_TAG,
+                    &last.as_bytes()[self.prefix.len()..],
+                )?),
+                _ => None,
+            };
+            Ok(ListPage::new(items, next))
+        }
+        .await
+        .map_err(in_op(self.area.backend(), Operation::List))
+    }
+
+    /// Removes the namespace's entries whose key starts with `prefix` (one
+    /// `removeItem` each, after collecting their names) and counts those that
+    /// had not expired. Entries another tab writes meanwhile may or may not go.
+    async fn delete_prefix(&self, prefix: &Prefix) -> Result<u64> {
+        async {
+            let mut deleted = 0;
+            for name in self.matching_names(prefix)? {
+                let present = self
+                    .storage
+                    .get_item(&name)
+                    .map_err(|err| self.fail("", &err))?
+                    // A damaged entry is one of ours too: it goes, and counts.
+                    .is_some_and(|text| {
+                        decode_header(&text).map_or(true, |header| !expired(header.expires))
+                    });
+                self.storage
+                    .remove_item(&name)
+                    .map_err(|err| self.fail("", &err))?;
+                deleted += u64::from(present);
+            }
+            Ok(deleted)
+        }
+        .await
+        .map_err(in_op(self.area.backend(), Operation::DeletePrefix))
+    }
+
+    /// Reads the entry and writes it back with a new expiry in the header,
+    /// both in one synchronous stretch of this tab (no other code of the page
+    /// runs between them). "Without rewriting the value" means here: the
+    /// packed value is copied as stored, never decoded or re-encoded — Web
+    /// Storage has no partial update, so the browser stores the whole string
+    /// again. Across tabs Web Storage has no transaction: a write of the same
+    /// key in another tab at the same moment may be overwritten by the value
+    /// this touch read, as two plain `set`s from two tabs overwrite each other.
+    async fn touch(&self, key: &Key, ttl: Option<Ttl>) -> Result<bool> {
+        async {
+            let name = self.storage_key(key);
+            let Some(text) = self
+                .storage
+                .get_item(&name)
+                .map_err(|err| self.fail("", &err))?
+            else {
+                return Ok(false);
+            };
+            let header: Header<'_> = decode_header(&text).map_err(|why| self.damaged(why))?;
+            if expired(header.expires) {
+                // Expired = absent; touching it must not bring it back.
+                let _ = self.storage.remove_item(&name);
+                return Ok(false);
+            }
+            let expires = ttl.map(|ttl| now_millis() as u64 + ttl.as_millis_ceil());
+            self.storage
+                .set_item(&name, &with_expiry(&header, expires))
+                .map_err(|err| self.fail("", &err))?;
+            Ok(true)
+        }
+        .await
+        .map_err(in_op(self.area.backend(), Operation::Touch))
+    }
+
     fn namespace(&self) -> &Namespace {
         &self.namespace
     }
 
     fn max_value_size(&self) -> usize {
         self.max_value_size
+    }
+
+    /// TTL, `clear`, ordered listing and touch; no entry versions (see the
+    /// type's documentation).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+            .with_versions(false)
+            .with_list(true, true)
+            .with_touch(true)
     }
 }

@@ -2,6 +2,7 @@
 
 mod builder;
 mod event;
+mod listing;
 mod open;
 mod versions;
 
@@ -11,10 +12,11 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use flowstore_core::listing::check_batch_len;
 use flowstore_core::version::{decide_delete, decide_write};
 use flowstore_core::{
-    Capabilities, Condition, Entry, Error, Health, Key, Namespace, Operation, Result, Store, Ttl,
-    Version, async_trait, check_value_size,
+    Capabilities, Condition, Cursor, Entry, Error, Health, Key, ListPage, Namespace, Operation,
+    Prefix, Result, SetItem, Store, Ttl, Version, async_trait, check_set_items, check_value_size,
 };
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -70,6 +72,8 @@ const DELETE: &str = "";
 const CLEAR: &str = "";
 const SWEEP: &str = "removing expired entries";
 const PING: &str = "";
+const LIST: &str = "";
+const TOUCH: &str = "";
 
 impl IndexedDbStore {
     /// A builder with the defaults: database `flowstore`, object store `entries`,
@@ -427,6 +431,143 @@ impl Store for IndexedDbStore {
         .map_err(in_op(BACKEND, Operation::DeleteIf))
     }
 
+    /// One key-range read (`getAll`) per page, in one readonly transaction;
+    /// see `idb/listing.rs` and `docs/backends/browser.md` for the order, and
+    /// why it is not claimed as key order.
+    async fn list(
+        &self,
+        prefix: &Prefix,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        async {
+            let (_tx, store) = self.transaction(IdbTransactionMode::Readonly, LIST).await?;
+            listing::page(&store, self.namespace.as_str(), prefix, cursor, limit).await
+        }
+        .await
+        .map_err(in_op(BACKEND, Operation::List))
+    }
+
+    /// One readwrite transaction: count the range's keys, less its expired
+    /// ones (from the expiry index), then delete the whole range.
+    async fn delete_prefix(&self, prefix: &Prefix) -> Result<u64> {
+        async {
+            let (tx, store) = self
+                .transaction(IdbTransactionMode::Readwrite, DELETE)
+                .await?;
+            let commit = Commit::new(&tx);
+            let deleted = listing::delete_range(&store, self.namespace.as_str(), prefix)
+                .await
+                .map_err(|err| abort(&tx, err))?;
+            commit.wait(&tx, DELETE).await?;
+            Ok(deleted)
+        }
+        .await
+        .map_err(in_op(BACKEND, Operation::DeletePrefix))
+    }
+
+    /// Every read in one readonly transaction: one consistent snapshot.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Vec<u8>>>> {
+        async {
+            check_batch_len(keys.len())?;
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let (_tx, store) = self.transaction(IdbTransactionMode::Readonly, GET).await?;
+            // Every request is queued before the first is awaited; they complete
+            // in order, and the pending ones keep the transaction alive.
+            let reads = keys
+                .iter()
+                .map(|key| store.get(&self.key(key)).map_err(|err| from_js(GET, &err)))
+                .collect::<Result<Vec<_>>>()?;
+            let mut values = Vec::with_capacity(keys.len());
+            for read in &reads {
+                let record = request(read, GET).await?;
+                values.push(read_entry(&record)?.map(|entry| entry.value));
+            }
+            Ok(values)
+        }
+        .await
+        .map_err(in_op(BACKEND, Operation::GetMany))
+    }
+
+    /// Every write in one readwrite transaction: the whole batch is stored, or
+    /// (on any error, a full quota included) none of it. Each entry gets its
+    /// own new version.
+    async fn set_many(&self, items: &[SetItem<'_>]) -> Result<()> {
+        async {
+            check_set_items(self.max_value_size, self.capabilities(), items)?;
+            if items.is_empty() {
+                return Ok(());
+            }
+            let records = items
+                .iter()
+                .map(|item| self.record(item.key, item.value, item.ttl, &Version::generate()))
+                .collect::<Result<Vec<_>>>()?;
+            let (tx, store) = self.transaction(IdbTransactionMode::Readwrite, SET).await?;
+            let commit = Commit::new(&tx);
+            // In request order: of one key written twice, the last `put` stays.
+            for record in &records {
+                store
+                    .put(record)
+                    .map_err(|err| abort(&tx, from_js(SET, &err)))?;
+            }
+            commit.wait(&tx, SET).await
+        }
+        .await
+        .map_err(in_op(BACKEND, Operation::SetMany))
+    }
+
+    /// Every delete in one readwrite transaction: all or none.
+    async fn delete_many(&self, keys: &[Key]) -> Result<()> {
+        async {
+            check_batch_len(keys.len())?;
+            if keys.is_empty() {
+                return Ok(());
+            }
+            let (tx, store) = self
+                .transaction(IdbTransactionMode::Readwrite, DELETE)
+                .await?;
+            let commit = Commit::new(&tx);
+            for key in keys {
+                store
+                    .delete(&self.key(key))
+                    .map_err(|err| abort(&tx, from_js(DELETE, &err)))?;
+            }
+            commit.wait(&tx, DELETE).await
+        }
+        .await
+        .map_err(in_op(BACKEND, Operation::DeleteMany))
+    }
+
+    /// One readwrite transaction: read the record, and put it back with the
+    /// new expiry and a new entry version. The value is the same `Uint8Array`
+    /// the read returned, put back as it is (IndexedDB has no partial update:
+    /// the record is stored again whole, its value never decoded or copied
+    /// through Rust). An absent or expired record is left alone: `false`.
+    async fn touch(&self, key: &Key, ttl: Option<Ttl>) -> Result<bool> {
+        async {
+            let (tx, store) = self
+                .transaction(IdbTransactionMode::Readwrite, TOUCH)
+                .await?;
+            let commit = Commit::new(&tx);
+            let read = store
+                .get(&self.key(key))
+                .map_err(|err| abort(&tx, from_js(TOUCH, &err)))?;
+            let record = request(&read, TOUCH).await.map_err(|err| abort(&tx, err))?;
+            let present = listing::retime(&record, ttl).map_err(|err| abort(&tx, err))?;
+            if present {
+                store
+                    .put(&record)
+                    .map_err(|err| abort(&tx, from_js(TOUCH, &err)))?;
+            }
+            commit.wait(&tx, TOUCH).await?;
+            Ok(present)
+        }
+        .await
+        .map_err(in_op(BACKEND, Operation::Touch))
+    }
+
     fn namespace(&self) -> &Namespace {
         &self.namespace
     }
@@ -435,11 +576,10 @@ impl Store for IndexedDbStore {
         self.max_value_size
     }
 
-    /// Everything: TTL, `clear`, and entry versions.
+    /// Everything but `list_ordered`: TTL, `clear`, entry versions, listing
+    /// (exactly once, in IndexedDB's UTF-16 order: not key order for
+    /// characters above U+FFFF) and touch.
     fn capabilities(&self) -> Capabilities {
-        // Listing and touch are not implemented natively yet (SPEC §9).
-        Capabilities::all()
-            .with_list(false, false)
-            .with_touch(false)
+        Capabilities::all().with_list(true, false)
     }
 }
