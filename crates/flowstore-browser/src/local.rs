@@ -332,7 +332,8 @@ impl Store for LocalStorageStore {
             check_list_limit(limit)?;
             let after = cursor
                 .map(|cursor| {
-                    String::from_utf8(cursor.decode(CURSOR_TAG)?).map_err(|_| {
+                    let position = cursor.position_in(CURSOR_TAG, &self.namespace, prefix)?;
+                    String::from_utf8(position).map_err(|_| {
                         Error::invalid_argument("this listing cursor was not made by this store")
                     })
                 })
@@ -374,8 +375,10 @@ impl Store for LocalStorageStore {
             }
             let more = last.is_some_and(|last| names.last() != Some(last));
             let next = match last {
-                Some(last) if more => Some(Cursor::encode(
+                Some(last) if more => Some(Cursor::for_listing(
                     CURSOR_TAG,
+                    &self.namespace,
+                    prefix,
                     &last.as_bytes()[self.prefix.len()..],
                 )?),
                 _ => None,

@@ -21,7 +21,9 @@ use std::cmp::Ordering;
 use std::time::{Duration, UNIX_EPOCH};
 
 use flowstore_core::listing::check_list_limit;
-use flowstore_core::{Cursor, Error, Key, ListItem, ListPage, Prefix, Result, Ttl, Version};
+use flowstore_core::{
+    Cursor, Error, Key, ListItem, ListPage, Namespace, Prefix, Result, Ttl, Version,
+};
 use js_sys::{Array, JsString, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{IdbKeyRange, IdbObjectStore};
@@ -40,13 +42,16 @@ const CURSOR_TAG: &str = "idb1";
 /// transaction.
 pub(super) async fn page(
     store: &IdbObjectStore,
-    ns: &str,
+    namespace: &Namespace,
     prefix: &Prefix,
     cursor: Option<&Cursor>,
     limit: usize,
 ) -> Result<ListPage> {
     check_list_limit(limit)?;
-    let after = cursor.map(cursor_key).transpose()?;
+    let ns = namespace.as_str();
+    let after = cursor
+        .map(|cursor| cursor_key(cursor, namespace, prefix))
+        .transpose()?;
     let prefix_units: Vec<u16> = prefix.as_str().encode_utf16().collect();
     // Resume after the cursor's key, unless it sorts before the prefix (a
     // cursor of a listing of another prefix): then from the prefix.
@@ -90,7 +95,12 @@ pub(super) async fn page(
         last = Some(key);
     }
     let next = match last {
-        Some(last) if more => Some(Cursor::encode(CURSOR_TAG, last.as_bytes())?),
+        Some(last) if more => Some(Cursor::for_listing(
+            CURSOR_TAG,
+            namespace,
+            prefix,
+            last.as_bytes(),
+        )?),
         _ => None,
     };
     Ok(ListPage::new(items, next))
@@ -224,8 +234,8 @@ fn record_key(record: &JsValue) -> Result<String> {
 }
 
 /// The key a cursor of this store carries.
-fn cursor_key(cursor: &Cursor) -> Result<String> {
-    String::from_utf8(cursor.decode(CURSOR_TAG)?)
+fn cursor_key(cursor: &Cursor, namespace: &Namespace, prefix: &Prefix) -> Result<String> {
+    String::from_utf8(cursor.position_in(CURSOR_TAG, namespace, prefix)?)
         .map_err(|_| Error::invalid_argument("this listing cursor was not made by this store"))
 }
 

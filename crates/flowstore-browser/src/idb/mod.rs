@@ -442,7 +442,7 @@ impl Store for IndexedDbStore {
     ) -> Result<ListPage> {
         async {
             let (_tx, store) = self.transaction(IdbTransactionMode::Readonly, LIST).await?;
-            listing::page(&store, self.namespace.as_str(), prefix, cursor, limit).await
+            listing::page(&store, &self.namespace, prefix, cursor, limit).await
         }
         .await
         .map_err(in_op(BACKEND, Operation::List))
