@@ -23,7 +23,7 @@ use crate::protocol::{
     ABSENT_HEADER, ABSENT_VALUE, BATCH_DELETE_PATH, BATCH_GET_PATH, BATCH_SET_PATH,
     CURSOR_PARAMETER, DELETE_PREFIX_PATH, DeletePrefixAnswer, DeletePrefixBody, EncodedValue,
     KeysBody, LIMIT_PARAMETER, PREFIX_PARAMETER, STATES_PATH, SetBody, SetEntry, TouchBody,
-    ValuesBody, WirePage, batch_body_limit, escaped_len,
+    ValuesBody, WirePage, batch_answer_limit, batch_body_limit, escaped_len,
 };
 use crate::store::{Answer, HttpStore, RESPONSE_SLACK};
 
@@ -111,10 +111,9 @@ impl HttpStore {
         let body = to_json(&KeysBody {
             keys: keys.iter().map(|key| key.as_str().to_owned()).collect(),
         })?;
-        // Every value may be as large as the server allows, base64-encoded.
-        let per_value = self.inner.max_value_size.div_ceil(3) * 4 + 64;
-        let limit = per_value
-            .saturating_mul(keys.len())
+        // The server answers at most `batch_answer_budget` value bytes (413
+        // beyond), so the answer is bounded whatever the keys hold.
+        let limit = batch_answer_limit(self.inner.max_value_size, keys.len())
             .saturating_add(RESPONSE_SLACK);
         let url = format!("{}{BATCH_GET_PATH}", self.inner.base);
         let answer = self
@@ -122,6 +121,13 @@ impl HttpStore {
             .await?;
         if self.lacks_route(&answer) {
             return self.get_one_by_one(keys).await;
+        }
+        if answer.status == StatusCode::PAYLOAD_TOO_LARGE && keys.len() > 1 {
+            // Over one answer's budget: ask again in halves.
+            let (first, second) = keys.split_at(keys.len() / 2);
+            let mut values = Box::pin(self.get_many_over_http(first)).await?;
+            values.extend(Box::pin(self.get_many_over_http(second)).await?);
+            return Ok(values);
         }
         if answer.status != StatusCode::OK {
             return Err(self.error_from(operation, &answer));

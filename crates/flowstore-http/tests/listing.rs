@@ -248,3 +248,49 @@ async fn batches_fall_back_to_single_requests_on_a_server_without_the_routes() {
     let err = store.touch(&key("a"), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
 }
+
+/// A batch read whose values add up to more than one answer carries is
+/// refused by the server (413, so no answer of a thousand largest values is
+/// built) and asked again in halves by the client, which gets every value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_read_over_the_answer_budget_is_split_in_halves() {
+    let backing = memory();
+    let addr = served(Arc::new(backing.clone())).await;
+    let store = HttpStore::builder(format!("http://{addr}")).open().unwrap();
+    let budget = flowstore_http::protocol::batch_answer_budget(backing.max_value_size());
+    let big = vec![b'x'; budget / 3 + 1];
+    let keys: Vec<Key> = (0..4).map(|i| key(&format!("big/{i}"))).collect();
+    for k in &keys {
+        backing.set(k, &big, None).await.unwrap();
+    }
+    // Straight to the route: four values over the budget are refused.
+    let body = serde_json::json!({ "keys": ["big/0", "big/1", "big/2", "big/3"] }).to_string();
+    let answer = post_raw(addr, "/batch/get", &body).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    // The client splits and reads them all.
+    let values = store.get_many(&keys).await.unwrap();
+    assert!(
+        values
+            .iter()
+            .all(|value| value.as_deref() == Some(&big[..]))
+    );
+}
+
+/// One HTTP/1.1 POST over a plain socket; the whole answer as text.
+async fn post_raw(addr: SocketAddr, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}

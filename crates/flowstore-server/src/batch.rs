@@ -15,8 +15,8 @@ use flowstore_core::listing::{check_batch_len, check_list_limit};
 use flowstore_core::{Cursor, Error, ErrorKind, Key, Prefix, Result, SetItem};
 use flowstore_http::protocol::{
     DEFAULT_LIST_LIMIT, DELETE_PREFIX_STEP, DeletePrefixAnswer, DeletePrefixBody, EncodedValue,
-    KeysBody, SetBody, TOUCH_BODY_LIMIT, TouchBody, ValuesBody, WirePage, batch_body_limit,
-    parse_ttl,
+    KeysBody, SetBody, TOUCH_BODY_LIMIT, TouchBody, ValuesBody, WirePage, batch_answer_budget,
+    batch_body_limit, parse_ttl,
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
@@ -67,6 +67,18 @@ pub(crate) async fn batch_get(
         Err(err) => return store_error_response(&err),
     };
     match state.store.get_many(&keys).await {
+        Ok(values)
+            if keys.len() > 1
+                && answer_bytes(&values) > batch_answer_budget(state.max_value_size) =>
+        {
+            store_error_response(&Error::new(
+                ErrorKind::ValueTooLarge,
+                format!(
+                    "the values of this batch add up to more than the {} bytes one answer carries: ask for fewer keys",
+                    batch_answer_budget(state.max_value_size)
+                ),
+            ))
+        }
         Ok(values) => json_response(&ValuesBody {
             values: values
                 .into_iter()
@@ -75,6 +87,10 @@ pub(crate) async fn batch_get(
         }),
         Err(err) => failed("get_many", &err),
     }
+}
+
+fn answer_bytes(values: &[Option<Vec<u8>>]) -> usize {
+    values.iter().flatten().map(Vec::len).sum()
 }
 
 /// `POST /batch/set`: every write, each with its own TTL. Everything is

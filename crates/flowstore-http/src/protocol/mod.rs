@@ -48,7 +48,9 @@ pub use expiry::{format_expires_at, parse_expires_at};
 pub use key::{decode_key, encode_key};
 #[cfg(feature = "client")]
 pub(crate) use value::escaped_len;
-pub use value::{EncodedValue, Encoding, batch_body_limit};
+pub use value::{
+    EncodedValue, Encoding, batch_answer_budget, batch_answer_limit, batch_body_limit,
+};
 pub use versions::{
     EXPIRES_AT_HEADER, NEW_VERSION_HEADER, VERSIONED_HEADER, VERSIONED_VALUE, current_headers,
     current_of, delete_condition, etag_value, is_versioned, parse_etag, proposed_version,

@@ -94,6 +94,22 @@ fn base64_len(len: usize) -> usize {
     len.div_ceil(3) * 4
 }
 
+/// The most value bytes one `POST {base}/batch/get` answer carries: a
+/// store's largest value, or several smaller ones up to the same total. A
+/// server answers a batch over it with 413 `value_too_large` (a batch of one
+/// key always fits), and the client asks again in halves, so neither side
+/// holds a batch of thousand largest values as JSON at once.
+pub fn batch_answer_budget(max_value_size: usize) -> usize {
+    max_value_size.max(1024 * 1024)
+}
+
+/// The most bytes a batch answer of `keys` keys takes on the wire under
+/// [`batch_answer_budget`]: every value base64-encoded, plus the JSON around
+/// each.
+pub fn batch_answer_limit(max_value_size: usize, keys: usize) -> usize {
+    base64_len(batch_answer_budget(max_value_size)).saturating_add(keys.saturating_mul(64))
+}
+
 /// The most bytes a batch request body may take on a server whose values are
 /// at most `max_value_size` bytes: one value of any encoding always fits, so
 /// a client that splits a batch by [`EncodedValue::json_len`] never exceeds
