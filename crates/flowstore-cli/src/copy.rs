@@ -8,6 +8,8 @@
 //! every page before it copied, so a resumed run never skips a page (it may
 //! copy one again, which rewrites the same values: copying is idempotent).
 
+mod fingerprint;
+
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -28,9 +30,13 @@ use crate::list::parse_prefix;
 use crate::stack::open_store;
 use crate::transfer::remaining_ttl;
 
+pub(crate) use fingerprint::Side;
+
 /// The `format` of a checkpoint file.
 const CHECKPOINT_FORMAT: &str = "flowstore-copy-checkpoint";
-const CHECKPOINT_VERSION: u64 = 1;
+/// Version 2 added the store fingerprints; a version 1 file (from a build
+/// before any release) cannot tell which stores it was for and is refused.
+const CHECKPOINT_VERSION: u64 = 2;
 
 /// What a copy needs besides its two stores.
 #[derive(Debug)]
@@ -45,18 +51,24 @@ pub(crate) struct Plan {
     pub(crate) stop_after_pages: Option<u64>,
     /// Report progress on stderr.
     pub(crate) progress: bool,
+    /// The fingerprints of the source and target ([`Side::fingerprint`]).
+    pub(crate) source: String,
+    pub(crate) target: String,
 }
 
 /// The checkpoint file: where to resume, and the counts so far, so that a
 /// resumed run ends with the totals of the whole copy. No store URL (it may
-/// hold a password); the source namespace and prefix guard against resuming
-/// another copy's cursor.
+/// hold a password): fingerprints of both sides, the source namespace and the
+/// prefix guard against resuming another copy's cursor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Checkpoint {
     format: String,
     version: u64,
     namespace: String,
     prefix: String,
+    /// [`Side::fingerprint`] of the source and of the target.
+    source: String,
+    target: String,
     /// The source's cursor after the last page fully copied; `None` with
     /// `done == false` means nothing was copied yet.
     cursor: Option<String>,
@@ -69,12 +81,14 @@ pub(crate) struct Checkpoint {
 }
 
 impl Checkpoint {
-    fn new(namespace: &str, prefix: &Prefix) -> Checkpoint {
+    fn new(namespace: &str, plan: &Plan) -> Checkpoint {
         Checkpoint {
             format: CHECKPOINT_FORMAT.to_owned(),
             version: CHECKPOINT_VERSION,
             namespace: namespace.to_owned(),
-            prefix: prefix.as_str().to_owned(),
+            prefix: plan.prefix.as_str().to_owned(),
+            source: plan.source.clone(),
+            target: plan.target.clone(),
             cursor: None,
             done: false,
             copied: 0,
@@ -83,26 +97,46 @@ impl Checkpoint {
     }
 
     /// The checkpoint in `path`, or a fresh one when there is no such file.
-    fn load(path: &Path, namespace: &str, prefix: &Prefix) -> Result<Checkpoint, Failure> {
+    fn load(path: &Path, namespace: &str, plan: &Plan) -> Result<Checkpoint, Failure> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Checkpoint::new(namespace, prefix));
+                return Ok(Checkpoint::new(namespace, plan));
             }
             Err(err) => return Err(Failure::io("copy: reading the checkpoint", &err)),
         };
-        let checkpoint: Checkpoint = serde_json::from_str(&text).map_err(|_| {
-            Failure::new("copy: the checkpoint file is not a flowstore-copy-checkpoint")
-        })?;
-        if checkpoint.format != CHECKPOINT_FORMAT || checkpoint.version != CHECKPOINT_VERSION {
+        // The header first, so that an older version is named as such rather
+        // than as "not a checkpoint" for its missing fields.
+        #[derive(Deserialize)]
+        struct Header {
+            format: String,
+            version: u64,
+        }
+        let not_checkpoint =
+            || Failure::new("copy: the checkpoint file is not a flowstore-copy-checkpoint");
+        let header: Header = serde_json::from_str(&text).map_err(|_| not_checkpoint())?;
+        if header.format != CHECKPOINT_FORMAT || header.version != CHECKPOINT_VERSION {
             return Err(Failure::new(format!(
-                "copy: checkpoint {} version {} is not supported (this release reads {CHECKPOINT_FORMAT} version {CHECKPOINT_VERSION})",
-                checkpoint.format, checkpoint.version
+                "copy: checkpoint {} version {} is not supported (this release reads {CHECKPOINT_FORMAT} version {CHECKPOINT_VERSION}); use another --checkpoint file",
+                header.format, header.version
             )));
         }
-        if checkpoint.namespace != namespace || checkpoint.prefix != prefix.as_str() {
+        let checkpoint: Checkpoint = serde_json::from_str(&text).map_err(|_| not_checkpoint())?;
+        if checkpoint.namespace != namespace || checkpoint.prefix != plan.prefix.as_str() {
             return Err(Failure::new(
                 "copy: the checkpoint belongs to a copy of another source namespace or prefix; use another --checkpoint file",
+            ));
+        }
+        // Resuming for other stores would skip pages never copied to them
+        // and report the old run's counts as this one's.
+        if checkpoint.source != plan.source {
+            return Err(Failure::new(
+                "copy: the checkpoint was made for another source (--from URL, namespace, --from-encrypt-key-env or --from-compress differ); use another --checkpoint file",
+            ));
+        }
+        if checkpoint.target != plan.target {
+            return Err(Failure::new(
+                "copy: the checkpoint was made for another target (--to URL, namespace, --to-encrypt-key-env or --to-compress differ); use another --checkpoint file",
             ));
         }
         Ok(checkpoint)
@@ -159,6 +193,18 @@ pub(crate) async fn command(args: CopyArgs) -> Result<Outcome, Failure> {
     let to = open_store(&args.to, to_namespace, &to_stack)
         .await
         .map_err(|failure| Failure::new(format!("--to: {failure}")))?;
+    let source = Side {
+        url: &args.from,
+        namespace: from.namespace().as_str(),
+        encrypt_key_env: args.from_options.encrypt_key_env.as_deref(),
+        compress: args.from_options.compress,
+    };
+    let target = Side {
+        url: &args.to,
+        namespace: to.namespace().as_str(),
+        encrypt_key_env: args.to_options.encrypt_key_env.as_deref(),
+        compress: args.to_options.compress,
+    };
     let plan = Plan {
         prefix,
         batch: usize::from(args.batch),
@@ -166,6 +212,8 @@ pub(crate) async fn command(args: CopyArgs) -> Result<Outcome, Failure> {
         checkpoint: args.checkpoint,
         stop_after_pages: args.stop_after_pages,
         progress: true,
+        source: source.fingerprint(),
+        target: target.fingerprint(),
     };
     let report = copy(&from, &to, &plan).await?;
     check(report)?;
@@ -202,8 +250,8 @@ pub(crate) async fn copy(
 ) -> Result<Report, Failure> {
     let namespace = from.namespace().as_str();
     let mut checkpoint = match &plan.checkpoint {
-        Some(path) => Checkpoint::load(path, namespace, &plan.prefix)?,
-        None => Checkpoint::new(namespace, &plan.prefix),
+        Some(path) => Checkpoint::load(path, namespace, plan)?,
+        None => Checkpoint::new(namespace, plan),
     };
     let batch = plan.batch.clamp(1, MAX_BATCH_LEN);
     let progress = Arc::new(Progress::new(checkpoint.copied));
@@ -451,7 +499,19 @@ mod tests {
             checkpoint,
             stop_after_pages: None,
             progress: false,
+            source: side("sqlite://source.db"),
+            target: side("sqlite://target.db"),
         }
+    }
+
+    fn side(url: &str) -> String {
+        Side {
+            url,
+            namespace: "flow",
+            encrypt_key_env: None,
+            compress: false,
+        }
+        .fingerprint()
     }
 
     fn key(name: &str) -> Key {
@@ -577,6 +637,53 @@ mod tests {
             failure
                 .to_string()
                 .contains("another source namespace or prefix")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_is_refused_for_another_target_or_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("copy.checkpoint");
+        let from: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        fill(&from, 20).await;
+        let a: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let report = copy(&from, &a, &plan("p/", Some(path.clone())))
+            .await
+            .unwrap();
+        assert_eq!(report.copied, 20);
+        let saved = std::fs::read_to_string(&path).unwrap();
+        assert!(!saved.contains("sqlite://"), "{saved}");
+
+        // The same (finished) checkpoint with target B: refused, B untouched.
+        let b = MemoryStore::new();
+        let b_store: Arc<dyn Store> = Arc::new(b.clone());
+        let mut to_b = plan("p/", Some(path.clone()));
+        to_b.target = side("sqlite://other-target.db");
+        let failure = copy(&from, &b_store, &to_b).await.unwrap_err();
+        assert!(
+            failure.to_string().contains("made for another target"),
+            "{failure}"
+        );
+        assert_eq!(failure.exit_code(), 2);
+        assert_eq!(b_store.get(&key("p/0000")).await.unwrap(), None);
+
+        let mut from_elsewhere = plan("p/", Some(path.clone()));
+        from_elsewhere.source = side("sqlite://other-source.db");
+        let failure = copy(&from, &a, &from_elsewhere).await.unwrap_err();
+        assert!(
+            failure.to_string().contains("made for another source"),
+            "{failure}"
+        );
+        // A checkpoint of the previous version (no fingerprints) is refused by its version.
+        std::fs::write(
+            &path,
+            r#"{"format":"flowstore-copy-checkpoint","version":1,"namespace":"flow","prefix":"p/","cursor":null,"done":true,"copied":20,"held":20}"#,
+        )
+        .unwrap();
+        let failure = copy(&from, &a, &plan("p/", Some(path))).await.unwrap_err();
+        assert!(
+            failure.to_string().contains("version 1 is not supported"),
+            "{failure}"
         );
     }
 

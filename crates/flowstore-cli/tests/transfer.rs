@@ -279,6 +279,35 @@ fn an_interrupted_copy_resumes_from_its_checkpoint_with_equal_counts() {
     );
 }
 
+/// A checkpoint belongs to its two stores: reused with another `--to`, it
+/// would skip every page it recorded (here: all of them) and report the old
+/// run's counts as success; it is refused instead.
+#[test]
+fn a_checkpoint_is_refused_for_another_target() {
+    let sandbox = Sandbox::new();
+    fill(&sandbox, "sqlite://a.db", 10, &[]);
+    let copy = |to: &str| {
+        sandbox.run([
+            "copy",
+            "--from",
+            "sqlite://a.db",
+            "--to",
+            to,
+            "--checkpoint",
+            "copy.checkpoint",
+        ])
+    };
+    assert_exit(&copy("sqlite://b.db"), 0);
+    let refused = assert_error(&copy("sqlite://c.db"));
+    assert!(refused.contains("made for another target"), "{refused}");
+    assert_eq!(
+        stdout(&sandbox.run(["--store", "sqlite://c.db", "list"])),
+        ""
+    );
+    // The same target again resumes (finished: nothing more to copy).
+    assert_exit(&copy("sqlite://b.db"), 0);
+}
+
 /// `delete --prefix` on a terminal asks, like `clear` (a pseudo-terminal from
 /// util-linux `script`).
 #[cfg(target_os = "linux")]
