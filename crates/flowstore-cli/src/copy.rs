@@ -2,8 +2,9 @@
 //! wrappers and encoded by the target's, with its remaining TTL.
 //!
 //! Pages are listed one after another (a cursor leads to the next) while up to
-//! `--jobs` pages are copied at once: `get_many` on the source, `set_many` on
-//! the target, then a `get_many` on the target to check what it now holds. The
+//! `--jobs` pages are copied at once: the source read (`get_entry` per key, or
+//! `get_many` without entry versions: see `read.rs`), `set_many` on the target,
+//! then a `get_many` on the target to check what it now holds. The
 //! checkpoint records the cursor after the last page that is copied *and* has
 //! every page before it copied, so a resumed run never skips a page (it may
 //! copy one again, which rewrites the same values: copying is idempotent).
@@ -27,6 +28,7 @@ use crate::cli::CopyArgs;
 use crate::commands::Outcome;
 use crate::failure::Failure;
 use crate::list::parse_prefix;
+use crate::read::read_page;
 use crate::stack::open_store;
 use crate::transfer::remaining_ttl;
 
@@ -336,32 +338,28 @@ async fn run_pages(
 }
 
 /// Copies one listed page and returns how many entries it wrote and how many
-/// of them the target held when read back. A key gone from the source since
-/// the listing (deleted, expired) is not copied; an entry whose expiry passes
-/// before it is written is not either.
+/// of them the target held when read back. Values and expiries are read as
+/// [`read_page`] does (together, where the source has entry versions). A key
+/// gone from the source since the listing (deleted, expired) is not copied; an
+/// entry whose expiry passes before it is written is not either.
 async fn copy_page(
     from: &Arc<dyn Store>,
     to: &Arc<dyn Store>,
     items: Vec<ListItem>,
 ) -> Result<(u64, u64), Failure> {
-    if items.is_empty() {
+    let reads = read_page(from, items, "copy: the source").await?;
+    if reads.is_empty() {
         return Ok((0, 0));
     }
-    let keys: Vec<Key> = items.iter().map(|item| item.key.clone()).collect();
-    let values = from
-        .get_many(&keys)
-        .await
-        .map_err(|err| Failure::store("copy: get_many on the source", &err))?;
     let now = SystemTime::now();
-    let mut writes = Vec::with_capacity(items.len());
-    let mut expiries = Vec::with_capacity(items.len());
-    for (item, value) in items.iter().zip(&values) {
-        let Some(value) = value else { continue };
-        let Ok(ttl) = remaining_ttl(item.expires_at, now) else {
+    let mut writes = Vec::with_capacity(reads.len());
+    let mut expiries = Vec::with_capacity(reads.len());
+    for read in &reads {
+        let Ok(ttl) = remaining_ttl(read.expires_at, now) else {
             continue;
         };
-        writes.push(SetItem::new(&item.key, value, ttl));
-        expiries.push(item.expires_at);
+        writes.push(SetItem::new(&read.key, &read.value, ttl));
+        expiries.push(read.expires_at);
     }
     to.set_many(&writes)
         .await
@@ -685,6 +683,24 @@ mod tests {
             failure.to_string().contains("version 1 is not supported"),
             "{failure}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_page_is_copied_with_the_expiry_of_the_entry_read_not_the_listing() {
+        let inner = MemoryStore::new();
+        inner.set(&key("p/a"), b"a", None).await.unwrap();
+        // Its listing says "expires in an hour"; the entry itself never expires.
+        let from: Arc<dyn Store> = Arc::new(crate::read::tests::StaleListing {
+            inner,
+            versions: true,
+        });
+        let to: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let page = from.list(&Prefix::all(), None, 10).await.unwrap();
+        assert!(page.items[0].expires_at.is_some());
+        assert_eq!(copy_page(&from, &to, page.items).await.unwrap(), (1, 1));
+        let copied = to.get_entry(&key("p/a")).await.unwrap().unwrap();
+        assert_eq!(copied.value, b"a");
+        assert_eq!(copied.expires_at, None);
     }
 
     #[test]

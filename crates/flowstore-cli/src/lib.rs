@@ -16,6 +16,7 @@ mod commands;
 mod copy;
 mod failure;
 mod list;
+mod read;
 mod serve;
 mod stack;
 mod transfer;

@@ -24,6 +24,7 @@ use serde_json::{Map, Value, json};
 use crate::commands::Outcome;
 use crate::failure::Failure;
 use crate::list::escape_key;
+use crate::read::read_page;
 
 /// The `format` of the header line.
 pub(crate) const FORMAT: &str = "flowstore-export";
@@ -123,8 +124,9 @@ pub(crate) async fn export_command(
 }
 
 /// Writes the export of `prefix` to `out` and returns how many entries it
-/// holds: for each listing page, one `get_many` of its keys. A key deleted
-/// between the listing and the read is left out.
+/// holds: each listing page read as [`read_page`] does (value and expiry
+/// together where the store has entry versions). A key deleted between the
+/// listing and the read is left out.
 pub(crate) async fn export_to(
     store: &Arc<dyn Store>,
     prefix: &Prefix,
@@ -141,14 +143,8 @@ pub(crate) async fn export_to(
             .list(prefix, cursor.as_ref(), EXPORT_PAGE)
             .await
             .map_err(|err| Failure::store("export: list", &err))?;
-        let keys: Vec<Key> = page.items.iter().map(|item| item.key.clone()).collect();
-        let values = store
-            .get_many(&keys)
-            .await
-            .map_err(|err| Failure::store("export: get_many", &err))?;
-        for (item, value) in page.items.iter().zip(values) {
-            let Some(value) = value else { continue };
-            let mut line = entry_line(item.key.as_str(), &value, item.expires_at).to_string();
+        for read in read_page(store, page.items, "export").await? {
+            let mut line = entry_line(read.key.as_str(), &read.value, read.expires_at).to_string();
             line.push('\n');
             out.write_all(line.as_bytes()).map_err(write_err)?;
             count += 1;
@@ -496,6 +492,27 @@ mod tests {
                 .expires_at,
             None
         );
+    }
+
+    #[tokio::test]
+    async fn export_takes_the_expiry_from_the_entry_read_not_the_listing() {
+        let inner = MemoryStore::new();
+        inner
+            .set(&Key::new("k").unwrap(), b"v", None)
+            .await
+            .unwrap();
+        let store: Arc<dyn Store> = Arc::new(crate::read::tests::StaleListing {
+            inner,
+            versions: true,
+        });
+        let mut file = Vec::new();
+        assert_eq!(
+            export_to(&store, &Prefix::all(), &mut file).await.unwrap(),
+            1
+        );
+        let text = String::from_utf8(file).unwrap();
+        let entry: Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(entry["expires_at"], Value::Null, "{text}");
     }
 
     #[tokio::test]
