@@ -257,9 +257,12 @@ pub(crate) async fn copy(
     };
     let batch = plan.batch.clamp(1, MAX_BATCH_LEN);
     let progress = Arc::new(Progress::new(checkpoint.copied));
-    let reporter = plan
-        .progress
-        .then(|| progress.clone().start(from.clone(), plan.prefix.clone()));
+    let reporter = plan.progress.then(|| {
+        let terminal = std::io::stderr().is_terminal();
+        progress
+            .clone()
+            .start(from.clone(), plan.prefix.clone(), terminal)
+    });
 
     let result = run_pages(from, to, plan, batch, &mut checkpoint, &progress).await;
     if let Some(reporter) = reporter {
@@ -403,11 +406,18 @@ impl Progress {
         }
     }
 
-    /// Starts counting the source's keys (for the ETA; a key-only listing is
-    /// cheap next to the copy) and printing progress on stderr: a line
-    /// rewritten in place on a terminal, a plain line every 10 s otherwise.
-    fn start(self: Arc<Self>, from: Arc<dyn Store>, prefix: Prefix) -> tokio::task::JoinHandle<()> {
-        let counter = {
+    /// Starts printing progress on stderr: on a `terminal` a line rewritten in
+    /// place, with an ETA from a count of the source's keys (a second, key-only
+    /// listing, cheap next to the copy); otherwise a plain line every 10 s,
+    /// without the count: nobody watches a log line's ETA, and the listing
+    /// would load the source for nothing.
+    fn start(
+        self: Arc<Self>,
+        from: Arc<dyn Store>,
+        prefix: Prefix,
+        terminal: bool,
+    ) -> tokio::task::JoinHandle<()> {
+        let counter = terminal.then(|| {
             let progress = self.clone();
             tokio::spawn(async move {
                 let mut cursor = None;
@@ -425,9 +435,8 @@ impl Progress {
                 progress.total.store(total, Ordering::Relaxed);
                 progress.total_known.store(true, Ordering::Relaxed);
             })
-        };
+        });
         tokio::spawn(async move {
-            let terminal = std::io::stderr().is_terminal();
             let every = if terminal {
                 Duration::from_millis(250)
             } else {
@@ -448,7 +457,9 @@ impl Progress {
                     eprintln!("{line}");
                 }
             }
-            counter.abort();
+            if let Some(counter) = counter {
+                counter.abort();
+            }
             if terminal {
                 eprint!("\r\x1b[K");
             }
@@ -708,6 +719,59 @@ mod tests {
         let failure = check(Report { copied: 5, held: 4 }).unwrap_err();
         assert_eq!(failure.exit_code(), 2);
         assert!(failure.to_string().contains("holds only 4 of them"));
+    }
+
+    /// Counts the listings of a memory store.
+    #[derive(Debug)]
+    struct CountingList(MemoryStore, AtomicU64);
+
+    #[flowstore::async_trait]
+    impl Store for CountingList {
+        async fn get(&self, key: &Key) -> flowstore::Result<Option<Vec<u8>>> {
+            self.0.get(key).await
+        }
+        async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> flowstore::Result<()> {
+            self.0.set(key, value, ttl).await
+        }
+        async fn delete(&self, key: &Key) -> flowstore::Result<()> {
+            self.0.delete(key).await
+        }
+        async fn clear(&self) -> flowstore::Result<()> {
+            self.0.clear().await
+        }
+        async fn list(
+            &self,
+            prefix: &Prefix,
+            cursor: Option<&Cursor>,
+            limit: usize,
+        ) -> flowstore::Result<flowstore_core::ListPage> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            self.0.list(prefix, cursor, limit).await
+        }
+        fn namespace(&self) -> &Namespace {
+            self.0.namespace()
+        }
+        fn capabilities(&self) -> flowstore::Capabilities {
+            self.0.capabilities()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_eta_count_lists_the_source_only_for_a_terminal() {
+        let counting = Arc::new(CountingList(MemoryStore::new(), AtomicU64::new(0)));
+        let from: Arc<dyn Store> = counting.clone();
+        for terminal in [false, true] {
+            counting.1.store(0, Ordering::Relaxed);
+            let progress = Arc::new(Progress::new(0));
+            let reporter = progress
+                .clone()
+                .start(from.clone(), Prefix::all(), terminal);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            progress.finished.store(true, Ordering::Relaxed);
+            reporter.await.unwrap();
+            assert_eq!(counting.1.load(Ordering::Relaxed) > 0, terminal);
+            assert_eq!(progress.total_known.load(Ordering::Relaxed), terminal);
+        }
     }
 
     #[test]
