@@ -171,9 +171,14 @@ pub(crate) enum Command {
         #[arg(long, value_name = "V", conflicts_with = "prefix")]
         if_version: Option<String>,
         /// Remove every key of the namespace that starts with P (literal text, no
-        /// glob) and print how many went; asks first unless --yes.
+        /// glob) and print how many went; asks first unless --yes. An empty P
+        /// (every key) needs --all as well.
         #[arg(long, value_name = "P", conflicts_with = "key")]
         prefix: Option<String>,
+        /// With `--prefix ""`: yes, every key of the namespace. Refused with any
+        /// other prefix (it would not mean "all").
+        #[arg(long, requires = "prefix")]
+        all: bool,
         /// Do not ask. Without it, `delete --prefix` asks on a terminal and
         /// refuses otherwise.
         #[arg(long, short, requires = "prefix")]

@@ -2,11 +2,14 @@
 //! wrappers and encoded by the target's, with its remaining TTL.
 //!
 //! Pages are listed one after another (a cursor leads to the next) while up to
-//! `--jobs` pages are copied at once: `get_many` on the source, `set_many` on
-//! the target, then a `get_many` on the target to check what it now holds. The
+//! `--jobs` pages are copied at once: the source read (`get_entry` per key, or
+//! `get_many` without entry versions: see `read.rs`), `set_many` on the target,
+//! then a `get_many` on the target to check what it now holds. The
 //! checkpoint records the cursor after the last page that is copied *and* has
 //! every page before it copied, so a resumed run never skips a page (it may
 //! copy one again, which rewrites the same values: copying is idempotent).
+
+mod fingerprint;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -25,12 +28,17 @@ use crate::cli::CopyArgs;
 use crate::commands::Outcome;
 use crate::failure::Failure;
 use crate::list::parse_prefix;
+use crate::read::read_page;
 use crate::stack::open_store;
 use crate::transfer::remaining_ttl;
 
+pub(crate) use fingerprint::Side;
+
 /// The `format` of a checkpoint file.
 const CHECKPOINT_FORMAT: &str = "flowstore-copy-checkpoint";
-const CHECKPOINT_VERSION: u64 = 1;
+/// Version 2 added the store fingerprints; a version 1 file (from a build
+/// before any release) cannot tell which stores it was for and is refused.
+const CHECKPOINT_VERSION: u64 = 2;
 
 /// What a copy needs besides its two stores.
 #[derive(Debug)]
@@ -45,18 +53,24 @@ pub(crate) struct Plan {
     pub(crate) stop_after_pages: Option<u64>,
     /// Report progress on stderr.
     pub(crate) progress: bool,
+    /// The fingerprints of the source and target ([`Side::fingerprint`]).
+    pub(crate) source: String,
+    pub(crate) target: String,
 }
 
 /// The checkpoint file: where to resume, and the counts so far, so that a
 /// resumed run ends with the totals of the whole copy. No store URL (it may
-/// hold a password); the source namespace and prefix guard against resuming
-/// another copy's cursor.
+/// hold a password): fingerprints of both sides, the source namespace and the
+/// prefix guard against resuming another copy's cursor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Checkpoint {
     format: String,
     version: u64,
     namespace: String,
     prefix: String,
+    /// [`Side::fingerprint`] of the source and of the target.
+    source: String,
+    target: String,
     /// The source's cursor after the last page fully copied; `None` with
     /// `done == false` means nothing was copied yet.
     cursor: Option<String>,
@@ -69,12 +83,14 @@ pub(crate) struct Checkpoint {
 }
 
 impl Checkpoint {
-    fn new(namespace: &str, prefix: &Prefix) -> Checkpoint {
+    fn new(namespace: &str, plan: &Plan) -> Checkpoint {
         Checkpoint {
             format: CHECKPOINT_FORMAT.to_owned(),
             version: CHECKPOINT_VERSION,
             namespace: namespace.to_owned(),
-            prefix: prefix.as_str().to_owned(),
+            prefix: plan.prefix.as_str().to_owned(),
+            source: plan.source.clone(),
+            target: plan.target.clone(),
             cursor: None,
             done: false,
             copied: 0,
@@ -83,26 +99,46 @@ impl Checkpoint {
     }
 
     /// The checkpoint in `path`, or a fresh one when there is no such file.
-    fn load(path: &Path, namespace: &str, prefix: &Prefix) -> Result<Checkpoint, Failure> {
+    fn load(path: &Path, namespace: &str, plan: &Plan) -> Result<Checkpoint, Failure> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Checkpoint::new(namespace, prefix));
+                return Ok(Checkpoint::new(namespace, plan));
             }
             Err(err) => return Err(Failure::io("copy: reading the checkpoint", &err)),
         };
-        let checkpoint: Checkpoint = serde_json::from_str(&text).map_err(|_| {
-            Failure::new("copy: the checkpoint file is not a flowstore-copy-checkpoint")
-        })?;
-        if checkpoint.format != CHECKPOINT_FORMAT || checkpoint.version != CHECKPOINT_VERSION {
+        // The header first, so that an older version is named as such rather
+        // than as "not a checkpoint" for its missing fields.
+        #[derive(Deserialize)]
+        struct Header {
+            format: String,
+            version: u64,
+        }
+        let not_checkpoint =
+            || Failure::new("copy: the checkpoint file is not a flowstore-copy-checkpoint");
+        let header: Header = serde_json::from_str(&text).map_err(|_| not_checkpoint())?;
+        if header.format != CHECKPOINT_FORMAT || header.version != CHECKPOINT_VERSION {
             return Err(Failure::new(format!(
-                "copy: checkpoint {} version {} is not supported (this release reads {CHECKPOINT_FORMAT} version {CHECKPOINT_VERSION})",
-                checkpoint.format, checkpoint.version
+                "copy: checkpoint {} version {} is not supported (this release reads {CHECKPOINT_FORMAT} version {CHECKPOINT_VERSION}); use another --checkpoint file",
+                header.format, header.version
             )));
         }
-        if checkpoint.namespace != namespace || checkpoint.prefix != prefix.as_str() {
+        let checkpoint: Checkpoint = serde_json::from_str(&text).map_err(|_| not_checkpoint())?;
+        if checkpoint.namespace != namespace || checkpoint.prefix != plan.prefix.as_str() {
             return Err(Failure::new(
                 "copy: the checkpoint belongs to a copy of another source namespace or prefix; use another --checkpoint file",
+            ));
+        }
+        // Resuming for other stores would skip pages never copied to them
+        // and report the old run's counts as this one's.
+        if checkpoint.source != plan.source {
+            return Err(Failure::new(
+                "copy: the checkpoint was made for another source (--from URL, namespace, --from-encrypt-key-env or --from-compress differ); use another --checkpoint file",
+            ));
+        }
+        if checkpoint.target != plan.target {
+            return Err(Failure::new(
+                "copy: the checkpoint was made for another target (--to URL, namespace, --to-encrypt-key-env or --to-compress differ); use another --checkpoint file",
             ));
         }
         Ok(checkpoint)
@@ -159,6 +195,18 @@ pub(crate) async fn command(args: CopyArgs) -> Result<Outcome, Failure> {
     let to = open_store(&args.to, to_namespace, &to_stack)
         .await
         .map_err(|failure| Failure::new(format!("--to: {failure}")))?;
+    let source = Side {
+        url: &args.from,
+        namespace: from.namespace().as_str(),
+        encrypt_key_env: args.from_options.encrypt_key_env.as_deref(),
+        compress: args.from_options.compress,
+    };
+    let target = Side {
+        url: &args.to,
+        namespace: to.namespace().as_str(),
+        encrypt_key_env: args.to_options.encrypt_key_env.as_deref(),
+        compress: args.to_options.compress,
+    };
     let plan = Plan {
         prefix,
         batch: usize::from(args.batch),
@@ -166,6 +214,8 @@ pub(crate) async fn command(args: CopyArgs) -> Result<Outcome, Failure> {
         checkpoint: args.checkpoint,
         stop_after_pages: args.stop_after_pages,
         progress: true,
+        source: source.fingerprint(),
+        target: target.fingerprint(),
     };
     let report = copy(&from, &to, &plan).await?;
     check(report)?;
@@ -202,14 +252,17 @@ pub(crate) async fn copy(
 ) -> Result<Report, Failure> {
     let namespace = from.namespace().as_str();
     let mut checkpoint = match &plan.checkpoint {
-        Some(path) => Checkpoint::load(path, namespace, &plan.prefix)?,
-        None => Checkpoint::new(namespace, &plan.prefix),
+        Some(path) => Checkpoint::load(path, namespace, plan)?,
+        None => Checkpoint::new(namespace, plan),
     };
     let batch = plan.batch.clamp(1, MAX_BATCH_LEN);
     let progress = Arc::new(Progress::new(checkpoint.copied));
-    let reporter = plan
-        .progress
-        .then(|| progress.clone().start(from.clone(), plan.prefix.clone()));
+    let reporter = plan.progress.then(|| {
+        let terminal = std::io::stderr().is_terminal();
+        progress
+            .clone()
+            .start(from.clone(), plan.prefix.clone(), terminal)
+    });
 
     let result = run_pages(from, to, plan, batch, &mut checkpoint, &progress).await;
     if let Some(reporter) = reporter {
@@ -288,32 +341,28 @@ async fn run_pages(
 }
 
 /// Copies one listed page and returns how many entries it wrote and how many
-/// of them the target held when read back. A key gone from the source since
-/// the listing (deleted, expired) is not copied; an entry whose expiry passes
-/// before it is written is not either.
+/// of them the target held when read back. Values and expiries are read as
+/// [`read_page`] does (together, where the source has entry versions). A key
+/// gone from the source since the listing (deleted, expired) is not copied; an
+/// entry whose expiry passes before it is written is not either.
 async fn copy_page(
     from: &Arc<dyn Store>,
     to: &Arc<dyn Store>,
     items: Vec<ListItem>,
 ) -> Result<(u64, u64), Failure> {
-    if items.is_empty() {
+    let reads = read_page(from, items, "copy: the source").await?;
+    if reads.is_empty() {
         return Ok((0, 0));
     }
-    let keys: Vec<Key> = items.iter().map(|item| item.key.clone()).collect();
-    let values = from
-        .get_many(&keys)
-        .await
-        .map_err(|err| Failure::store("copy: get_many on the source", &err))?;
     let now = SystemTime::now();
-    let mut writes = Vec::with_capacity(items.len());
-    let mut expiries = Vec::with_capacity(items.len());
-    for (item, value) in items.iter().zip(&values) {
-        let Some(value) = value else { continue };
-        let Ok(ttl) = remaining_ttl(item.expires_at, now) else {
+    let mut writes = Vec::with_capacity(reads.len());
+    let mut expiries = Vec::with_capacity(reads.len());
+    for read in &reads {
+        let Ok(ttl) = remaining_ttl(read.expires_at, now) else {
             continue;
         };
-        writes.push(SetItem::new(&item.key, value, ttl));
-        expiries.push(item.expires_at);
+        writes.push(SetItem::new(&read.key, &read.value, ttl));
+        expiries.push(read.expires_at);
     }
     to.set_many(&writes)
         .await
@@ -357,11 +406,18 @@ impl Progress {
         }
     }
 
-    /// Starts counting the source's keys (for the ETA; a key-only listing is
-    /// cheap next to the copy) and printing progress on stderr: a line
-    /// rewritten in place on a terminal, a plain line every 10 s otherwise.
-    fn start(self: Arc<Self>, from: Arc<dyn Store>, prefix: Prefix) -> tokio::task::JoinHandle<()> {
-        let counter = {
+    /// Starts printing progress on stderr: on a `terminal` a line rewritten in
+    /// place, with an ETA from a count of the source's keys (a second, key-only
+    /// listing, cheap next to the copy); otherwise a plain line every 10 s,
+    /// without the count: nobody watches a log line's ETA, and the listing
+    /// would load the source for nothing.
+    fn start(
+        self: Arc<Self>,
+        from: Arc<dyn Store>,
+        prefix: Prefix,
+        terminal: bool,
+    ) -> tokio::task::JoinHandle<()> {
+        let counter = terminal.then(|| {
             let progress = self.clone();
             tokio::spawn(async move {
                 let mut cursor = None;
@@ -379,9 +435,8 @@ impl Progress {
                 progress.total.store(total, Ordering::Relaxed);
                 progress.total_known.store(true, Ordering::Relaxed);
             })
-        };
+        });
         tokio::spawn(async move {
-            let terminal = std::io::stderr().is_terminal();
             let every = if terminal {
                 Duration::from_millis(250)
             } else {
@@ -402,7 +457,9 @@ impl Progress {
                     eprintln!("{line}");
                 }
             }
-            counter.abort();
+            if let Some(counter) = counter {
+                counter.abort();
+            }
             if terminal {
                 eprint!("\r\x1b[K");
             }
@@ -451,7 +508,19 @@ mod tests {
             checkpoint,
             stop_after_pages: None,
             progress: false,
+            source: side("sqlite://source.db"),
+            target: side("sqlite://target.db"),
         }
+    }
+
+    fn side(url: &str) -> String {
+        Side {
+            url,
+            namespace: "flow",
+            encrypt_key_env: None,
+            compress: false,
+        }
+        .fingerprint()
     }
 
     fn key(name: &str) -> Key {
@@ -580,11 +649,129 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_checkpoint_is_refused_for_another_target_or_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("copy.checkpoint");
+        let from: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        fill(&from, 20).await;
+        let a: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let report = copy(&from, &a, &plan("p/", Some(path.clone())))
+            .await
+            .unwrap();
+        assert_eq!(report.copied, 20);
+        let saved = std::fs::read_to_string(&path).unwrap();
+        assert!(!saved.contains("sqlite://"), "{saved}");
+
+        // The same (finished) checkpoint with target B: refused, B untouched.
+        let b = MemoryStore::new();
+        let b_store: Arc<dyn Store> = Arc::new(b.clone());
+        let mut to_b = plan("p/", Some(path.clone()));
+        to_b.target = side("sqlite://other-target.db");
+        let failure = copy(&from, &b_store, &to_b).await.unwrap_err();
+        assert!(
+            failure.to_string().contains("made for another target"),
+            "{failure}"
+        );
+        assert_eq!(failure.exit_code(), 2);
+        assert_eq!(b_store.get(&key("p/0000")).await.unwrap(), None);
+
+        let mut from_elsewhere = plan("p/", Some(path.clone()));
+        from_elsewhere.source = side("sqlite://other-source.db");
+        let failure = copy(&from, &a, &from_elsewhere).await.unwrap_err();
+        assert!(
+            failure.to_string().contains("made for another source"),
+            "{failure}"
+        );
+        // A checkpoint of the previous version (no fingerprints) is refused by its version.
+        std::fs::write(
+            &path,
+            r#"{"format":"flowstore-copy-checkpoint","version":1,"namespace":"flow","prefix":"p/","cursor":null,"done":true,"copied":20,"held":20}"#,
+        )
+        .unwrap();
+        let failure = copy(&from, &a, &plan("p/", Some(path))).await.unwrap_err();
+        assert!(
+            failure.to_string().contains("version 1 is not supported"),
+            "{failure}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_is_copied_with_the_expiry_of_the_entry_read_not_the_listing() {
+        let inner = MemoryStore::new();
+        inner.set(&key("p/a"), b"a", None).await.unwrap();
+        // Its listing says "expires in an hour"; the entry itself never expires.
+        let from: Arc<dyn Store> = Arc::new(crate::read::tests::StaleListing {
+            inner,
+            versions: true,
+        });
+        let to: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let page = from.list(&Prefix::all(), None, 10).await.unwrap();
+        assert!(page.items[0].expires_at.is_some());
+        assert_eq!(copy_page(&from, &to, page.items).await.unwrap(), (1, 1));
+        let copied = to.get_entry(&key("p/a")).await.unwrap().unwrap();
+        assert_eq!(copied.value, b"a");
+        assert_eq!(copied.expires_at, None);
+    }
+
     #[test]
     fn a_mismatch_exits_2() {
         let failure = check(Report { copied: 5, held: 4 }).unwrap_err();
         assert_eq!(failure.exit_code(), 2);
         assert!(failure.to_string().contains("holds only 4 of them"));
+    }
+
+    /// Counts the listings of a memory store.
+    #[derive(Debug)]
+    struct CountingList(MemoryStore, AtomicU64);
+
+    #[flowstore::async_trait]
+    impl Store for CountingList {
+        async fn get(&self, key: &Key) -> flowstore::Result<Option<Vec<u8>>> {
+            self.0.get(key).await
+        }
+        async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> flowstore::Result<()> {
+            self.0.set(key, value, ttl).await
+        }
+        async fn delete(&self, key: &Key) -> flowstore::Result<()> {
+            self.0.delete(key).await
+        }
+        async fn clear(&self) -> flowstore::Result<()> {
+            self.0.clear().await
+        }
+        async fn list(
+            &self,
+            prefix: &Prefix,
+            cursor: Option<&Cursor>,
+            limit: usize,
+        ) -> flowstore::Result<flowstore_core::ListPage> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            self.0.list(prefix, cursor, limit).await
+        }
+        fn namespace(&self) -> &Namespace {
+            self.0.namespace()
+        }
+        fn capabilities(&self) -> flowstore::Capabilities {
+            self.0.capabilities()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_eta_count_lists_the_source_only_for_a_terminal() {
+        let counting = Arc::new(CountingList(MemoryStore::new(), AtomicU64::new(0)));
+        let from: Arc<dyn Store> = counting.clone();
+        for terminal in [false, true] {
+            counting.1.store(0, Ordering::Relaxed);
+            let progress = Arc::new(Progress::new(0));
+            let reporter = progress
+                .clone()
+                .start(from.clone(), Prefix::all(), terminal);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            progress.finished.store(true, Ordering::Relaxed);
+            reporter.await.unwrap();
+            assert_eq!(counting.1.load(Ordering::Relaxed) > 0, terminal);
+            assert_eq!(progress.total_known.load(Ordering::Relaxed), terminal);
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod commands;
 mod copy;
 mod failure;
 mod list;
+mod read;
 mod serve;
 mod stack;
 mod transfer;
@@ -98,16 +99,28 @@ async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Delete {
             prefix: Some(prefix),
             yes,
+            all,
             ..
         } => {
+            list::check_delete_all(&prefix, all)?;
             let prefix = list::parse_prefix("--prefix", prefix)?;
             commands::confirm_precheck("delete --prefix", yes)?;
             let store = open_store(&cli.store, namespace, &stack).await?;
             list::delete_prefix(&store, &prefix, yes).await
         }
         Command::Delete {
-            key, if_version, ..
+            key,
+            if_version,
+            all,
+            ..
         } => {
+            // clap's `requires` lets `delete KEY --all` through; it must not
+            // look like it deleted everything.
+            if all {
+                return Err(Failure::new(
+                    "delete --all goes only with an empty --prefix \"\"; nothing was deleted",
+                ));
+            }
             // clap requires KEY when --prefix is absent.
             let key = commands::parse_key(&key.unwrap_or_default())?;
             let expected = versions::parse_version("--if-version", if_version.as_deref())?;

@@ -38,6 +38,21 @@ impl Format {
     }
 }
 
+/// `delete --prefix ""` would empty the namespace: like the server's
+/// `"all": true`, that takes `--all`, and `--all` goes only with the empty
+/// prefix. Checked before the store is opened.
+pub(crate) fn check_delete_all(prefix: &str, all: bool) -> Result<(), Failure> {
+    match (prefix.is_empty(), all) {
+        (true, false) => Err(Failure::new(
+            "delete --prefix \"\": an empty prefix deletes every key of the namespace; say so with --all (or use `clear`); nothing was deleted",
+        )),
+        (false, true) => Err(Failure::new(
+            "delete --all goes only with an empty --prefix \"\"; nothing was deleted",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Checks a prefix given to `option`.
 pub(crate) fn parse_prefix(option: &str, prefix: String) -> Result<Prefix, Failure> {
     let shown = escape_key(&prefix).into_owned();

@@ -8,6 +8,7 @@
 //! Absolute, not remaining, so that an export imported an hour later expires
 //! when the original would have.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use serde_json::{Map, Value, json};
 use crate::commands::Outcome;
 use crate::failure::Failure;
 use crate::list::escape_key;
+use crate::read::read_page;
 
 /// The `format` of the header line.
 pub(crate) const FORMAT: &str = "flowstore-export";
@@ -123,8 +125,9 @@ pub(crate) async fn export_command(
 }
 
 /// Writes the export of `prefix` to `out` and returns how many entries it
-/// holds: for each listing page, one `get_many` of its keys. A key deleted
-/// between the listing and the read is left out.
+/// holds: each listing page read as [`read_page`] does (value and expiry
+/// together where the store has entry versions). A key deleted between the
+/// listing and the read is left out.
 pub(crate) async fn export_to(
     store: &Arc<dyn Store>,
     prefix: &Prefix,
@@ -141,14 +144,8 @@ pub(crate) async fn export_to(
             .list(prefix, cursor.as_ref(), EXPORT_PAGE)
             .await
             .map_err(|err| Failure::store("export: list", &err))?;
-        let keys: Vec<Key> = page.items.iter().map(|item| item.key.clone()).collect();
-        let values = store
-            .get_many(&keys)
-            .await
-            .map_err(|err| Failure::store("export: get_many", &err))?;
-        for (item, value) in page.items.iter().zip(values) {
-            let Some(value) = value else { continue };
-            let mut line = entry_line(item.key.as_str(), &value, item.expires_at).to_string();
+        for read in read_page(store, page.items, "export").await? {
+            let mut line = entry_line(read.key.as_str(), &read.value, read.expires_at).to_string();
             line.push('\n');
             out.write_all(line.as_bytes()).map_err(write_err)?;
             count += 1;
@@ -345,6 +342,12 @@ pub(crate) async fn import_from(
 
 /// Writes one batch: `set_many`, or with `if_absent` one `set_if` absent per
 /// entry, a few at a time. TTLs are computed now, just before the write.
+///
+/// With `if_absent` the writes run concurrently, so a key twice in the batch
+/// would race with itself and either value could win. File order decides
+/// instead: the key's first live entry is the one written (if the key is
+/// absent), and every later one is counted as kept, as it would have been had
+/// the entries been written one after another.
 async fn write_batch(
     store: &Arc<dyn Store>,
     batch: &[ImportEntry],
@@ -374,6 +377,14 @@ async fn write_batch(
         report.written += items.len() as u64;
         return Ok(());
     }
+    let mut seen: HashSet<&Key> = HashSet::with_capacity(live.len());
+    live.retain(|(entry, _)| {
+        let first = seen.insert(&entry.key);
+        if !first {
+            report.kept += 1;
+        }
+        first
+    });
     let condition = Condition::Absent;
     let mut writes = futures::stream::iter(live.iter().map(|(entry, ttl)| {
         let condition = &condition;
@@ -499,6 +510,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn export_takes_the_expiry_from_the_entry_read_not_the_listing() {
+        let inner = MemoryStore::new();
+        inner
+            .set(&Key::new("k").unwrap(), b"v", None)
+            .await
+            .unwrap();
+        let store: Arc<dyn Store> = Arc::new(crate::read::tests::StaleListing {
+            inner,
+            versions: true,
+        });
+        let mut file = Vec::new();
+        assert_eq!(
+            export_to(&store, &Prefix::all(), &mut file).await.unwrap(),
+            1
+        );
+        let text = String::from_utf8(file).unwrap();
+        let entry: Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(entry["expires_at"], Value::Null, "{text}");
+    }
+
+    #[tokio::test]
     async fn import_skips_expired_entries_and_if_absent_keeps_present_ones() {
         let target = memory();
         let key = Key::new("present").unwrap();
@@ -526,6 +558,76 @@ mod tests {
         let report = import_from(&target, file.as_bytes(), false).await.unwrap();
         assert_eq!(report.written, 2);
         assert_eq!(target.get(&key).await.unwrap(), Some(b"new".to_vec()));
+    }
+
+    /// A memory store whose conditional write of the value `v0` is slow, so
+    /// that a later write of the same key issued concurrently would land first.
+    #[derive(Debug)]
+    struct SlowFirst(MemoryStore);
+
+    #[flowstore::async_trait]
+    impl Store for SlowFirst {
+        async fn get(&self, key: &Key) -> flowstore::Result<Option<Vec<u8>>> {
+            self.0.get(key).await
+        }
+        async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> flowstore::Result<()> {
+            self.0.set(key, value, ttl).await
+        }
+        async fn delete(&self, key: &Key) -> flowstore::Result<()> {
+            self.0.delete(key).await
+        }
+        async fn clear(&self) -> flowstore::Result<()> {
+            self.0.clear().await
+        }
+        async fn set_if(
+            &self,
+            key: &Key,
+            value: &[u8],
+            ttl: Option<Ttl>,
+            condition: &Condition,
+            new_version: &Version,
+        ) -> flowstore::Result<()> {
+            if value == b"v0" {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            self.0.set_if(key, value, ttl, condition, new_version).await
+        }
+        fn namespace(&self) -> &flowstore::Namespace {
+            self.0.namespace()
+        }
+        fn capabilities(&self) -> flowstore::Capabilities {
+            self.0.capabilities()
+        }
+    }
+
+    #[tokio::test]
+    async fn if_absent_writes_a_repeated_key_in_file_order() {
+        let target: Arc<dyn Store> = Arc::new(SlowFirst(MemoryStore::new()));
+        let past = SystemTime::now() - Duration::from_secs(10);
+        // Many entries between the repeats, so that concurrent writes would race.
+        let mut lines = vec![header("flow", &Prefix::all()).to_string()];
+        lines.push(entry_line("dup", b"expired", Some(past)).to_string());
+        for round in 0..5 {
+            lines.push(entry_line("dup", format!("v{round}").as_bytes(), None).to_string());
+            for i in 0..20 {
+                lines.push(entry_line(&format!("k{round}/{i}"), b"x", None).to_string());
+            }
+        }
+        let file = lines.join("\n");
+        for _ in 0..2 {
+            target.clear().await.unwrap();
+            let report = import_from(&target, file.as_bytes(), true).await.unwrap();
+            assert_eq!(
+                report,
+                ImportReport {
+                    written: 101,
+                    expired: 1,
+                    kept: 4
+                }
+            );
+            let dup = target.get(&Key::new("dup").unwrap()).await.unwrap();
+            assert_eq!(dup, Some(b"v0".to_vec()));
+        }
     }
 
     #[tokio::test]

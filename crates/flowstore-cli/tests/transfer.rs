@@ -88,6 +88,26 @@ fn delete_prefix_refuses_without_yes_and_prints_the_count() {
 }
 
 #[test]
+fn delete_of_the_empty_prefix_needs_all() {
+    let sandbox = Sandbox::new();
+    for key in ["p/1", "q/1"] {
+        assert_exit(&sandbox.run(["set", key, "v"]), 0);
+    }
+    let refused = assert_error(&sandbox.run(["delete", "--prefix", "", "--yes"]));
+    assert!(refused.contains("say so with --all"), "{refused}");
+    assert_eq!(stdout(&sandbox.run(["list"])).lines().count(), 2);
+    let refused = assert_error(&sandbox.run(["delete", "--prefix", "p/", "--all", "--yes"]));
+    assert!(refused.contains("only with an empty --prefix"), "{refused}");
+    let refused = assert_error(&sandbox.run(["delete", "p/1", "--all"]));
+    assert!(refused.contains("only with an empty --prefix"), "{refused}");
+    assert_eq!(stdout(&sandbox.run(["list"])).lines().count(), 2);
+    let deleted = sandbox.run(["delete", "--prefix", "", "--all", "--yes"]);
+    assert_exit(&deleted, 0);
+    assert_eq!(stdout(&deleted), "2\n");
+    assert_eq!(stdout(&sandbox.run(["list"])), "");
+}
+
+#[test]
 fn export_and_import_round_trip_binary_values_and_expiries() {
     let sandbox = Sandbox::new();
     let source = "sqlite://source.db";
@@ -277,6 +297,35 @@ fn an_interrupted_copy_resumes_from_its_checkpoint_with_equal_counts() {
         stdout(&sandbox.run(["--store", "sqlite://b.db", "list"])),
         stdout(&sandbox.run(["--store", "sqlite://a.db", "list"]))
     );
+}
+
+/// A checkpoint belongs to its two stores: reused with another `--to`, it
+/// would skip every page it recorded (here: all of them) and report the old
+/// run's counts as success; it is refused instead.
+#[test]
+fn a_checkpoint_is_refused_for_another_target() {
+    let sandbox = Sandbox::new();
+    fill(&sandbox, "sqlite://a.db", 10, &[]);
+    let copy = |to: &str| {
+        sandbox.run([
+            "copy",
+            "--from",
+            "sqlite://a.db",
+            "--to",
+            to,
+            "--checkpoint",
+            "copy.checkpoint",
+        ])
+    };
+    assert_exit(&copy("sqlite://b.db"), 0);
+    let refused = assert_error(&copy("sqlite://c.db"));
+    assert!(refused.contains("made for another target"), "{refused}");
+    assert_eq!(
+        stdout(&sandbox.run(["--store", "sqlite://c.db", "list"])),
+        ""
+    );
+    // The same target again resumes (finished: nothing more to copy).
+    assert_exit(&copy("sqlite://b.db"), 0);
 }
 
 /// `delete --prefix` on a terminal asks, like `clear` (a pseudo-terminal from
