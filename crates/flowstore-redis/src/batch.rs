@@ -49,6 +49,7 @@ pub(crate) async fn get_many(
     }))
     .await?;
     let mut values: Vec<Option<Vec<u8>>> = vec![None; names.len()];
+    let mut nils = Vec::new();
     for (positions, reply) in groups.values().zip(replies) {
         if reply.len() != positions.len() {
             return Err(in_op(op)(Error::backend(format!(
@@ -59,7 +60,10 @@ pub(crate) async fn get_many(
         }
         for (&at, value) in positions.iter().zip(reply) {
             values[at] = match value {
-                Value::Null => None,
+                Value::Null => {
+                    nils.push(at);
+                    None
+                }
                 other => {
                     let stored = other.into_bytes().ok_or_else(|| {
                         in_op(op)(Error::backend("MGET answered a value that is not a string"))
@@ -69,7 +73,30 @@ pub(crate) async fn get_many(
             };
         }
     }
+    refuse_other_types(shared, &names, &nils).await?;
     Ok(values)
+}
+
+/// `MGET` answers nil for a key that holds a list, a hash or another non-string
+/// type, where `GET` fails with `WRONGTYPE`. A failure must not read as
+/// "absent", so the nil positions are asked their `TYPE` (pipelined; only when
+/// some key was nil): `none` is absent, `string` was written since the `MGET`
+/// (absent at the time it read), anything else is the `get` error.
+async fn refuse_other_types(shared: &Shared, names: &[RedisKey], nils: &[usize]) -> Result<()> {
+    let op = Operation::GetMany;
+    let types = try_join_all(nils.iter().map(|&at| {
+        let (client, name) = (shared.client.clone(), names[at].clone());
+        shared
+            .refusals
+            .run(op, async move { client.r#type::<String, _>(name).await })
+    }))
+    .await?;
+    if types.iter().any(|kind| kind != "none" && kind != "string") {
+        return Err(in_op(op)(Error::backend(
+            "WRONGTYPE a key of this batch holds a Redis value of another type than a string",
+        )));
+    }
+    Ok(())
 }
 
 /// Writes every item (values and TTLs already checked), each at a fresh
