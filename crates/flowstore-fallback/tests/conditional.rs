@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use flowstore_core::conformance::doubles::RequiredOnly;
 use flowstore_core::conformance::doubles::{Op, ScriptedStore, Step};
 use flowstore_core::{
-    Capabilities, Condition, Current, ErrorKind, Key, Namespace, Operation, Result, Store,
-    StoreExt, Ttl, Version, async_trait,
+    Condition, Current, ErrorKind, Key, Operation, Store, StoreExt, Ttl, Version,
 };
 use flowstore_fallback::{ENVELOPE_OVERHEAD, FallbackStore, WritePolicy};
 use flowstore_memory::MemoryStore;
@@ -249,37 +249,11 @@ async fn conditional_writes_keep_their_ttl_through_the_fallback() {
     assert!(expires_at <= std::time::SystemTime::now() + std::time::Duration::from_secs(61));
 }
 
-/// A memory store that has no entry versions, and says so.
-#[derive(Debug, Default)]
-struct Unversioned(MemoryStore);
-
-#[async_trait]
-impl Store for Unversioned {
-    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.0.get(key).await
-    }
-    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &Key) -> Result<()> {
-        self.0.delete(key).await
-    }
-    async fn clear(&self) -> Result<()> {
-        self.0.clear().await
-    }
-    fn namespace(&self) -> &Namespace {
-        self.0.namespace()
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::basic()
-    }
-}
-
 #[tokio::test]
 async fn versions_are_claimed_when_the_primary_has_them() {
     let with_primary = FallbackStore::builder()
         .store(MemoryStore::new())
-        .store(Unversioned::default())
+        .store(RequiredOnly(MemoryStore::new()))
         .build()
         .unwrap();
     assert!(with_primary.capabilities().versions);
@@ -289,7 +263,7 @@ async fn versions_are_claimed_when_the_primary_has_them() {
         .unwrap();
 
     let without = FallbackStore::builder()
-        .store(Unversioned::default())
+        .store(RequiredOnly(MemoryStore::new()))
         .store(MemoryStore::new())
         .build()
         .unwrap();

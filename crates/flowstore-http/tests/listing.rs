@@ -10,7 +10,8 @@ use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::get;
 use common::{local_config, spawn_server};
-use flowstore_core::{ErrorKind, Key, Namespace, Prefix, Result, SetItem, Store, Ttl, async_trait};
+use flowstore_core::conformance::doubles::RequiredOnly;
+use flowstore_core::{ErrorKind, Key, Namespace, Prefix, SetItem, Store, Ttl};
 use flowstore_http::HttpStore;
 use flowstore_memory::MemoryStore;
 use tokio::net::TcpListener;
@@ -150,34 +151,11 @@ async fn touch_says_whether_the_key_was_there() {
     assert_eq!(entry.value, b"v");
 }
 
-/// Only the required methods: no listing, no touch.
-#[derive(Debug)]
-struct Plain(MemoryStore);
-
-#[async_trait]
-impl Store for Plain {
-    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.0.get(key).await
-    }
-    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &Key) -> Result<()> {
-        self.0.delete(key).await
-    }
-    async fn clear(&self) -> Result<()> {
-        self.0.clear().await
-    }
-    fn namespace(&self) -> &Namespace {
-        self.0.namespace()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_whose_store_cannot_list_is_unsupported() {
     let backing = memory();
     backing.set(&key("k"), b"v", None).await.unwrap();
-    let addr = served(Arc::new(Plain(backing.clone()))).await;
+    let addr = served(Arc::new(RequiredOnly(backing.clone()))).await;
     // Claimed by default: the server's 501 is Unsupported.
     let store = HttpStore::builder(format!("http://{addr}")).open().unwrap();
     let err = store.list(&Prefix::all(), None, 10).await.unwrap_err();

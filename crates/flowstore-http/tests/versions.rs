@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use common::{client_for, local_config, spawn_server};
+use flowstore_core::conformance::doubles::RequiredOnly;
 use flowstore_core::conformance::doubles::{Op, ScriptedStore};
 use flowstore_core::{
-    Condition, Current, ErrorKind, Key, Namespace, Result, Store, StoreExt, Ttl, Version,
-    async_trait,
+    Condition, Current, ErrorKind, Key, Namespace, Store, StoreExt, Ttl, Version,
 };
 use flowstore_http::HttpStore;
 use flowstore_memory::MemoryStore;
@@ -188,33 +188,10 @@ async fn a_server_that_ignores_conditions_is_never_believed() {
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err:?}");
 }
 
-/// A store that implements only the required methods: no entry versions.
-#[derive(Debug)]
-struct Unversioned(MemoryStore);
-
-#[async_trait]
-impl Store for Unversioned {
-    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.0.get(key).await
-    }
-    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &Key) -> Result<()> {
-        self.0.delete(key).await
-    }
-    async fn clear(&self) -> Result<()> {
-        self.0.clear().await
-    }
-    fn namespace(&self) -> &Namespace {
-        self.0.namespace()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_store_without_versions_answers_unsupported_and_writes_nothing() {
     let backing = memory();
-    let unversioned: Arc<dyn Store> = Arc::new(Unversioned(backing.clone()));
+    let unversioned: Arc<dyn Store> = Arc::new(RequiredOnly(backing.clone()));
     assert!(
         !client_for(unversioned.clone())
             .await

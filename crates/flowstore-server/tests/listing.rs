@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{local_config, raw, spawn_server};
-use flowstore_core::{Key, Namespace, Prefix, Result, SetItem, Store, Ttl, async_trait};
+use flowstore_core::conformance::doubles::RequiredOnly;
+use flowstore_core::{Key, Namespace, Prefix, SetItem, Store, Ttl};
 use flowstore_memory::MemoryStore;
 use flowstore_server::{ServerConfig, Token};
 use serde_json::{Value, json};
@@ -382,35 +383,11 @@ async fn touch_changes_the_ttl_and_says_absent() {
     }
 }
 
-/// A store that implements only the required methods: it cannot list nor
-/// touch (the batches work, by their provided loops).
-#[derive(Debug)]
-struct Plain(MemoryStore);
-
-#[async_trait]
-impl Store for Plain {
-    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.0.get(key).await
-    }
-    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &Key) -> Result<()> {
-        self.0.delete(key).await
-    }
-    async fn clear(&self) -> Result<()> {
-        self.0.clear().await
-    }
-    fn namespace(&self) -> &Namespace {
-        self.0.namespace()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_without_listing_answers_501() {
     let store = memory();
     store.set(&key("k"), b"v", None).await.unwrap();
-    let addr = spawn_server(Arc::new(Plain(store.clone())), local_config()).await;
+    let addr = spawn_server(Arc::new(RequiredOnly(store.clone())), local_config()).await;
     let list = raw(addr, "GET", "/states", &[], None).await;
     assert_eq!(list.status, 501);
     assert_eq!(list.error_kind(), "unsupported");

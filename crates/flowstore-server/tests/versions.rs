@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::{RawResponse, local_config, raw, spawn_server};
-use flowstore_core::{Key, Namespace, Result, Store, StoreExt, Ttl, Version, async_trait};
+use flowstore_core::conformance::doubles::RequiredOnly;
+use flowstore_core::{Key, Namespace, Store, StoreExt, Ttl, Version};
 use flowstore_http::protocol::parse_expires_at;
 use flowstore_memory::MemoryStore;
 
@@ -243,33 +244,10 @@ async fn conditions_the_store_cannot_express_are_400_and_write_nothing() {
     assert_eq!((&entry.value[..], entry.version), (&b"kept"[..], version));
 }
 
-/// A store that implements only the required methods: no entry versions.
-#[derive(Debug)]
-struct Unversioned(MemoryStore);
-
-#[async_trait]
-impl Store for Unversioned {
-    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.0.get(key).await
-    }
-    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &Key) -> Result<()> {
-        self.0.delete(key).await
-    }
-    async fn clear(&self) -> Result<()> {
-        self.0.clear().await
-    }
-    fn namespace(&self) -> &Namespace {
-        self.0.namespace()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_without_versions_refuses_conditions_with_501() {
     let store = memory();
-    let addr = spawn_server(Arc::new(Unversioned(store.clone())), local_config()).await;
+    let addr = spawn_server(Arc::new(RequiredOnly(store.clone())), local_config()).await;
     // The plain protocol is unchanged: no ETag, no marker.
     let put = raw(addr, "PUT", "/states/k", &[], Some(b"kept")).await;
     assert_eq!(put.status, 204);

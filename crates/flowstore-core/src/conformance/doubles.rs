@@ -250,3 +250,33 @@ impl<S: Store> Store for ScriptedStore<S> {
         self.inner.capabilities()
     }
 }
+
+/// A store that implements only the required methods of [`Store`], over
+/// `S`: no entry versions, no listing, no touch, no probe, and
+/// [`Capabilities::basic`] — what a third-party store that implements the
+/// minimum looks like, for tests of how wrappers and the server treat one.
+#[derive(Debug, Default)]
+pub struct RequiredOnly<S>(pub S);
+
+#[crate::async_trait]
+impl<S: Store> Store for RequiredOnly<S> {
+    async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        self.0.get(key).await
+    }
+
+    async fn set(&self, key: &Key, value: &[u8], ttl: Option<Ttl>) -> Result<()> {
+        self.0.set(key, value, ttl).await
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        self.0.delete(key).await
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.0.clear().await
+    }
+
+    fn namespace(&self) -> &Namespace {
+        self.0.namespace()
+    }
+}
