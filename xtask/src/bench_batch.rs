@@ -6,37 +6,14 @@
 
 use std::process::{Command, Stdio};
 
-use crate::bench_versions::{Serve, summarise};
+use crate::bench_versions::{Serve, parse_runs, summarise, url_of};
 use crate::test_servers::{self, Kind};
 use crate::util::{self, cargo};
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let mut runs = 5u32;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--runs" => {
-                runs = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or("--runs needs a number")?;
-            }
-            other => {
-                return Err(format!(
-                    "unexpected argument `{other}` (usage: cargo xtask bench batch [--runs N])"
-                ));
-            }
-        }
-    }
+    let runs = parse_runs(args, "cargo xtask bench batch [--runs N]")?;
     let servers = test_servers::start(&[Kind::Postgres, Kind::Redis, Kind::RedisCluster])?;
-    let url_of = |kind: Kind| {
-        servers
-            .env
-            .iter()
-            .find(|(var, _)| *var == kind.var())
-            .map(|(_, url)| url.clone())
-            .ok_or_else(|| format!("no URL for {}", kind.var()))
-    };
+    let url_of = |kind: Kind| url_of(&servers, kind);
     util::run(cargo().args([
         "build",
         "--release",

@@ -58,32 +58,9 @@ impl Drop for Serve {
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let mut runs = 5u32;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--runs" => {
-                runs = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or("--runs needs a number")?;
-            }
-            other => {
-                return Err(format!(
-                    "unexpected argument `{other}` (usage: cargo xtask bench versions [--runs N])"
-                ));
-            }
-        }
-    }
+    let runs = parse_runs(args, "cargo xtask bench versions [--runs N]")?;
     let servers = test_servers::start(&[Kind::Postgres, Kind::Redis, Kind::RedisCluster])?;
-    let url_of = |kind: Kind| {
-        servers
-            .env
-            .iter()
-            .find(|(var, _)| *var == kind.var())
-            .map(|(_, url)| url.clone())
-            .ok_or_else(|| format!("no URL for {}", kind.var()))
-    };
+    let url_of = |kind: Kind| url_of(&servers, kind);
     util::run(cargo().args([
         "build",
         "--release",
@@ -171,6 +148,34 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Err(format!("{failed} of {} benchmarks failed", lines.len()));
     }
     Ok(())
+}
+
+/// `--runs N` (default 5), the only option of the xtask bench subcommands.
+pub(crate) fn parse_runs(args: &[String], usage: &str) -> Result<u32, String> {
+    let mut runs = 5u32;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => {
+                runs = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--runs needs a number")?;
+            }
+            other => return Err(format!("unexpected argument `{other}` (usage: {usage})")),
+        }
+    }
+    Ok(runs)
+}
+
+/// The URL of the started server of `kind`.
+pub(crate) fn url_of(servers: &test_servers::TestServers, kind: Kind) -> Result<String, String> {
+    servers
+        .env
+        .iter()
+        .find(|(var, _)| *var == kind.var())
+        .map(|(_, url)| url.clone())
+        .ok_or_else(|| format!("no URL for {}", kind.var()))
 }
 
 pub(crate) fn summarise(
