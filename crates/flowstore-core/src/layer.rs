@@ -449,6 +449,14 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
             .around(call, || inner.get_many(keys))
             .await
             .map_err(in_op(Operation::GetMany))?;
+        if stored.len() != keys.len() {
+            // Zipping below would drop or misplace answers silently.
+            return Err(in_op(Operation::GetMany)(Error::backend(format!(
+                "the inner store answered {} values for {} keys",
+                stored.len(),
+                keys.len()
+            ))));
+        }
         let Some(transform) = self.transform() else {
             return Ok(stored);
         };

@@ -172,9 +172,13 @@ impl FallbackBuilder {
             // Conditional operations go to the primary only (see the crate
             // docs): the secondaries need no versions of their own.
             .with_versions(first.capabilities().versions)
-            // A listing is the primary's (see `listing`); a TTL lives in the
-            // envelope, so changing it means rewriting the value.
-            .with_list(first.capabilities().list, first.capabilities().list_ordered)
+            // A listing is the primary's, a prefix delete goes through every
+            // store (see `listing`), so every store must list; a TTL lives in
+            // the envelope, so changing it means rewriting the value.
+            .with_list(
+                self.stores.iter().all(|store| store.capabilities().list),
+                first.capabilities().list_ordered,
+            )
             .with_touch(false);
         Ok(FallbackStore {
             write_policy: self.write_policy,
@@ -602,13 +606,27 @@ impl Store for FallbackStore {
     ) -> Result<flowstore_core::ListPage> {
         if !self.capabilities.list {
             return Err(own(Error::unsupported(
-                "the primary of this fallback cannot list its keys",
+                "a store of this fallback cannot list its keys",
             ))
             .with_operation(Operation::List));
         }
         self.list_primary(prefix, cursor, limit)
             .await
             .map_err(|err| err.with_operation(Operation::List))
+    }
+
+    /// Every visible key with `prefix`, in every store (see the crate docs,
+    /// "Listing"), deleted with tombstones.
+    async fn delete_prefix(&self, prefix: &flowstore_core::Prefix) -> Result<u64> {
+        if !self.capabilities.list {
+            return Err(own(Error::unsupported(
+                "a store of this fallback cannot list its keys",
+            ))
+            .with_operation(Operation::DeletePrefix));
+        }
+        self.delete_prefix_everywhere(prefix)
+            .await
+            .map_err(|err| err.with_operation(Operation::DeletePrefix))
     }
 
     fn namespace(&self) -> &Namespace {

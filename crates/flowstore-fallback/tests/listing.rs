@@ -90,3 +90,38 @@ async fn a_listed_expiry_is_the_records_own() {
         .unwrap();
     assert!(raw.items[0].expires_at.unwrap() > at + Duration::from_secs(86_400));
 }
+
+#[tokio::test]
+async fn a_prefix_delete_removes_what_only_a_secondary_holds() {
+    let (primary, secondary, fallback) = stores();
+    fallback.set(&key("p/both"), b"v", None).await.unwrap();
+    // Written while the primary was down: only the secondary took it.
+    primary.fail_next(Op::Set, ErrorKind::Unavailable, 1);
+    fallback.set(&key("p/secondary"), b"v", None).await.unwrap();
+    assert_eq!(
+        primary.inner().get(&key("p/secondary")).await.unwrap(),
+        None
+    );
+    fallback.set(&key("q/kept"), b"v", None).await.unwrap();
+
+    let prefix = Prefix::new("p/").unwrap();
+    assert_eq!(fallback.delete_prefix(&prefix).await.unwrap(), 2);
+    assert_eq!(fallback.get(&key("p/both")).await.unwrap(), None);
+    assert_eq!(
+        fallback.get(&key("p/secondary")).await.unwrap(),
+        None,
+        "a key only a secondary held survived the prefix delete"
+    );
+    assert_eq!(
+        fallback.get(&key("q/kept")).await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    assert!(
+        secondary
+            .inner()
+            .get(&key("q/kept"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

@@ -243,29 +243,34 @@ pub async fn listing_shows_versions_expiry_and_size<F: StoreFactory>(factory: &F
     tidy(&store).await;
 }
 
-/// While another task writes and deletes keys under the same prefix, every key
-/// that stays unchanged throughout the listing is listed.
+/// While another task deletes and rewrites keys under the same prefix — keys
+/// that sort between the stable ones, so that keys before a page's cursor
+/// disappear and come back between pages — every key that stays unchanged
+/// throughout the listing is listed. (A cursor that counts positions instead
+/// of naming a key would skip stable keys here.)
 pub async fn listing_during_writes_shows_unchanged_keys<F: StoreFactory>(factory: &F) {
     let store = Arc::new(open(factory, "lschurn").await);
     if !lists(&*store).await {
         return;
     }
     let stable: Vec<Key> = (0..400).map(|i| key(&format!("k/{i:04}/stable"))).collect();
+    let churned: Vec<Key> = (0..400).map(|i| key(&format!("k/{i:04}/churn"))).collect();
     set_all(&*store, &stable, b"s").await;
+    set_all(&*store, &churned, b"c").await;
     let done = Arc::new(AtomicBool::new(false));
     let churn = {
-        let (store, done) = (Arc::clone(&store), Arc::clone(&done));
+        let (store, done, churned) = (Arc::clone(&store), Arc::clone(&done), churned.clone());
         async move {
             let mut round = 0usize;
             while !done.load(Ordering::Relaxed) {
-                // Keys that sort between the stable ones, written then removed.
-                let k = key(&format!("k/{:04}/churn", round % 400));
-                must(store.set(&k, b"c", None).await, "churn set");
-                if !round.is_multiple_of(2) {
-                    must(store.delete(&k).await, "churn delete");
+                let k = &churned[round % churned.len()];
+                if round.is_multiple_of(2) {
+                    must(store.delete(k).await, "churn delete");
+                } else {
+                    must(store.set(k, b"c", None).await, "churn set");
                 }
                 round += 1;
-                if round.is_multiple_of(16) {
+                if round.is_multiple_of(8) {
                     rt::sleep(Duration::from_millis(1)).await;
                 }
             }
@@ -274,7 +279,17 @@ pub async fn listing_during_writes_shows_unchanged_keys<F: StoreFactory>(factory
     let listing = {
         let (store, done) = (Arc::clone(&store), Arc::clone(&done));
         async move {
-            let items = list_all(&*store, &prefix("k/"), None, 16).await;
+            let mut items = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = must(store.list(&prefix("k/"), cursor.as_ref(), 16).await, "list");
+                items.extend(page.items);
+                let Some(next) = page.next else { break };
+                cursor = Some(next);
+                // Let the churn run between pages (on a browser's event
+                // loop too, where store futures may finish without yielding).
+                rt::sleep(Duration::from_millis(1)).await;
+            }
             done.store(true, Ordering::Relaxed);
             items
         }
@@ -428,7 +443,8 @@ pub async fn batch_set_and_delete_apply_each_entry<F: StoreFactory>(factory: &F)
     let (lasting, fleeting, twice, gone) =
         (key("lasting"), key("fleeting"), key("twice"), key("gone"));
     let with_ttl = store.capabilities().ttl;
-    let short = with_ttl.then(|| ttl(Duration::from_millis(200)));
+    // Long enough to be read back right after the batch on a loaded machine.
+    let short = with_ttl.then(|| ttl(Duration::from_secs(1)));
     let items = [
         SetItem::new(&lasting, b"L", None),
         SetItem::new(&fleeting, b"F", short),
@@ -444,7 +460,7 @@ pub async fn batch_set_and_delete_apply_each_entry<F: StoreFactory>(factory: &F)
     );
     assert_eq!(get(&store, &fleeting).await.as_deref(), Some(&b"F"[..]));
     if with_ttl {
-        rt::sleep(Duration::from_millis(600)).await;
+        rt::sleep(Duration::from_millis(1600)).await;
         assert_eq!(
             get(&store, &fleeting).await,
             None,
@@ -558,7 +574,7 @@ pub async fn touch_changes_ttl_and_keeps_value<F: StoreFactory>(factory: &F) {
     assert_eq!(get(&store, &absent).await, None, "touch created a key");
     must(
         store
-            .set(&k, b"value", Some(ttl(Duration::from_millis(300))))
+            .set(&k, b"value", Some(ttl(Duration::from_secs(2))))
             .await,
         "set with TTL",
     );
@@ -575,7 +591,7 @@ pub async fn touch_changes_ttl_and_keeps_value<F: StoreFactory>(factory: &F) {
         must(store.touch(&k, None).await, "touch"),
         "touch missed a present key"
     );
-    rt::sleep(Duration::from_millis(700)).await;
+    rt::sleep(Duration::from_millis(2600)).await;
     assert_eq!(
         get(&store, &k).await.as_deref(),
         Some(&b"value"[..]),
@@ -587,7 +603,7 @@ pub async fn touch_changes_ttl_and_keeps_value<F: StoreFactory>(factory: &F) {
         assert_no_near_expiry(entry.expires_at, "an entry touched without TTL");
     }
     assert!(must(
-        store.touch(&k, Some(ttl(Duration::from_millis(200)))).await,
+        store.touch(&k, Some(ttl(Duration::from_secs(1)))).await,
         "touch"
     ));
     assert_eq!(
@@ -595,7 +611,7 @@ pub async fn touch_changes_ttl_and_keeps_value<F: StoreFactory>(factory: &F) {
         Some(&b"value"[..]),
         "touch rewrote the value"
     );
-    rt::sleep(Duration::from_millis(600)).await;
+    rt::sleep(Duration::from_millis(1600)).await;
     assert_eq!(
         get(&store, &k).await,
         None,
