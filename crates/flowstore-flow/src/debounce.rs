@@ -1,62 +1,66 @@
-//! [`Debouncer`]: coalesces rapid saves of one instance into one write.
+//! [`Debouncer`]: coalesces one writer's rapid saves of one instance into
+//! one write.
 //!
 //! A flow UI may save on every keystroke. The debouncer holds the latest state
-//! of each instance for an interval and writes only that one; `flush().await`
-//! writes everything pending and returns once it is stored.
+//! for an interval and writes only that one; `flush().await` writes what is
+//! pending and returns once it is stored.
 //!
 //! **The loss window**: a save is only in memory until its interval has passed
-//! (or `flush` ran). If the process dies inside that window, the save is lost,
-//! and the store keeps the previous one. Dropping the debouncer does not lose
-//! pending saves while the tokio runtime lives (their timers still write them),
-//! but a runtime shut down first takes them with it: call `flush` before
-//! shutting down.
+//! (or `flush` ran). If the process dies inside that window, the save is lost
+//! and the store keeps the previous one. Dropping the debouncer does not lose a
+//! pending save while the tokio runtime lives (its timer still writes it), but
+//! a runtime shut down first takes it along: call `flush` before shutting down.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use flowstore_core::Version;
+use flowstore_core::Error;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::SaveError;
+use crate::error::{FlowError, SaveError};
 use crate::model::{FlowInstance, FlowRef};
 use crate::persister::{Base, FlowPersister, Saved};
 
-/// Coalesces the saves of each instance made within `interval` into one write.
+/// One writer's saves of one instance, written at most once per interval.
 ///
-/// Successive saves from the same base are successive edits: when a debounced
-/// write has stored a state based on `V0` as `V1`, a later save that still
-/// names `V0` as its base is written on top of `V1` (it came from the same
-/// writer, through this debouncer), while a save from any other base is checked
-/// as given. A conflict (someone else saved) drops the pending state and is
-/// returned by the next [`flush`](Debouncer::flush).
+/// The debouncer is the writer: it starts from the base it is given and moves
+/// it to each version it writes, so its own writes never conflict with one
+/// another, while a save by anyone else in between is a conflict, returned by
+/// the next [`flush`](Debouncer::flush). After merging, [`rebase`](Debouncer::rebase)
+/// onto the version the conflict reported and save again. Give each writer
+/// (each tab, each request handler that owns an instance) its own debouncer.
 pub struct Debouncer<C> {
     persister: FlowPersister<C>,
+    flow: FlowRef,
     interval: Duration,
     shared: Arc<Shared<C>>,
 }
 
 struct Shared<C> {
-    slots: Mutex<HashMap<FlowRef, Slot<C>>>,
-    /// Held for each write, so writes of one debouncer are serial and `flush`
-    /// waits for one already running.
+    state: Mutex<State<C>>,
+    /// Held for each write, so writes are serial and `flush` waits for one
+    /// already running.
     writing: tokio::sync::Mutex<()>,
-    /// The first failure of a background write, for the next `flush`.
-    failure: Mutex<Option<SaveError<C>>>,
 }
 
-struct Slot<C> {
-    pending: Option<(FlowInstance<C>, Base)>,
-    /// The base of this debouncer's last stored write and the version it made.
-    last: Option<(Base, Option<Version>)>,
+struct State<C> {
+    /// The latest unsaved state.
+    pending: Option<FlowInstance<C>>,
+    /// Whether a timer will write `pending`.
+    timer_armed: bool,
+    /// What the next write is based on.
+    base: Base,
+    /// The failure of the last write, for the next `flush`.
+    failure: Option<SaveError<C>>,
 }
 
 impl<C> Clone for Debouncer<C> {
     fn clone(&self) -> Self {
         Debouncer {
             persister: self.persister.clone(),
+            flow: self.flow.clone(),
             interval: self.interval,
             shared: self.shared.clone(),
         }
@@ -66,7 +70,7 @@ impl<C> Clone for Debouncer<C> {
 impl<C> fmt::Debug for Debouncer<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Debouncer")
-            .field("persister", &self.persister)
+            .field("flow", &self.flow)
             .field("interval", &self.interval)
             .finish_non_exhaustive()
     }
@@ -76,112 +80,118 @@ impl<C> Debouncer<C>
 where
     C: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
-    /// Writes through `persister` at most once per `interval` per instance.
-    /// Needs a tokio runtime with timers.
-    pub fn new(persister: FlowPersister<C>, interval: Duration) -> Debouncer<C> {
+    /// Saves of `flow` through `persister`, at most one write per `interval`,
+    /// the first based on `base` (what [`FlowPersister::base_of`] gave for
+    /// the restored state).
+    pub fn new(
+        persister: FlowPersister<C>,
+        flow: FlowRef,
+        base: Base,
+        interval: Duration,
+    ) -> Debouncer<C> {
         Debouncer {
             persister,
+            flow,
             interval,
             shared: Arc::new(Shared {
-                slots: Mutex::new(HashMap::new()),
+                state: Mutex::new(State {
+                    pending: None,
+                    timer_armed: false,
+                    base,
+                    failure: None,
+                }),
                 writing: tokio::sync::Mutex::new(()),
-                failure: Mutex::new(None),
             }),
         }
     }
 
-    /// Queues `instance` to be saved from `base` once the interval has passed;
-    /// a later save of the same instance within it replaces this one (the base
-    /// of the first stays: none of them was stored).
-    pub fn save(&self, instance: FlowInstance<C>, base: Base) {
-        let flow = instance.flow_ref();
+    /// Queues `instance` to be written once the interval has passed; a later
+    /// save within it replaces this one. `InvalidArgument` if `instance` is not
+    /// this debouncer's, `Unsupported` outside a tokio runtime (the timer
+    /// needs one); nothing is queued then.
+    pub fn save(&self, instance: FlowInstance<C>) -> Result<(), FlowError> {
+        if instance.flow_ref() != self.flow {
+            return Err(Error::invalid_argument(
+                "a debouncer saves one instance: this one is another's",
+            )
+            .into());
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::unsupported("a debounced save needs a tokio runtime for its timer")
+        })?;
         let arm_timer = {
-            let mut slots = lock(&self.shared.slots);
-            let slot = slots.entry(flow.clone()).or_insert_with(|| Slot {
-                pending: None,
-                last: None,
-            });
-            match &mut slot.pending {
-                Some((pending, _)) => {
-                    *pending = instance;
-                    false
-                }
-                None => {
-                    slot.pending = Some((instance, base));
-                    true
-                }
-            }
+            let mut state = lock(&self.shared.state);
+            state.pending = Some(instance);
+            !std::mem::replace(&mut state.timer_armed, true)
         };
         if arm_timer {
             let debouncer = self.clone();
-            let interval = self.interval;
-            tokio::spawn(async move {
-                tokio::time::sleep(interval).await;
-                debouncer.write(&flow).await;
+            runtime.spawn(async move {
+                tokio::time::sleep(debouncer.interval).await;
+                lock(&debouncer.shared.state).timer_armed = false;
+                debouncer.write_pending().await;
             });
         }
+        Ok(())
     }
 
-    /// Writes every pending save now, waits for writes already running, and
-    /// returns the first failure since the last flush (a background write's
-    /// too). `Ok` means everything saved before the call is stored.
+    /// Sets what the next write is based on: after a conflict, the version it
+    /// reported (once the pending state has been merged with the current one).
+    pub fn rebase(&self, base: Base) {
+        lock(&self.shared.state).base = base;
+    }
+
+    /// Writes the pending save now, waits for a write already running, and
+    /// returns the failure of the last write since the previous flush. `Ok`
+    /// means every save made before the call is stored.
+    ///
+    /// A failed write keeps its state pending (unless a newer save replaced
+    /// it), so a later flush retries it.
     pub async fn flush(&self) -> Result<(), SaveError<C>> {
-        let flows: Vec<FlowRef> = lock(&self.shared.slots)
-            .iter()
-            .filter(|(_, slot)| slot.pending.is_some())
-            .map(|(flow, _)| flow.clone())
-            .collect();
-        for flow in &flows {
-            self.write(flow).await;
-        }
-        // A write started before this call and finished by now leaves its
-        // failure here; one still running holds `writing` until it is done.
-        drop(self.shared.writing.lock().await);
-        match lock(&self.shared.failure).take() {
+        self.write_pending().await;
+        match lock(&self.shared.state).failure.take() {
             Some(failure) => Err(failure),
             None => Ok(()),
         }
     }
 
-    /// Writes the pending save of `flow`, if any (a timer's or `flush`'s).
-    async fn write(&self, flow: &FlowRef) {
+    /// Writes what is pending, if anything.
+    async fn write_pending(&self) {
         let _writing = self.shared.writing.lock().await;
-        let Some((mut instance, named, effective)) = self.take_pending(flow) else {
-            return;
+        let (mut instance, base) = {
+            let mut state = lock(&self.shared.state);
+            let Some(instance) = state.pending.take() else {
+                return;
+            };
+            (instance, state.base.clone())
         };
-        match self.persister.save(&mut instance, effective).await {
+        let result = self.persister.save(&mut instance, base.clone()).await;
+        let mut state = lock(&self.shared.state);
+        match result {
             Ok(Saved { version, .. }) => {
-                if let Some(slot) = lock(&self.shared.slots).get_mut(flow) {
-                    slot.last = Some((named, version));
-                }
+                // Last write wins stays last write wins; a checked write is
+                // followed by one checked against it.
+                state.base = match (base, version) {
+                    (Base::Overwrite, _) | (_, None) => Base::Overwrite,
+                    (_, Some(version)) => Base::Version(version),
+                };
+                state.failure = None;
             }
             Err(err) => {
-                lock(&self.shared.failure).get_or_insert(err);
+                state.pending.get_or_insert(instance);
+                state.failure = Some(err);
             }
         }
     }
 
-    /// Takes the pending save of `flow` with the base it named and the base
-    /// to write it from: this debouncer's last write when that write named the
-    /// same base. Called with `writing` held, so `last` reflects every write
-    /// before it.
-    fn take_pending(&self, flow: &FlowRef) -> Option<(FlowInstance<C>, Base, Base)> {
-        let mut slots = lock(&self.shared.slots);
-        let slot = slots.get_mut(flow)?;
-        let (instance, named) = slot.pending.take()?;
-        let effective = match &slot.last {
-            Some((last_named, written)) if *last_named == named => match written {
-                Some(version) => Base::Version(version.clone()),
-                None => Base::Overwrite,
-            },
-            _ => named.clone(),
-        };
-        Some((instance, named, effective))
+    /// The instance this debouncer saves.
+    pub fn flow(&self) -> &FlowRef {
+        &self.flow
     }
 }
 
 /// A poisoned lock only means another thread panicked while holding it; the
-/// maps stay consistent (each change is one assignment), so carry on.
+/// state stays consistent (each change is a few assignments), so carry on.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

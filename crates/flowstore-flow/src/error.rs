@@ -2,9 +2,10 @@
 
 use std::fmt;
 
-use flowstore_core::Version;
+use flowstore_core::{Key, Version};
 
 use crate::definition::Problem;
+use crate::model::FlowRef;
 use crate::persister::Restored;
 
 /// A failed persister operation.
@@ -18,13 +19,27 @@ pub enum FlowError {
     /// or its context does not fit the application's type. The reason names
     /// the position, never the stored text.
     NotFlowJson {
+        /// The key it is stored under (kept out of the message: a key often
+        /// names a user).
+        key: Option<Key>,
         /// What did not parse, and where.
         reason: String,
     },
     /// The validate hook refused the stored state.
     Invalid {
+        /// The key it is stored under.
+        key: Option<Key>,
         /// Every problem found.
         problems: Vec<Problem>,
+    },
+    /// The stored value names another instance than the one its key is for
+    /// (copied by hand, or written under another layout): restoring it would
+    /// make the next save write somewhere else.
+    Misplaced {
+        /// The key it is stored under.
+        key: Key,
+        /// The ids the value names.
+        stored: FlowRef,
     },
     /// The migrate callback failed.
     Migration {
@@ -49,6 +64,27 @@ impl FlowError {
         }
     }
 
+    /// Whether the stored value itself is at fault (not a flow, refused by
+    /// validation, stored under the wrong key): what
+    /// [`InvalidStored::Skip`](crate::InvalidStored::Skip) skips.
+    pub fn is_invalid_stored(&self) -> bool {
+        matches!(
+            self,
+            FlowError::NotFlowJson { .. } | FlowError::Invalid { .. } | FlowError::Misplaced { .. }
+        )
+    }
+
+    /// The same error, naming the key of the stored value it is about.
+    pub(crate) fn at(mut self, at: &Key) -> FlowError {
+        match &mut self {
+            FlowError::NotFlowJson { key, .. } | FlowError::Invalid { key, .. } => {
+                key.get_or_insert_with(|| at.clone());
+            }
+            _ => {}
+        }
+        self
+    }
+
     /// `reason` of a [`FlowError::NotFlowJson`] from a serde error: its
     /// category and position only, as serde's message can quote the stored text.
     pub(crate) fn not_flow_json(what: &str, err: &serde_json::Error) -> FlowError {
@@ -59,6 +95,7 @@ impl FlowError {
             serde_json::error::Category::Eof => "truncated JSON",
         };
         FlowError::NotFlowJson {
+            key: None,
             reason: format!(
                 "{what} is {category} (line {}, column {})",
                 err.line(),
@@ -72,10 +109,13 @@ impl fmt::Display for FlowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FlowError::Store(err) => write!(f, "flow store failed: {err}"),
-            FlowError::NotFlowJson { reason } => {
+            FlowError::NotFlowJson { reason, .. } => {
                 write!(f, "the stored value is not a saved flow: {reason}")
             }
-            FlowError::Invalid { problems } => {
+            FlowError::Misplaced { .. } => f.write_str(
+                "the stored flow names another flow, variant or instance than its key is for",
+            ),
+            FlowError::Invalid { problems, .. } => {
                 write!(f, "the saved flow failed validation: ")?;
                 for (index, problem) in problems.iter().enumerate() {
                     if index > 0 {
@@ -113,7 +153,6 @@ impl From<flowstore_core::Error> for FlowError {
 }
 
 /// A failed save.
-#[derive(Debug)]
 pub enum SaveError<C> {
     /// Someone else saved the instance since the entry version the save was
     /// based on (or it was not absent, for a new one). Nothing was written.
@@ -124,14 +163,38 @@ pub enum SaveError<C> {
 }
 
 /// What a conflicting save found in the store instead.
-#[derive(Debug)]
 pub struct Conflict<C> {
     /// The saved state now in the store, read after the conflict, with its
     /// entry version: merge into it, or reload. `None` if the instance is gone
-    /// (removed, or expired in the store) or its schema version was discarded.
+    /// (removed, or expired in the store), or what is stored cannot be read
+    /// as a flow of this persister (not a flow, another schema version that was
+    /// discarded, or the read itself failed: [`read_error`](Self::read_error)).
     pub current: Option<Restored<C>>,
-    /// The entry version the store reported (`None`: absent).
+    /// The entry version now in the store (`None`: absent, or unknown after a
+    /// failed read). A save based on it overwrites what is there.
     pub current_version: Option<Version>,
+    /// Why the current state could not be read, if it could not.
+    pub read_error: Option<FlowError>,
+}
+
+// No `C: Debug` bound: the context is left out anyway (FlowInstance's Debug).
+impl<C> fmt::Debug for SaveError<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SaveError::Conflict(conflict) => f.debug_tuple("Conflict").field(conflict).finish(),
+            SaveError::Failed(err) => f.debug_tuple("Failed").field(err).finish(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for Conflict<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conflict")
+            .field("current", &self.current)
+            .field("current_version", &self.current_version)
+            .field("read_error", &self.read_error)
+            .finish()
+    }
 }
 
 impl<C> SaveError<C> {
@@ -155,7 +218,7 @@ impl<C> fmt::Display for SaveError<C> {
     }
 }
 
-impl<C: fmt::Debug> std::error::Error for SaveError<C> {
+impl<C> std::error::Error for SaveError<C> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SaveError::Conflict(_) => None,

@@ -68,7 +68,12 @@ impl Default for DefaultLayout {
 }
 
 impl KeyLayout for DefaultLayout {
+    /// `{prefix}:{flowId}:{variantId}:{instanceId}`. A flow id holding `:` is
+    /// refused (see [`flow_prefix`](KeyLayout::flow_prefix)); variant and
+    /// instance ids may hold it, so variant `a:b` + instance `c` and variant
+    /// `a` + instance `b:c` share a key: keep `:` out of variant ids.
     fn key(&self, flow: &FlowRef) -> Result<Key> {
+        check_flow_id(&flow.flow_id)?;
         Key::new(format!(
             "{}:{}:{}:{}",
             self.prefix, flow.flow_id, flow.variant_id, flow.instance_id
@@ -78,17 +83,22 @@ impl KeyLayout for DefaultLayout {
     /// `{prefix}:{flowId}:`. A flow id holding `:` is refused: the prefix of
     /// flow `a` would also take in the instances of a flow `a:b`.
     fn flow_prefix(&self, flow_id: &str) -> Result<Prefix> {
-        if flow_id.contains(':') {
-            return Err(Error::invalid_argument(
-                "a flow id holding ':' cannot be listed or removed by prefix in the default key layout",
-            ));
-        }
+        check_flow_id(flow_id)?;
         Prefix::new(format!("{}:{flow_id}:", self.prefix))
     }
 
     fn all_prefix(&self) -> Prefix {
         Prefix::new(format!("{}:", self.prefix)).expect("a non-empty prefix without NUL is valid")
     }
+}
+
+fn check_flow_id(flow_id: &str) -> Result<()> {
+    if flow_id.contains(':') {
+        return Err(Error::invalid_argument(
+            "a flow id holding ':' is refused by the default key layout: its instances could not be told from another flow's",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -114,6 +124,7 @@ mod tests {
         assert!(DefaultLayout::with_prefix("a:b").is_err());
         assert!(DefaultLayout::with_prefix("").is_err());
         assert!(DefaultLayout::new().flow_prefix("a:b").is_err());
+        assert!(DefaultLayout::new().key(&FlowRef::new("a:b")).is_err());
         let custom = DefaultLayout::with_prefix("app").unwrap();
         assert_eq!(custom.flow_prefix("f").unwrap().as_str(), "app:f:");
     }

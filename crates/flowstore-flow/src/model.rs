@@ -20,6 +20,10 @@ fn default_id() -> String {
     DEFAULT_ID.to_owned()
 }
 
+fn id_or_default<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_else(default_id))
+}
+
 /// Which saved flow: the flow, its variant (an A/B branch, say) and the
 /// instance (one user's or one tab's run). Missing ids are [`DEFAULT_ID`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,11 +65,11 @@ impl FlowRef {
 pub struct FlowInstance<C> {
     /// Which flow.
     pub flow_id: String,
-    /// Which run of it (`default` when the writer left it out).
-    #[serde(default = "default_id")]
+    /// Which run of it (`default` when the writer left it out or wrote `null`).
+    #[serde(default = "default_id", deserialize_with = "id_or_default")]
     pub instance_id: String,
-    /// Which variant (`default` when the writer left it out).
-    #[serde(default = "default_id")]
+    /// Which variant (`default` when the writer left it out or wrote `null`).
+    #[serde(default = "default_id", deserialize_with = "id_or_default")]
     pub variant_id: String,
     /// Where the user is.
     pub state: FlowState<C>,
@@ -126,9 +130,14 @@ pub struct FlowState<C> {
     /// Whether the flow is still going.
     pub status: FlowStatus,
     /// When the run started.
+    #[serde(deserialize_with = "millis::required")]
     pub started_at: Millis,
     /// When it completed (present once [`FlowStatus::Complete`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "millis::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub completed_at: Option<Millis>,
     /// `__meta`: when it was saved, under which schema version, and whatever
     /// else the writer put there.
@@ -218,15 +227,20 @@ impl<C> fmt::Debug for FlowState<C> {
 }
 
 /// One step of the path or the history.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StepRecord {
     /// Which step.
     pub step_id: String,
     /// When the user entered it.
+    #[serde(deserialize_with = "millis::required")]
     pub started_at: Millis,
     /// When the user left it (absent while still there).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "millis::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub completed_at: Option<Millis>,
     /// How the user left it (absent while still there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -250,11 +264,15 @@ impl StepRecord {
 }
 
 /// `__meta`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
     /// When it was saved, by the saving machine's clock.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "millis::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub saved_at: Option<Millis>,
     /// The flow's schema version (not the store's entry version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -338,6 +356,105 @@ impl From<Action> for String {
             Action::Next => "next".to_owned(),
             Action::Back => "back".to_owned(),
             Action::Other(text) => text,
+        }
+    }
+}
+
+// Unknown fields can hold anything the front end put there: Debug names them
+// and leaves their values out.
+impl fmt::Debug for StepRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepRecord")
+            .field("step_id", &self.step_id)
+            .field("started_at", &self.started_at)
+            .field("completed_at", &self.completed_at)
+            .field("action", &self.action)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Meta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Meta")
+            .field("saved_at", &self.saved_at)
+            .field("version", &self.version)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Drops from `extra` the names of the fields the struct writes itself: a
+/// flattened map holding one would write that field twice (and `JSON.parse`
+/// keeps the last).
+fn drop_known(extra: &mut Map<String, Value>, known: &[&str]) {
+    extra.retain(|name, _| !known.contains(&name.as_str()));
+}
+
+impl<C> FlowInstance<C> {
+    /// Removes from every `extra` map the names the format itself uses, so the
+    /// written JSON has each field once.
+    pub(crate) fn drop_shadowed_extras(&mut self) {
+        drop_known(
+            &mut self.extra,
+            &["flowId", "instanceId", "variantId", "state"],
+        );
+        let state = &mut self.state;
+        drop_known(
+            &mut state.extra,
+            &[
+                "stepId",
+                "context",
+                "path",
+                "history",
+                "status",
+                "startedAt",
+                "completedAt",
+                "__meta",
+            ],
+        );
+        if let Some(meta) = &mut state.meta {
+            drop_known(&mut meta.extra, &["savedAt", "version"]);
+        }
+        for record in state.path.iter_mut().chain(state.history.iter_mut()) {
+            drop_known(
+                &mut record.extra,
+                &["stepId", "startedAt", "completedAt", "action"],
+            );
+        }
+    }
+}
+
+/// Times as JavaScript writes them: any non-negative JSON number. A fraction
+/// (from `performance.now()` arithmetic, say) is rounded to the millisecond,
+/// the only change a round trip makes to a time.
+mod millis {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    use super::Millis;
+
+    pub(super) fn required<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Millis, D::Error> {
+        from_number(f64::deserialize(deserializer)?)
+    }
+
+    pub(super) fn optional<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Millis>, D::Error> {
+        Option::<f64>::deserialize(deserializer)?
+            .map(from_number)
+            .transpose()
+    }
+
+    fn from_number<E: Error>(number: f64) -> Result<Millis, E> {
+        // 2^53: beyond it an f64 no longer holds every millisecond, and no
+        // clock of ours is there (it is the year 287396).
+        const MAX: f64 = 9_007_199_254_740_992.0;
+        if number.is_finite() && (0.0..=MAX).contains(&number) {
+            Ok(number.round() as Millis)
+        } else {
+            Err(E::custom(
+                "a time is a non-negative number of milliseconds since the Unix epoch",
+            ))
         }
     }
 }

@@ -1,5 +1,6 @@
 //! [`FlowPersister`]: save, restore, list and remove flow instances on any store.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -8,15 +9,15 @@ use std::time::Duration;
 use flowstore_core::{
     Cursor, ErrorKind, Key, Store, StoreExt, Ttl, Version, listing::MAX_BATCH_LEN,
 };
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::clock;
 use crate::definition::{FlowDefinition, Problem};
 use crate::error::{Conflict, FlowError, SaveError};
 use crate::layout::{DefaultLayout, KeyLayout};
-use crate::model::{FlowInstance, FlowRef, FlowState, Meta, Millis};
+use crate::model::{DEFAULT_ID, FlowInstance, FlowRef, FlowState, Meta, Millis};
 
 /// What a save is based on: the guard against lost updates.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,9 +33,10 @@ pub enum Base {
 }
 
 impl Base {
-    /// [`Base::Version`] of a restored instance's version, or [`Base::New`] if
-    /// nothing was restored. On a store without versions it is
-    /// [`Base::Overwrite`].
+    /// [`Base::Version`] of a restored instance's version, [`Base::Overwrite`]
+    /// if it has none (a store without versions), or [`Base::New`] if nothing
+    /// was restored — which a store without versions cannot check:
+    /// [`FlowPersister::base_of`] knows the store and answers `Overwrite` there.
     pub fn of<C>(restored: Option<&Restored<C>>) -> Base {
         match restored {
             Some(Restored {
@@ -309,6 +311,18 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
         &*self.config.layout
     }
 
+    /// The base for saving after `restored` (what [`restore`](Self::restore)
+    /// returned): its entry version, [`Base::New`] if nothing was restored, and
+    /// [`Base::Overwrite`] on a store without versioned entries (which cannot
+    /// check either).
+    pub fn base_of(&self, restored: Option<&Restored<C>>) -> Base {
+        if self.store.capabilities().versions {
+            Base::of(restored)
+        } else {
+            Base::Overwrite
+        }
+    }
+
     /// Stores `instance` under its key, if the instance is still at `base`.
     /// Stamps `__meta.savedAt` (now) and `__meta.version` (the schema version,
     /// if one is configured) into `instance` first, so what the caller holds is
@@ -341,6 +355,7 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
         if let Some(version) = &self.config.schema_version {
             meta.version = Some(version.clone());
         }
+        instance.drop_shadowed_extras();
         let bytes = serde_json::to_vec(&*instance).map_err(|err| FlowError::Encode {
             reason: err.to_string(),
         })?;
@@ -365,38 +380,65 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
                 Ok(Saved { version, saved_at })
             }
             Err(err) if err.kind() == ErrorKind::Conflict => {
-                Err(SaveError::Conflict(Box::new(self.conflict(&key).await?)))
+                let flow = instance.flow_ref();
+                Err(SaveError::Conflict(Box::new(
+                    self.conflict(&key, &flow, &err).await,
+                )))
             }
             Err(err) => Err(err.into()),
         }
     }
 
-    /// What the store holds now, after a conflict. The restore TTL is not
-    /// applied: the entry is there, whatever its age, and a retry based on
-    /// its version is what the caller needs.
-    async fn conflict(&self, key: &Key) -> Result<Conflict<C>, FlowError> {
-        let Some(entry) = self.store.get_entry(key).await? else {
-            return Ok(Conflict {
+    /// What the store holds now, after a conflict. Never fails: the save
+    /// certainly wrote nothing, and that must not read as "maybe written"; what
+    /// could not be read is in `read_error`. The restore TTL is not applied:
+    /// the entry is there, whatever its age, and its version is what a retry
+    /// needs.
+    async fn conflict(
+        &self,
+        key: &Key,
+        flow: &FlowRef,
+        err: &flowstore_core::Error,
+    ) -> Conflict<C> {
+        let entry = match self.store.get_entry(key).await {
+            Ok(entry) => entry,
+            Err(read) => {
+                return Conflict {
+                    current: None,
+                    current_version: err.current_version().cloned(),
+                    read_error: Some(read.into()),
+                };
+            }
+        };
+        let Some(entry) = entry else {
+            return Conflict {
                 current: None,
                 current_version: None,
-            });
+                read_error: None,
+            };
         };
-        let current = match self.decode(&entry.value, false)? {
-            Decoded::Present(instance) => Some(Restored {
-                instance,
-                version: Some(entry.version.clone()),
-                key: key.clone(),
-            }),
-            Decoded::Expired | Decoded::Discarded => None,
+        let (current, read_error) = match self.decode(key, &entry.value, Expect::Ref(flow), false) {
+            Ok(Decoded::Present(instance)) => (
+                Some(Restored {
+                    instance,
+                    version: Some(entry.version.clone()),
+                    key: key.clone(),
+                }),
+                None,
+            ),
+            Ok(Decoded::Expired | Decoded::Discarded) => (None, None),
+            Err(err) => (None, Some(err)),
         };
-        Ok(Conflict {
+        Conflict {
             current,
             current_version: Some(entry.version),
-        })
+            read_error,
+        }
     }
 
     /// The saved instance `flow`, or `None` if there is none (or it expired by
-    /// the restore TTL, or its schema version was discarded).
+    /// the restore TTL, or its schema version was discarded: both are then
+    /// deleted, if nobody saved since they were read).
     ///
     /// Every failure is an `Err`: an unreachable store is
     /// [`FlowError::Store`], a stored value that is not a flow
@@ -404,11 +446,7 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
     pub async fn restore(&self, flow: &FlowRef) -> Result<Option<Restored<C>>, FlowError> {
         let result = self.restore_inner(flow).await;
         match &result {
-            Ok(Some(restored)) => {
-                if let Some(hook) = &self.config.on_restore {
-                    hook(&restored.instance);
-                }
-            }
+            Ok(Some(restored)) => self.restored(restored),
             Ok(None) => {}
             Err(err) => self.report(err),
         }
@@ -428,31 +466,29 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
                 None => return Ok(None),
             }
         };
-        self.interpret(key, &value, version).await
-    }
-
-    /// Decodes a stored value and acts on what it is: deletes what expired,
-    /// skips what is invalid (if so configured).
-    async fn interpret(
-        &self,
-        key: Key,
-        value: &[u8],
-        version: Option<Version>,
-    ) -> Result<Option<Restored<C>>, FlowError> {
-        match self.decode(value, true) {
-            Ok(Decoded::Present(instance)) => Ok(Some(Restored {
+        match self.skip_invalid(self.decode(&key, &value, Expect::Ref(flow), true))? {
+            Some(Decoded::Present(instance)) => Ok(Some(Restored {
                 instance,
                 version,
                 key,
             })),
-            Ok(Decoded::Expired) => {
-                self.delete_expired(&key, version.as_ref()).await?;
+            Some(Decoded::Expired | Decoded::Discarded) => {
+                self.delete_if_unchanged(&key, version.as_ref()).await?;
                 Ok(None)
             }
-            Ok(Decoded::Discarded) => Ok(None),
-            Err(err @ (FlowError::NotFlowJson { .. } | FlowError::Invalid { .. }))
-                if self.config.invalid == InvalidStored::Skip =>
-            {
+            None => Ok(None),
+        }
+    }
+
+    /// `decoded`, or `None` for a value at fault when such values are skipped
+    /// (after reporting it).
+    fn skip_invalid(
+        &self,
+        decoded: Result<Decoded<C>, FlowError>,
+    ) -> Result<Option<Decoded<C>>, FlowError> {
+        match decoded {
+            Ok(decoded) => Ok(Some(decoded)),
+            Err(err) if err.is_invalid_stored() && self.config.invalid == InvalidStored::Skip => {
                 self.report(&err);
                 Ok(None)
             }
@@ -460,11 +496,15 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
         }
     }
 
-    /// Deletes an entry found expired, but only if it is still the entry that
-    /// was read: a fresh save racing the restore must survive. On a store
-    /// without versions that cannot be told, so nothing is deleted (a store
-    /// TTL, [`with_store_ttl`](Self::with_store_ttl), cleans up there).
-    async fn delete_expired(&self, key: &Key, read: Option<&Version>) -> Result<(), FlowError> {
+    /// Deletes an entry found expired or discarded, but only if it is still the
+    /// entry that was read: a fresh save racing the restore must survive. On a
+    /// store without versions that cannot be told, so nothing is deleted (a
+    /// store TTL, [`with_store_ttl`](Self::with_store_ttl), cleans up there).
+    async fn delete_if_unchanged(
+        &self,
+        key: &Key,
+        read: Option<&Version>,
+    ) -> Result<(), FlowError> {
         let Some(read) = read else { return Ok(()) };
         match self.store.delete_if(key, read).await {
             Ok(()) => Ok(()),
@@ -473,9 +513,14 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
         }
     }
 
-    fn decode(&self, value: &[u8], apply_ttl: bool) -> Result<Decoded<C>, FlowError> {
-        let raw: FlowInstance<Value> = serde_json::from_slice(value)
-            .map_err(|err| FlowError::not_flow_json("the stored value", &err))?;
+    fn decode(
+        &self,
+        key: &Key,
+        value: &[u8],
+        expect: Expect<'_>,
+        apply_ttl: bool,
+    ) -> Result<Decoded<C>, FlowError> {
+        let raw = self.decode_raw(key, value, expect)?;
         // A savedAt ahead of this clock (skew) counts as age zero.
         if apply_ttl
             && let (Some(ttl), Some(saved_at)) = (self.config.restore_ttl, raw.state.saved_at())
@@ -483,36 +528,79 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
         {
             return Ok(Decoded::Expired);
         }
-        let Some(raw) = self.migrate(raw)? else {
-            return Ok(Decoded::Discarded);
+        let (raw, migrated_from) = match self.migrate(raw)? {
+            Migrated::Unchanged(raw) => (raw, None),
+            Migrated::From(raw, from) => (raw, Some(from)),
+            Migrated::Discarded => return Ok(Decoded::Discarded),
         };
-        let instance = typed(raw)?;
+        let instance = typed(raw).map_err(|err| match migrated_from {
+            // The migration's output, not the stored value, does not fit.
+            Some(from) => FlowError::Migration {
+                from,
+                reason: format!("the migrated state does not fit the context type: {err}"),
+            },
+            None => err.at(key),
+        })?;
         if let Some(validate) = &self.config.validate {
-            validate(&instance.state).map_err(|problems| FlowError::Invalid { problems })?;
+            validate(&instance.state).map_err(|problems| FlowError::Invalid {
+                key: Some(key.clone()),
+                problems,
+            })?;
         }
         Ok(Decoded::Present(instance))
     }
 
-    fn migrate(
+    /// Parses the stored JSON and checks that it is the instance its key is
+    /// for. Ids it leaves out are the ones the key was made from.
+    fn decode_raw(
         &self,
-        mut raw: FlowInstance<Value>,
-    ) -> Result<Option<FlowInstance<Value>>, FlowError> {
+        key: &Key,
+        value: &[u8],
+        expect: Expect<'_>,
+    ) -> Result<FlowInstance<Value>, FlowError> {
+        let stored: StoredInstance = serde_json::from_slice(value)
+            .map_err(|err| FlowError::not_flow_json("the stored value", &err).at(key))?;
+        let raw = match expect {
+            Expect::Ref(flow) => stored.with_missing_ids_from(flow),
+            Expect::Key => stored.with_missing_ids_from(&FlowRef::new(String::new())),
+        };
+        let names_its_key = match expect {
+            Expect::Ref(flow) => raw.flow_ref() == *flow,
+            // A listed key has no ids of its own: the value's must lead back to it.
+            Expect::Key => self
+                .config
+                .layout
+                .key(&raw.flow_ref())
+                .is_ok_and(|made| made == *key),
+        };
+        if !names_its_key {
+            return Err(FlowError::Misplaced {
+                key: key.clone(),
+                stored: raw.flow_ref(),
+            });
+        }
+        Ok(raw)
+    }
+
+    fn migrate(&self, mut raw: FlowInstance<Value>) -> Result<Migrated, FlowError> {
         let Some(current) = &self.config.schema_version else {
-            return Ok(Some(raw));
+            return Ok(Migrated::Unchanged(raw));
         };
         let stored = raw.state.schema_version().map(str::to_owned);
         if stored.as_deref() == Some(current.as_str()) {
-            return Ok(Some(raw));
+            return Ok(Migrated::Unchanged(raw));
         }
         let Some(migrate) = &self.config.migrate else {
-            return Ok(None);
+            return Ok(Migrated::Discarded);
         };
         match migrate(raw.state, stored.as_deref()) {
             Ok(Some(state)) => {
                 raw.state = state;
-                Ok(Some(raw))
+                // What restore returns is at the current schema version now.
+                raw.state.meta.get_or_insert_with(Meta::default).version = Some(current.clone());
+                Ok(Migrated::From(raw, stored))
             }
-            Ok(None) => Ok(None),
+            Ok(None) => Ok(Migrated::Discarded),
             Err(reason) => Err(FlowError::Migration {
                 from: stored,
                 reason,
@@ -553,15 +641,22 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
         self.reported(result)
     }
 
-    /// Every saved instance of `flow_id`, as restore would return each (expired
-    /// ones left out and deleted, old schema versions migrated). Needs a store
-    /// that lists; fetches [`list_page`](Self::list_page) after page.
+    /// Every saved instance of `flow_id`, each once, as restore would return
+    /// it (old schema versions migrated; expired and discarded ones left out,
+    /// but not deleted: that is restore's job, which reads the entry's version
+    /// with its value). Needs a store that lists; fetches
+    /// [`list_page`](Self::list_page) after page.
     pub async fn list(&self, flow_id: &str) -> Result<Vec<Restored<C>>, FlowError> {
         let mut all = Vec::new();
+        let mut seen = HashSet::new();
         let mut cursor = None;
         loop {
             let (page, next) = self.list_page(flow_id, cursor.as_ref(), 100).await?;
-            all.extend(page);
+            // A store that lists at least once (Redis's SCAN) may repeat a key.
+            all.extend(
+                page.into_iter()
+                    .filter(|restored| seen.insert(restored.key.clone())),
+            );
             match next {
                 Some(next) => cursor = Some(next),
                 None => return Ok(all),
@@ -571,6 +666,8 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
 
     /// One page of the instances of `flow_id`: at most `limit` (1 to 1000) keys
     /// are read, from `cursor` (the `next` of an earlier page) or the start.
+    /// On a store whose listing is not ordered (Redis), a key may appear on two
+    /// pages.
     pub async fn list_page(
         &self,
         flow_id: &str,
@@ -580,6 +677,11 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
         let result = self
             .list_page_inner(flow_id, cursor, limit.min(MAX_BATCH_LEN))
             .await;
+        if let Ok((page, _)) = &result {
+            for restored in page {
+                self.restored(restored);
+            }
+        }
         self.reported(result)
     }
 
@@ -599,11 +701,22 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
         // lose an update).
         for (item, value) in page.items.into_iter().zip(values) {
             let Some(value) = value else { continue };
-            if let Some(found) = self.interpret(item.key, &value, item.version).await? {
-                restored.push(found);
+            let decoded = self.decode(&item.key, &value, Expect::Key, true);
+            if let Some(Decoded::Present(instance)) = self.skip_invalid(decoded)? {
+                restored.push(Restored {
+                    instance,
+                    version: item.version,
+                    key: item.key,
+                });
             }
         }
         Ok((restored, page.next))
+    }
+
+    fn restored(&self, restored: &Restored<C>) {
+        if let Some(hook) = &self.config.on_restore {
+            hook(&restored.instance);
+        }
     }
 
     fn reported<T>(&self, result: Result<T, FlowError>) -> Result<T, FlowError> {
@@ -616,6 +729,60 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
     fn report(&self, err: &FlowError) {
         if let Some(hook) = &self.config.on_error {
             hook(err);
+        }
+    }
+}
+
+/// What the key of a stored value tells about the ids it must name.
+#[derive(Clone, Copy)]
+enum Expect<'a> {
+    /// Read for this instance: missing ids are its ids, present ones must match.
+    Ref(&'a FlowRef),
+    /// Listed: missing ids are `default` (the original's rule), and the ids
+    /// must lead back to the key through the layout.
+    Key,
+}
+
+/// A schema migration's outcome.
+enum Migrated {
+    Unchanged(FlowInstance<Value>),
+    /// Migrated from this stored schema version.
+    From(FlowInstance<Value>, Option<String>),
+    Discarded,
+}
+
+/// The stored JSON with its ids as written: a missing or `null` id is filled
+/// from the key it was read under, not assumed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredInstance {
+    flow_id: Option<String>,
+    #[serde(default)]
+    instance_id: Option<String>,
+    #[serde(default)]
+    variant_id: Option<String>,
+    state: FlowState<Value>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+impl StoredInstance {
+    fn with_missing_ids_from(self, flow: &FlowRef) -> FlowInstance<Value> {
+        let or_default = |id: Option<String>, from: &str| {
+            id.unwrap_or_else(|| {
+                if from.is_empty() {
+                    DEFAULT_ID.to_owned()
+                } else {
+                    from.to_owned()
+                }
+            })
+        };
+        FlowInstance {
+            flow_id: self.flow_id.unwrap_or_else(|| flow.flow_id.clone()),
+            instance_id: or_default(self.instance_id, &flow.instance_id),
+            variant_id: or_default(self.variant_id, &flow.variant_id),
+            state: self.state,
+            extra: self.extra,
         }
     }
 }

@@ -94,7 +94,9 @@ async fn unknown_fields_survive_a_restore_and_save() {
 }
 
 /// With a typed context, fields outside the context still survive; the
-/// context is the application's own type and round-trips as that type.
+/// context is the application's own type and round-trips as that type (a
+/// field it does not model, `newsletter` here, is the application's to keep,
+/// with a `#[serde(flatten)]` map as in `the_context_keeps_what_its_type_keeps`).
 #[tokio::test]
 async fn typed_context_keeps_everything_outside_the_context() {
     let key = "useflow:onboarding:default:user-42";
@@ -172,4 +174,55 @@ async fn a_saved_instance_has_the_original_shape() {
             }
         })
     );
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct OpenOnboarding {
+    name: String,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
+#[tokio::test]
+async fn the_context_keeps_what_its_type_keeps() {
+    let key = "useflow:onboarding:default:user-42";
+    let store = store_with(key, ACTIVE_V2).await;
+    let flows = FlowPersister::<OpenOnboarding>::new(store.clone());
+    let flow = FlowRef::new("onboarding").instance("user-42");
+    let restored = flows.restore(&flow).await.unwrap().unwrap();
+    let base = Base::of(Some(&restored));
+    let mut instance = restored.instance;
+    instance.state.context.name = "Ada L.".into();
+    flows.save(&mut instance, base).await.unwrap();
+    let stored = store.get(&Key::new(key).unwrap()).await.unwrap().unwrap();
+    let stored: Value = serde_json::from_slice(&stored).unwrap();
+    assert_eq!(
+        stored["state"]["context"],
+        json!({ "name": "Ada L.", "plan": "pro", "newsletter": true })
+    );
+}
+
+/// An `extra` map holding a name the format writes itself would write that
+/// field twice; the save drops the shadowed copy.
+#[tokio::test]
+async fn extras_cannot_write_a_field_twice() {
+    let store = Arc::new(MemoryStore::new());
+    let flows = FlowPersister::<Value>::new(store.clone());
+    let mut instance = FlowInstance::new(FlowRef::new("f"), FlowState::start("a", json!({}), 1));
+    instance.extra.insert("flowId".into(), json!("evil"));
+    instance.state.extra.insert("stepId".into(), json!("evil"));
+    flows.save(&mut instance, Base::New).await.unwrap();
+    let stored = store
+        .get(&Key::new("useflow:f:default:default").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(stored).unwrap();
+    assert_eq!(text.matches("\"flowId\"").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("\"stepId\"").count(),
+        3,
+        "state + path + history: {text}"
+    );
+    assert!(!text.contains("evil"));
 }

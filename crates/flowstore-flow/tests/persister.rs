@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flowstore_core::conformance::doubles::{Op, ScriptedStore};
+use flowstore_core::conformance::doubles::{Op, RequiredOnly, ScriptedStore};
 use flowstore_core::{
     Entry, ErrorKind, Key, Namespace, Result as StoreResult, Store, StoreExt, Ttl,
 };
@@ -310,19 +310,19 @@ async fn a_fresh_save_racing_an_expiring_restore_survives() {
 async fn old_schema_versions_are_migrated_discarded_or_fail() {
     let store = Arc::new(MemoryStore::new());
     let flow = user("1");
-    let mut v1 = FlowInstance::new(
-        flow.clone(),
-        FlowState::start("account", json!({ "mail": "ada@example.com" }), 1),
-    );
-    FlowPersister::<Value>::new(store.clone())
-        .with_schema_version("1")
-        .save(&mut v1, Base::New)
-        .await
-        .unwrap();
-
-    // No migrate callback: the old state is discarded (the original's rule).
+    let write_v1 = || async {
+        let mut v1 = FlowInstance::new(
+            flow.clone(),
+            FlowState::start("account", json!({ "mail": "ada@example.com" }), 1),
+        );
+        FlowPersister::<Value>::new(store.clone())
+            .with_schema_version("1")
+            .save(&mut v1, Base::Overwrite)
+            .await
+            .unwrap();
+    };
+    write_v1().await;
     let strict = FlowPersister::<Signup>::new(store.clone()).with_schema_version("2");
-    assert!(strict.restore(&flow).await.unwrap().is_none());
 
     let migrated = strict.clone().with_migrate(|mut state, from| {
         assert_eq!(from, Some("1"));
@@ -336,10 +336,9 @@ async fn old_schema_versions_are_migrated_discarded_or_fail() {
         Some("ada@example.com")
     );
 
-    let dropping = strict.clone().with_migrate(|_, _| Ok(None));
-    assert!(dropping.restore(&flow).await.unwrap().is_none());
-
-    let failing = strict.with_migrate(|_, _| Err("no path from 1".into()));
+    let failing = strict
+        .clone()
+        .with_migrate(|_, _| Err("no path from 1".into()));
     match failing.restore(&flow).await.unwrap_err() {
         FlowError::Migration { from, reason } => {
             assert_eq!(from.as_deref(), Some("1"));
@@ -347,6 +346,19 @@ async fn old_schema_versions_are_migrated_discarded_or_fail() {
         }
         other => panic!("expected a migration error, got {other:?}"),
     }
+    assert!(
+        store.get(&key_of(&flow)).await.unwrap().is_some(),
+        "a failure deletes nothing"
+    );
+
+    // A migration that discards, and no migrate callback at all (the
+    // original's rule): "no saved state", and the old entry is deleted.
+    let dropping = strict.clone().with_migrate(|_, _| Ok(None));
+    assert!(dropping.restore(&flow).await.unwrap().is_none());
+    assert!(store.get(&key_of(&flow)).await.unwrap().is_none());
+    write_v1().await;
+    assert!(strict.restore(&flow).await.unwrap().is_none());
+    assert!(store.get(&key_of(&flow)).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -364,7 +376,8 @@ async fn a_state_the_definition_refuses_is_invalid_with_every_problem() {
     );
     flows.save(&mut run, Base::New).await.unwrap();
     match flows.restore(&flow).await.unwrap_err() {
-        FlowError::Invalid { problems } => {
+        FlowError::Invalid { problems, key } => {
+            assert_eq!(key, Some(key_of(&flow)));
             assert!(problems.contains(&Problem::UnknownStep {
                 step_id: "nowhere".into()
             }));
@@ -462,4 +475,162 @@ async fn a_failed_write_reports_a_failure_not_a_conflict() {
         SaveError::Failed(FlowError::Store(err)) => assert_eq!(err.kind(), ErrorKind::Timeout),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_value_naming_another_instance_is_misplaced_not_restored() {
+    let store = Arc::new(MemoryStore::new());
+    let flows = FlowPersister::<Signup>::new(store.clone());
+    let mut theirs = fresh(user("victim"));
+    flows.save(&mut theirs, Base::New).await.unwrap();
+    // Copied by hand to another user's key: saving it back would write the
+    // victim's key.
+    let value = store.get(&key_of(&user("victim"))).await.unwrap().unwrap();
+    store
+        .set(&key_of(&user("copy")), &value, None)
+        .await
+        .unwrap();
+    match flows.restore(&user("copy")).await.unwrap_err() {
+        FlowError::Misplaced { stored, .. } => assert_eq!(stored, user("victim")),
+        other => panic!("expected Misplaced, got {other:?}"),
+    }
+    // Listing finds the same: it is reported, not shown as the victim twice.
+    assert!(matches!(
+        flows.list("signup").await.unwrap_err(),
+        FlowError::Misplaced { .. }
+    ));
+    let lenient = flows.with_invalid_stored(InvalidStored::Skip);
+    let listed = lenient.list("signup").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].key, key_of(&user("victim")));
+}
+
+#[tokio::test]
+async fn missing_or_null_ids_are_the_keys_and_js_times_and_nulls_read() {
+    let store = Arc::new(MemoryStore::new());
+    let flow = FlowRef::new("signup").variant("b").instance("u9");
+    let written_by_js = br#"{
+        "flowId": "signup", "instanceId": null,
+        "state": {
+            "stepId": "account", "context": {},
+            "path": [ { "stepId": "account", "startedAt": 1733300000000.6, "completedAt": null, "action": null } ],
+            "history": [],
+            "status": "active", "startedAt": 1.7333e12, "completedAt": null, "__meta": null
+        }
+    }"#;
+    store
+        .set(&key_of(&flow), written_by_js, None)
+        .await
+        .unwrap();
+    let flows = FlowPersister::<Signup>::new(store);
+    let restored = flows.restore(&flow).await.unwrap().unwrap();
+    assert_eq!(
+        restored.instance.flow_ref(),
+        flow,
+        "ids filled from the key"
+    );
+    assert_eq!(
+        restored.instance.state.path[0].started_at,
+        1_733_300_000_001
+    );
+    assert_eq!(restored.instance.state.started_at, 1_733_300_000_000);
+    assert_eq!(restored.instance.state.completed_at, None);
+    assert_eq!(restored.instance.state.meta, None);
+}
+
+#[tokio::test]
+async fn a_negative_time_is_not_a_flow() {
+    let store = Arc::new(MemoryStore::new());
+    let flow = user("1");
+    let value = br#"{"flowId":"signup","state":{"stepId":"a","context":{},"status":"active","startedAt":-5}}"#;
+    store.set(&key_of(&flow), value, None).await.unwrap();
+    let err = FlowPersister::<Value>::new(store)
+        .restore(&flow)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FlowError::NotFlowJson { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_discarded_old_schema_is_deleted_so_a_new_run_can_start() {
+    let store = Arc::new(MemoryStore::new());
+    let flow = user("1");
+    FlowPersister::<Signup>::new(store.clone())
+        .with_schema_version("1")
+        .save(&mut fresh(flow.clone()), Base::New)
+        .await
+        .unwrap();
+    let flows = FlowPersister::<Signup>::new(store.clone()).with_schema_version("2");
+    let restored = flows.restore(&flow).await.unwrap();
+    assert!(restored.is_none());
+    let base = flows.base_of(restored.as_ref());
+    assert_eq!(base, Base::New);
+    flows.save(&mut fresh(flow.clone()), base).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_migrated_state_is_at_the_current_schema_version() {
+    let store = Arc::new(MemoryStore::new());
+    let flow = user("1");
+    FlowPersister::<Signup>::new(store.clone())
+        .with_schema_version("1")
+        .save(&mut fresh(flow.clone()), Base::New)
+        .await
+        .unwrap();
+    let flows = FlowPersister::<Signup>::new(store.clone())
+        .with_schema_version("2")
+        .with_migrate(|state, _| Ok(Some(state)));
+    let restored = flows.restore(&flow).await.unwrap().unwrap();
+    assert_eq!(restored.instance.state.schema_version(), Some("2"));
+
+    // A migration whose output does not fit the context type is a migration error.
+    let broken = flows.with_migrate(|mut state, _| {
+        state.context = json!({ "email": 42 });
+        Ok(Some(state))
+    });
+    assert!(matches!(
+        broken.restore(&flow).await.unwrap_err(),
+        FlowError::Migration { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_store_without_versions_saves_last_write_wins() {
+    let store = Arc::new(RequiredOnly(MemoryStore::new()));
+    let flows = FlowPersister::<Signup>::new(store);
+    let flow = user("1");
+    let restored = flows.restore(&flow).await.unwrap();
+    let base = flows.base_of(restored.as_ref());
+    assert_eq!(base, Base::Overwrite);
+    let saved = flows.save(&mut fresh(flow.clone()), base).await.unwrap();
+    assert_eq!(saved.version, None);
+    let restored = flows.restore(&flow).await.unwrap().unwrap();
+    assert_eq!(restored.version, None);
+    assert_eq!(flows.base_of(Some(&restored)), Base::Overwrite);
+}
+
+#[tokio::test]
+async fn a_conflict_over_an_unreadable_value_still_is_a_conflict() {
+    let store = Arc::new(MemoryStore::new());
+    let flow = user("1");
+    store.set(&key_of(&flow), b"not json", None).await.unwrap();
+    let flows = FlowPersister::<Signup>::new(store).with_invalid_stored(InvalidStored::Skip);
+    assert!(flows.restore(&flow).await.unwrap().is_none());
+    let err = flows
+        .save(&mut fresh(flow.clone()), Base::New)
+        .await
+        .unwrap_err();
+    let conflict = err.conflict().expect("nothing was written: a conflict");
+    assert!(conflict.current.is_none());
+    assert!(matches!(
+        conflict.read_error,
+        Some(FlowError::NotFlowJson { .. })
+    ));
+    // Its version lets the caller replace the damaged value on purpose.
+    let version = conflict.current_version.clone().unwrap();
+    flows
+        .save(&mut fresh(flow.clone()), Base::Version(version))
+        .await
+        .unwrap();
+    assert!(flows.restore(&flow).await.unwrap().is_some());
 }
