@@ -133,8 +133,9 @@ impl Server {
         loop {
             if let Some(status) = self.child.try_wait().expect("polling the example") {
                 panic!(
-                    "the example exited before listening on {}: {status}",
-                    self.addr
+                    "the example exited before listening on {}: {status}\n{}",
+                    self.addr,
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
                 );
             }
             if TcpStream::connect(self.addr).is_ok() {

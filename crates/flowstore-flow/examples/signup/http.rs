@@ -42,9 +42,8 @@ pub(crate) fn router<S: Schema>(flows: FlowPersister<S::Context>) -> Router {
 /// The user's run: the saved one, or a new one at the first step (not saved
 /// until its first step is posted).
 async fn show<S: Schema>(State(app): State<Arc<App<S>>>, Path(user): Path<String>) -> Response {
-    let flow = match flow_of(&user) {
-        Ok(flow) => flow,
-        Err(answer) => return answer,
+    let Some(flow) = flow_of(&user) else {
+        return bad_user();
     };
     match app.flows.restore(&flow).await {
         Ok(Some(restored)) => answer(
@@ -65,9 +64,8 @@ async fn advance<S: Schema>(
     Path((user, step)): Path<(String, String)>,
     fields: Bytes,
 ) -> Response {
-    let flow = match flow_of(&user) {
-        Ok(flow) => flow,
-        Err(answer) => return answer,
+    let Some(flow) = flow_of(&user) else {
+        return bad_user();
     };
     let Some(step) = Step::with_fields(&step) else {
         return failure(
@@ -125,19 +123,19 @@ async fn advance<S: Schema>(
 
 /// The saved flow of `user`, if the id is a plain one: letters, digits and
 /// `-_.@`, at most 64 bytes (it becomes part of the store key).
-fn flow_of(user: &str) -> Result<FlowRef, Response> {
+fn flow_of(user: &str) -> Option<FlowRef> {
     let plain = (1..=64).contains(&user.len())
         && user
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || b"-_.@".contains(&byte));
-    if plain {
-        Ok(FlowRef::new(FLOW_ID).instance(user))
-    } else {
-        Err(failure(
-            StatusCode::BAD_REQUEST,
-            "a user id is 1 to 64 letters, digits, '-', '_', '.' or '@'",
-        ))
-    }
+    plain.then(|| FlowRef::new(FLOW_ID).instance(user))
+}
+
+fn bad_user() -> Response {
+    failure(
+        StatusCode::BAD_REQUEST,
+        "a user id is 1 to 64 letters, digits, '-', '_', '.' or '@'",
+    )
 }
 
 fn fresh<S: Schema>(flow: FlowRef) -> FlowInstance<S::Context> {
