@@ -147,6 +147,20 @@ pub(crate) fn run_ci(
                 cmd.env(var, url);
             }
         };
+        // flowstore-flow's tests/signup_example.rs runs the example's binary.
+        // `cargo test --examples` compiles examples only as test harnesses,
+        // which cannot serve: build it as the program it is first.
+        step!(
+            "build the signup example",
+            util::run(cargo().args([
+                "build",
+                "-p",
+                "flowstore-flow",
+                "--all-features",
+                "--example",
+                "signup"
+            ]))
+        );
         let mut tests = cargo();
         tests
             .args(["test", "--workspace", "--all-features"])
