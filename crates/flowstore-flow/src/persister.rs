@@ -58,6 +58,10 @@ pub struct Restored<C> {
     pub version: Option<Version>,
     /// The key it is stored under.
     pub key: Key,
+    /// `__meta.version` as stored: the schema version it was migrated from
+    /// when it differs from `instance`'s (which is the current one after a
+    /// migration). The stored value changes only when it is saved again.
+    pub stored_schema_version: Option<String>,
 }
 
 impl<C> fmt::Debug for Restored<C> {
@@ -66,6 +70,7 @@ impl<C> fmt::Debug for Restored<C> {
             .field("instance", &self.instance)
             .field("version", &self.version)
             .field("key", &self.key)
+            .field("stored_schema_version", &self.stored_schema_version)
             .finish()
     }
 }
@@ -173,7 +178,8 @@ impl<C> fmt::Debug for FlowPersister<C> {
 // allocation.
 #[allow(clippy::large_enum_variant)]
 enum Decoded<C> {
-    Present(FlowInstance<C>),
+    /// The instance, and the schema version it was stored at.
+    Present(FlowInstance<C>, Option<String>),
     /// Older than the restore TTL by its `savedAt`.
     Expired,
     /// Of another schema version, and the migration (or its absence) dropped it.
@@ -418,11 +424,12 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
             };
         };
         let (current, read_error) = match self.decode(key, &entry.value, Expect::Ref(flow), false) {
-            Ok(Decoded::Present(instance)) => (
+            Ok(Decoded::Present(instance, stored_schema_version)) => (
                 Some(Restored {
                     instance,
                     version: Some(entry.version.clone()),
                     key: key.clone(),
+                    stored_schema_version,
                 }),
                 None,
             ),
@@ -467,10 +474,11 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
             }
         };
         match self.skip_invalid(self.decode(&key, &value, Expect::Ref(flow), true))? {
-            Some(Decoded::Present(instance)) => Ok(Some(Restored {
+            Some(Decoded::Present(instance, stored_schema_version)) => Ok(Some(Restored {
                 instance,
                 version,
                 key,
+                stored_schema_version,
             })),
             Some(Decoded::Expired | Decoded::Discarded) => {
                 self.delete_if_unchanged(&key, version.as_ref()).await?;
@@ -528,6 +536,7 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
         {
             return Ok(Decoded::Expired);
         }
+        let stored_schema_version = raw.state.schema_version().map(str::to_owned);
         let (raw, migrated_from) = match self.migrate(raw)? {
             Migrated::Unchanged(raw) => (raw, None),
             Migrated::From(raw, from) => (raw, Some(from)),
@@ -547,7 +556,7 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
                 problems,
             })?;
         }
-        Ok(Decoded::Present(instance))
+        Ok(Decoded::Present(instance, stored_schema_version))
     }
 
     /// Parses the stored JSON and checks that it is the instance its key is
@@ -702,11 +711,14 @@ impl<C: Serialize + DeserializeOwned> FlowPersister<C> {
         for (item, value) in page.items.into_iter().zip(values) {
             let Some(value) = value else { continue };
             let decoded = self.decode(&item.key, &value, Expect::Key, true);
-            if let Some(Decoded::Present(instance)) = self.skip_invalid(decoded)? {
+            if let Some(Decoded::Present(instance, stored_schema_version)) =
+                self.skip_invalid(decoded)?
+            {
                 restored.push(Restored {
                     instance,
                     version: item.version,
                     key: item.key,
+                    stored_schema_version,
                 });
             }
         }

@@ -582,6 +582,7 @@ async fn a_migrated_state_is_at_the_current_schema_version() {
         .with_migrate(|state, _| Ok(Some(state)));
     let restored = flows.restore(&flow).await.unwrap().unwrap();
     assert_eq!(restored.instance.state.schema_version(), Some("2"));
+    assert_eq!(restored.stored_schema_version.as_deref(), Some("1"));
 
     // A migration whose output does not fit the context type is a migration error.
     let broken = flows.with_migrate(|mut state, _| {

@@ -48,9 +48,13 @@ async fn show<S: Schema>(State(app): State<Arc<App<S>>>, Path(user): Path<String
     match app.flows.restore(&flow).await {
         Ok(Some(restored)) => answer(
             StatusCode::OK,
-            view::<S>(&restored.instance, restored.version.as_ref(), true),
+            view::<S>(
+                &restored.instance,
+                restored.version.as_ref(),
+                Some(restored.stored_schema_version.as_deref()),
+            ),
         ),
-        Ok(None) => answer(StatusCode::OK, view::<S>(&fresh::<S>(flow), None, false)),
+        Ok(None) => answer(StatusCode::OK, view::<S>(&fresh::<S>(flow), None, None)),
         Err(err) => flow_failed(&err),
     }
 }
@@ -78,11 +82,14 @@ async fn advance<S: Schema>(
         Err(err) => return flow_failed(&err),
     };
     let base = Base::of(restored.as_ref());
-    let (mut run, version, saved) = match restored {
+    let (mut run, version, stored_schema) = match restored {
         Some(Restored {
-            instance, version, ..
-        }) => (instance, version, true),
-        None => (fresh::<S>(flow), None, false),
+            instance,
+            version,
+            stored_schema_version,
+            ..
+        }) => (instance, version, Some(stored_schema_version)),
+        None => (fresh::<S>(flow), None, None),
     };
     if run.state.step_id != step.id() {
         // A stale tab posting a step this run has already left.
@@ -92,7 +99,11 @@ async fn advance<S: Schema>(
                 run.state.step_id,
                 step.id()
             ),
-            Some(view::<S>(&run, version.as_ref(), saved)),
+            Some(view::<S>(
+                &run,
+                version.as_ref(),
+                stored_schema.as_ref().map(Option::as_deref),
+            )),
         );
     }
     if let Err(reason) = S::fill(&mut run.state.context, step, &fields) {
@@ -108,14 +119,21 @@ async fn advance<S: Schema>(
     match app.flows.save(&mut run, base).await {
         Ok(saved) => answer(
             StatusCode::OK,
-            view::<S>(&run, saved.version.as_ref(), true),
+            view::<S>(
+                &run,
+                saved.version.as_ref(),
+                Some(run.state.schema_version()),
+            ),
         ),
         Err(SaveError::Conflict(conflict)) => self::conflict(
             "someone else saved this run since it was read".into(),
-            conflict
-                .current
-                .as_ref()
-                .map(|current| view::<S>(&current.instance, current.version.as_ref(), true)),
+            conflict.current.as_ref().map(|current| {
+                view::<S>(
+                    &current.instance,
+                    current.version.as_ref(),
+                    Some(current.stored_schema_version.as_deref()),
+                )
+            }),
         ),
         Err(SaveError::Failed(err)) => flow_failed(&err),
     }
@@ -148,18 +166,21 @@ fn fresh<S: Schema>(flow: FlowRef) -> FlowInstance<S::Context> {
 /// What a client sees of a run. `savedSchemaVersion` is the version it was
 /// saved at (a version 1 run restored by a version 2 server shows "1" and the
 /// migrated context until it is saved again); `entryVersion` is the store's.
+/// `stored_schema` is `None` for a run not saved yet, else the schema
+/// version it is stored at.
 fn view<S: Schema>(
     run: &FlowInstance<S::Context>,
     entry_version: Option<&Version>,
-    saved: bool,
+    stored_schema: Option<Option<&str>>,
 ) -> Value {
+    let saved = stored_schema.is_some();
     json!({
         "user": run.instance_id,
         "step": run.state.step_id,
         "status": if saved { run.state.status.as_str() } else { "new" },
         "context": serde_json::to_value(&run.state.context).unwrap_or(Value::Null),
         "schemaVersion": S::VERSION,
-        "savedSchemaVersion": if saved { run.state.schema_version() } else { None },
+        "savedSchemaVersion": stored_schema.flatten(),
         "entryVersion": entry_version.map(Version::as_str),
     })
 }
