@@ -75,22 +75,22 @@ async fn node_json(args: [&str; 7]) -> Value {
     })
 }
 
-/// A server over memory requiring [`TOKEN`]: its base URL, and the store
+/// A server over memory requiring [`TOKEN`]: its base URL, a persister
+/// (schema version 2) talking to it over the HTTP client store, and the store
 /// behind it (to read the bytes exactly as stored).
-async fn server() -> (String, Arc<MemoryStore>) {
+async fn server<C>() -> (String, FlowPersister<C>, Arc<MemoryStore>)
+where
+    C: Serialize + serde::de::DeserializeOwned,
+{
     let backing = Arc::new(MemoryStore::new());
     let addr = spawn_server(backing.clone(), Some(TOKEN)).await;
-    (format!("http://{addr}"), backing)
-}
-
-fn persister<C: Serialize + serde::de::DeserializeOwned>(base_url: &str) -> FlowPersister<C> {
-    let addr = base_url.trim_start_matches("http://").parse().unwrap();
-    FlowPersister::new(Arc::new(client(addr, Some(TOKEN)))).with_schema_version("2")
+    let flows = FlowPersister::new(Arc::new(client(addr, Some(TOKEN)))).with_schema_version("2");
+    (format!("http://{addr}"), flows, backing)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_saves_and_the_rust_persister_restores() {
-    let (base_url, backing) = server().await;
+    let (base_url, flows, backing) = server::<Onboarding>().await;
     let written = node_json(["save", &base_url, TOKEN, "onboarding", "b", "tab-7", "2"]).await;
 
     // What node wrote is what the server stored, under the original key.
@@ -101,7 +101,6 @@ async fn node_saves_and_the_rust_persister_restores() {
         .expect("stored under useflow:{flowId}:{variantId}:{instanceId}");
     assert_eq!(serde_json::from_slice::<Value>(&stored).unwrap(), written);
 
-    let flows = persister::<Onboarding>(&base_url);
     let flow = FlowRef::new("onboarding").variant("b").instance("tab-7");
     let restored = flows.restore(&flow).await.unwrap().expect("node's save");
     let instance = &restored.instance;
@@ -127,7 +126,7 @@ async fn node_saves_and_the_rust_persister_restores() {
     assert_eq!(meta.extra["savedBy"], "flow-roundtrip.mjs");
 
     // Saved back with raw context, every field node wrote is still there.
-    let raw = persister::<Value>(&base_url);
+    let raw = FlowPersister::<Value>::new(flows.store().clone()).with_schema_version("2");
     let restored = raw.restore(&flow).await.unwrap().unwrap();
     let mut instance = restored.instance.clone();
     let saved = raw
@@ -146,8 +145,7 @@ async fn node_saves_and_the_rust_persister_restores() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_persister_saves_and_node_restores() {
-    let (base_url, backing) = server().await;
-    let flows = persister::<Onboarding>(&base_url);
+    let (base_url, flows, backing) = server::<Onboarding>().await;
     let flow = FlowRef::new("signup").instance("user-42");
     let context = Onboarding {
         name: "Grace".into(),
@@ -215,7 +213,7 @@ async fn the_rust_persister_saves_and_node_restores() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_without_the_token_is_refused() {
-    let (base_url, backing) = server().await;
+    let (base_url, _, backing) = server::<Value>().await;
     let output = run_node([
         "save",
         &base_url,
