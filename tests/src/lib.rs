@@ -1,8 +1,10 @@
 //! Cross-crate tests of flowstore live in `tests/`; this library holds their shared helpers.
 //!
 //! - [`faults`]: assertions and time bounds shared by the fault tests.
+//! - [`serve`]: `flowstore serve` in-process on a free loopback port.
 //!
 //! The throwaway servers those tests start come from `flowstore-test-servers`
 //! (`testing/servers`), which `xtask` uses too.
 
 pub mod faults;
+pub mod serve;

@@ -19,6 +19,7 @@ use flowstore_test_servers::{
     FaultProxy, POSTGRES_DATABASE, POSTGRES_ROLE, Postgres, ProxyMode, RedisOptions, RedisServer,
 };
 use flowstore_tests::faults::within;
+use flowstore_tests::serve::spawn_server;
 
 /// Every store's own bound on one operation in these tests.
 const TIMEOUT: Duration = Duration::from_millis(800);
@@ -98,12 +99,7 @@ async fn postgres_failures_are_never_absent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "serial with the other fault tests"]
 async fn http_failures_are_never_absent() {
-    let backing: Arc<dyn Store> = Arc::new(flowstore_memory::MemoryStore::new());
-    let mut config = flowstore_server::ServerConfig::default();
-    config.listen = "127.0.0.1:0".into();
-    let server = flowstore_server::bind(backing, config).await.unwrap();
-    let server_addr = server.local_addr();
-    tokio::spawn(server.run(std::future::pending()));
+    let server_addr = spawn_server(Arc::new(flowstore_memory::MemoryStore::new()), None).await;
     let proxy = FaultProxy::start(server_addr).unwrap();
     // The server's namespace (the default), which the client must match.
     let store = flowstore_http::HttpStore::builder(format!("http://{}", proxy.addr()))

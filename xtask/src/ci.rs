@@ -11,8 +11,9 @@
 //! 6. `browser`: `flowstore-browser`'s wasm tests in headless Chromium and its example
 //!    app's reload check (see [`browser`]; installs Chromium, chromedriver and the
 //!    matching `wasm-bindgen-cli` when missing)
-//! 7. `test`: starts the throwaway servers (unless the `FLOWSTORE_TEST_*_URL`
-//!    variables are set), then `cargo test --workspace --all-features` with
+//! 7. `test`: installs Debian's `nodejs` when `node` is missing (the JavaScript
+//!    round trip of `flowstore-flow`, see [`node`]), starts the throwaway servers
+//!    (unless the `FLOWSTORE_TEST_*_URL` variables are set), then `cargo test --workspace --all-features` with
 //!    `--include-ignored` (so the server-backed suites run; all but
 //!    `flowstore-browser-e2e`, which the `browser` step runs), then the doctests
 //! 8. `package`: `cargo package --workspace` (each publishable crate packaged and
@@ -25,6 +26,7 @@ use std::collections::BTreeSet;
 use std::fs;
 
 use crate::browser;
+use crate::node;
 use crate::test_servers::{self, Kind};
 use crate::util::{self, Timings, cargo};
 
@@ -135,6 +137,8 @@ pub(crate) fn run_ci(
         }
     }
     if wanted("test") {
+        // tests/tests/flow_js_roundtrip.rs runs node, and fails without it.
+        step!("node", node::ensure_node());
         let servers = match t.step("start servers", || test_servers::start(&Kind::ALL)) {
             Ok(s) => s,
             Err(e) => {

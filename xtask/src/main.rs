@@ -21,6 +21,7 @@ mod bench_batch;
 mod bench_versions;
 mod browser;
 mod ci;
+mod node;
 mod test_servers;
 #[cfg(test)]
 mod tidy;
