@@ -3,8 +3,8 @@
 // (tests/tests/flow_js_roundtrip.rs): a front end's view of `flowstore serve`,
 // through `APIStore` and the original design's key layout and JSON.
 //
-//   node tests/js/flow-roundtrip.mjs save    <baseUrl> <token> <flowId> <variantId> <instanceId> <schemaVersion>
-//   node tests/js/flow-roundtrip.mjs restore <baseUrl> <token> <flowId> <variantId> <instanceId> <schemaVersion>
+//   node tests/js/flow-roundtrip.mjs save    <baseUrl> <flowId> <variantId> <instanceId> <schemaVersion>
+//   node tests/js/flow-roundtrip.mjs restore <baseUrl> <flowId> <variantId> <instanceId> <schemaVersion>
 //
 // save: writes an onboarding run (on step "profile", with fields the Rust side
 // does not model) and prints the JSON it wrote. restore: reads the instance,
@@ -14,7 +14,7 @@
 import { APIStore, restoreFlow, saveFlow } from "./api-store.mjs";
 
 const USAGE =
-  "usage: flow-roundtrip.mjs <save|restore> <baseUrl> <token> <flowId> <variantId> <instanceId> <schemaVersion>";
+  "usage: flow-roundtrip.mjs <save|restore> <baseUrl> <flowId> <variantId> <instanceId> <schemaVersion>";
 
 /** The run a front end would save: two steps in, with extra fields everywhere. */
 function onboardingState(now) {
@@ -61,7 +61,10 @@ function problems(instance, ids, schemaVersion) {
 }
 
 async function main(argv) {
-  const [command, baseUrl, token, flowId, variantId, instanceId, schemaVersion, ...rest] = argv;
+  const [command, baseUrl, flowId, variantId, instanceId, schemaVersion, ...rest] = argv;
+  // The token comes from the environment, not the command line, where every
+  // process on the machine could read it.
+  const token = process.env.FLOWSTORE_TOKEN;
   if (!["save", "restore"].includes(command) || schemaVersion === undefined || rest.length > 0) {
     console.error(USAGE);
     return 2;

@@ -2,14 +2,17 @@
 //! `flowstore serve` with an `APIStore` like the original design's
 //! (`tests/js/api-store.mjs`, run by `node`, no build step), in the original
 //! key layout and JSON, and the Rust persister restores it over the HTTP
-//! client store — and back.
+//! client store — and back. The server is `flowstore serve`'s library
+//! (`flowstore_server`) in this process, as in the other tests here: the same
+//! routes and token check as the binary, without its flag parsing.
 //!
 //! Needs `node` (Node.js 18+) on `PATH`; without it the tests fail, they are
 //! not skipped (`cargo xtask ci` installs Debian's `nodejs` when it is missing).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Output, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use flowstore_core::{Key, Store};
 use flowstore_flow::{Base, FlowInstance, FlowPersister, FlowRef, FlowState, SaveError};
@@ -43,23 +46,34 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("js/flow-roundtrip.mjs")
 }
 
-/// `node flow-roundtrip.mjs COMMAND URL TOKEN FLOW VARIANT INSTANCE VERSION`.
-async fn run_node(args: [&str; 7]) -> Output {
+/// `node flow-roundtrip.mjs COMMAND URL FLOW VARIANT INSTANCE VERSION`, with
+/// the token in `FLOWSTORE_TOKEN` (never on a command line). Bounded: a hung
+/// node is killed, so CI fails instead of waiting forever.
+async fn run_node(args: [&str; 6]) -> Output {
+    run_node_as(args, TOKEN).await
+}
+
+/// [`run_node`] with `token` as the bearer token.
+async fn run_node_as(args: [&str; 6], token: &str) -> Output {
     let (node, script) = (node(), script());
     let args = args.map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        Command::new(&node)
-            .arg(&script)
-            .args(&args)
-            .output()
-            .unwrap_or_else(|err| panic!("cannot run {}: {err}", node.display()))
-    })
-    .await
-    .unwrap()
+    let child = tokio::process::Command::new(&node)
+        .arg(&script)
+        .args(&args)
+        .env("FLOWSTORE_TOKEN", token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot run {}: {err}", node.display()));
+    tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("node {args:?} did not finish in 120 s"))
+        .unwrap_or_else(|err| panic!("waiting for node: {err}"))
 }
 
 /// Runs node and returns its stdout as JSON, failing with its stderr.
-async fn node_json(args: [&str; 7]) -> Value {
+async fn node_json(args: [&str; 6]) -> Value {
     let output = run_node(args).await;
     assert!(
         output.status.success(),
@@ -91,7 +105,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_saves_and_the_rust_persister_restores() {
     let (base_url, flows, backing) = server::<Onboarding>().await;
-    let written = node_json(["save", &base_url, TOKEN, "onboarding", "b", "tab-7", "2"]).await;
+    let written = node_json(["save", &base_url, "onboarding", "b", "tab-7", "2"]).await;
 
     // What node wrote is what the server stored, under the original key.
     let stored = backing
@@ -156,10 +170,7 @@ async fn the_rust_persister_saves_and_node_restores() {
     let mut instance = FlowInstance::new(flow.clone(), state);
     let saved = flows.save(&mut instance, Base::New).await.unwrap();
 
-    let found = node_json([
-        "restore", &base_url, TOKEN, "signup", "default", "user-42", "2",
-    ])
-    .await;
+    let found = node_json(["restore", &base_url, "signup", "default", "user-42", "2"]).await;
     let stored = backing
         .get(&Key::new("useflow:signup:default:user-42").unwrap())
         .await
@@ -186,18 +197,21 @@ async fn the_rust_persister_saves_and_node_restores() {
     assert_eq!(state["__meta"]["version"], "2");
 
     // node checks the schema version it was asked for.
-    let wrong = run_node([
-        "restore", &base_url, TOKEN, "signup", "default", "user-42", "3",
-    ])
-    .await;
-    assert!(!wrong.status.success(), "node must refuse version 2 as 3");
+    let wrong = run_node(["restore", &base_url, "signup", "default", "user-42", "3"]).await;
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(
+        wrong.status.code(),
+        Some(1),
+        "node must refuse version 2 as 3: {stderr}"
+    );
+    assert!(
+        stderr.contains(r#"state.__meta.version is "2", expected "3""#),
+        "{stderr}"
+    );
 
     // The front end saves over it (the original's last write wins); a Rust save
     // based on the version it had is refused with the front end's state.
-    node_json([
-        "save", &base_url, TOKEN, "signup", "default", "user-42", "2",
-    ])
-    .await;
+    node_json(["save", &base_url, "signup", "default", "user-42", "2"]).await;
     instance.state.advance("done", 1_733_300_009_000);
     let err = flows
         .save(&mut instance, Base::Version(saved.version.unwrap()))
@@ -214,15 +228,10 @@ async fn the_rust_persister_saves_and_node_restores() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_without_the_token_is_refused() {
     let (base_url, _, backing) = server::<Value>().await;
-    let output = run_node([
-        "save",
-        &base_url,
+    let output = run_node_as(
+        ["save", &base_url, "onboarding", "default", "default", "2"],
         "not-the-token",
-        "onboarding",
-        "default",
-        "default",
-        "2",
-    ])
+    )
     .await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

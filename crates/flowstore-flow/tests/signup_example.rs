@@ -8,7 +8,7 @@
 //! a binary older than the example's sources rather than test stale code.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
@@ -46,9 +46,14 @@ fn refuse_if_stale(binary: &Path) {
             .unwrap_or_else(|err| panic!("reading the time of {}: {err}", path.display()))
     };
     let built = modified(binary);
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/signup");
-    for entry in std::fs::read_dir(&sources).expect("listing the example's sources") {
-        let source = entry.expect("listing the example's sources").path();
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = vec![crate_dir.join("Cargo.toml")];
+    for dir in ["examples/signup", "src"] {
+        for entry in std::fs::read_dir(crate_dir.join(dir)).expect("listing the sources") {
+            sources.push(entry.expect("listing the sources").path());
+        }
+    }
+    for source in sources {
         assert!(
             modified(&source) <= built,
             "{} is newer than the example binary {}: build it first \
@@ -105,9 +110,10 @@ impl Server {
     /// Starts the example at `schema` on `store`, and waits until it accepts
     /// connections.
     fn start(store: &TempDir, schema: &str) -> Server {
-        let addr = free_port();
+        // Port 0: the example binds a port the OS picks and prints it, so no
+        // other process can take it between a probe and the bind.
         let child = Command::new(signup_binary())
-            .args(["--listen", &addr.to_string(), "--store", &store.store_url()])
+            .args(["--listen", "127.0.0.1:0", "--store", &store.store_url()])
             .env("SIGNUP_SCHEMA", schema)
             .env_remove("FLOWSTORE_URL")
             .env_remove("SIGNUP_LISTEN")
@@ -119,32 +125,35 @@ impl Server {
             .expect("starting the example");
         let mut server = Server {
             child,
-            addr,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             log: store.log(),
         };
-        server.wait_until_ready();
+        server.addr = server.wait_until_listening();
         server
     }
 
-    /// Polls the port. The deadline only bounds a hang on a loaded machine;
-    /// nothing is asserted about how long it took.
-    fn wait_until_ready(&mut self) {
+    /// Polls the log for the line naming the bound address (printed once the
+    /// port is bound, so it accepts connections from then on). The deadline
+    /// only bounds a hang on a loaded machine; nothing is asserted about how
+    /// long it took.
+    fn wait_until_listening(&mut self) -> SocketAddr {
+        const MARK: &str = "listening on http://";
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(status) = self.child.try_wait().expect("polling the example") {
-                panic!(
-                    "the example exited before listening on {}: {status}\n{}",
-                    self.addr,
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if let Some(rest) = log.split(MARK).nth(1)
+                && let Some(addr) = rest.split_whitespace().next()
+            {
+                return addr
+                    .parse()
+                    .unwrap_or_else(|err| panic!("the example printed {addr:?}: {err}"));
             }
-            if TcpStream::connect(self.addr).is_ok() {
-                return;
+            if let Some(status) = self.child.try_wait().expect("polling the example") {
+                panic!("the example exited before listening: {status}\n{log}");
             }
             assert!(
                 Instant::now() < deadline,
-                "the example never listened on {}",
-                self.addr
+                "the example never listened\n{log}"
             );
             thread::sleep(Duration::from_millis(20));
         }
@@ -172,16 +181,14 @@ impl Drop for Server {
     }
 }
 
-/// A port nobody listens on right now (the OS picks it).
-fn free_port() -> SocketAddr {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding port 0");
-    listener.local_addr().expect("the bound address")
-}
-
 /// One HTTP/1.1 request on its own connection; the answer's status and JSON body.
 fn request(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let body = body.map(|body| body.to_string()).unwrap_or_default();
     let mut stream = TcpStream::connect(addr).expect("connecting to the example");
+    // Bounds a hung server, so CI fails instead of waiting forever.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("setting a read timeout");
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\

@@ -216,10 +216,31 @@ fn conflict(reason: String, current: Option<Value>) -> Response {
 /// A store outage is 503 (never "no saved run"); a stored run this server
 /// cannot read is 500. The messages name no stored values.
 fn flow_failed(err: &FlowError) -> Response {
-    let status = match err {
-        FlowError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    // The client gets a fixed message: the error's text can name the store's
+    // file or the key, and the key holds the user id. The log gets the kind.
+    let (status, message) = match err {
+        FlowError::Store(store) => {
+            eprintln!("signup: the store failed ({:?})", store.kind());
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store is unavailable".into(),
+            )
+        }
+        // This app's own migration messages name versions, nothing stored.
+        FlowError::Migration { reason, .. } => {
+            eprintln!("signup: a saved run could not be migrated: {reason}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the saved run could not be migrated: {reason}"),
+            )
+        }
+        _ => {
+            eprintln!("signup: a saved run is unreadable");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the saved run is unreadable".to_owned(),
+            )
+        }
     };
-    eprintln!("signup: {err}");
-    failure(status, err.to_string())
+    failure(status, message)
 }

@@ -93,9 +93,14 @@ async fn run(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|err| format!("cannot listen on {}: {err}", config.listen))?;
+    // The bound address, not the configured one: with port 0 the OS picks it,
+    // and this line is how a caller (the end-to-end test) learns it.
+    let bound = listener
+        .local_addr()
+        .map_err(|err| format!("cannot read the bound address: {err}"))?;
     eprintln!(
-        "signup: listening on http://{} (schema version {}, SQLite file {path})",
-        config.listen, config.schema
+        "signup: listening on http://{bound} (schema version {}, SQLite file {path})",
+        config.schema
     );
     axum::serve(listener, app)
         .await
