@@ -48,7 +48,7 @@ impl Failure {
         }
         if err.kind() == ErrorKind::DataLoss {
             return Failure::new(format!(
-                "{context}: {}; once you have restored what you can, run `flowstore acknowledge-data-loss URL` to read from the store again",
+                "{context}: {}; once you have restored what you can, run `flowstore --store URL acknowledge-data-loss` to read from the store again",
                 err.to_one_line()
             ));
         }

@@ -199,7 +199,7 @@ impl Markers {
         let still_current = self.lock().generation == generation;
         if still_current && !self.lost.swap(true, Ordering::AcqRel) {
             log::error!(
-                "flowstore-redis: the Redis server lost data it had acknowledged (the flowstore marker key is gone or was replaced: a restart without persistence, FLUSHALL or FLUSHDB); reads fail with data_loss until the loss is acknowledged (`flowstore acknowledge-data-loss`, POST /admin/acknowledge-data-loss, Store::acknowledge_data_loss)"
+                "flowstore-redis: the Redis server lost data it had acknowledged (the flowstore marker key is gone or was replaced: a restart without persistence, FLUSHALL or FLUSHDB); reads fail with data_loss until the loss is acknowledged (`flowstore --store URL acknowledge-data-loss`, POST /admin/acknowledge-data-loss, Store::acknowledge_data_loss)"
             );
         }
         if still_current {
