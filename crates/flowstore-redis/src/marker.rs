@@ -228,13 +228,13 @@ impl Markers {
                 }
                 // A failed check (the server went away again) proves
                 // nothing; the next reconnection or read checks again.
-                if let Err(err) = markers.check_all(&client, None, Operation::Get).await {
-                    if err.kind() != ErrorKind::DataLoss {
-                        log::debug!(
-                            "flowstore-redis: cannot check the data-loss marker after a reconnection: {}",
-                            err.to_one_line()
-                        );
-                    }
+                if let Err(err) = markers.check_all(&client, None, Operation::Get).await
+                    && err.kind() != ErrorKind::DataLoss
+                {
+                    log::debug!(
+                        "flowstore-redis: cannot check the data-loss marker after a reconnection: {}",
+                        err.to_one_line()
+                    );
                 }
             }
         })
@@ -272,11 +272,11 @@ fn cluster_marker_names(state: &ClusterRouting) -> Vec<String> {
         }
         let name = format!("{MARKER}{{{tag}}}");
         let slot = ClusterRouting::hash_key(name.as_bytes());
-        if let Some(owner) = state.get_server(slot) {
-            if let Some(at) = missing.iter().position(|primary| primary == owner) {
-                missing.swap_remove(at);
-                names.push(name);
-            }
+        if let Some(owner) = state.get_server(slot)
+            && let Some(at) = missing.iter().position(|primary| primary == owner)
+        {
+            missing.swap_remove(at);
+            names.push(name);
         }
     }
     names
