@@ -220,6 +220,11 @@ pub(crate) enum Command {
     /// options (--from-…, --to-…). Ends by reading back what it wrote and exits
     /// 2 if the target does not hold every entry copied.
     Copy(Box<CopyArgs>),
+    /// Acknowledge that the store lost data it had acknowledged (reads fail
+    /// with `data_loss`, e.g. a Redis that restarted without persistence or was
+    /// flushed): reads are served again, and the lost keys read as absent.
+    /// Restore what you can first (an export, the other side of a copy).
+    AcknowledgeDataLoss,
     /// Measure throughput and latency of `set` or `get` on the store.
     Bench(BenchCommandArgs),
     /// Serve the store over HTTP (GET/PUT/DELETE /states/{key}) until SIGTERM or Ctrl-C.

@@ -131,6 +131,16 @@ pub(crate) async fn clear(store: &Arc<dyn Store>, yes: bool) -> Result<Outcome, 
     Ok(Outcome::Done)
 }
 
+/// `acknowledge-data-loss`: the store serves reads again after a data loss.
+pub(crate) async fn acknowledge_data_loss(store: &Arc<dyn Store>) -> Result<Outcome, Failure> {
+    store
+        .acknowledge_data_loss()
+        .await
+        .map_err(|err| Failure::store("acknowledge-data-loss", &err))?;
+    eprintln!("data loss acknowledged: reads are served again; lost keys read as absent");
+    Ok(Outcome::Done)
+}
+
 /// Asks `question` on stderr and reads the answer from stdin (a terminal, as
 /// [`confirm_precheck`] made sure); anything but yes refuses.
 pub(crate) fn confirm(command: &str, question: &str) -> Result<(), Failure> {

@@ -46,6 +46,12 @@ impl Failure {
             failure.exit = CONFLICT_EXIT;
             return failure;
         }
+        if err.kind() == ErrorKind::DataLoss {
+            return Failure::new(format!(
+                "{context}: {}; once you have restored what you can, run `flowstore --store URL acknowledge-data-loss` to read from the store again",
+                err.to_one_line()
+            ));
+        }
         Failure::new(format!("{context}: {}", err.to_one_line()))
     }
 

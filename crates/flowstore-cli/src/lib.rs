@@ -155,6 +155,10 @@ async fn run(cli: Cli) -> Result<Outcome, Failure> {
             let store = open_store(&cli.store, namespace, &stack).await?;
             commands::clear(&store, yes).await
         }
+        Command::AcknowledgeDataLoss => {
+            let store = open_store(&cli.store, namespace, &stack).await?;
+            commands::acknowledge_data_loss(&store).await
+        }
         Command::Bench(args) => bench::command::run(&cli.store, namespace, &stack, args).await,
         Command::Serve(args) => serve::run(&cli.store, namespace, &stack, args).await,
     }

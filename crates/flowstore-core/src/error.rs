@@ -54,6 +54,13 @@ pub enum ErrorKind {
     /// expected entry version, or not absent. [`Error::current`] says what it
     /// held when the store knew it cheaply. Permanent: never retried.
     Conflict,
+    /// The backend is known to have lost data it acknowledged (a Redis server
+    /// that came back empty, or was flushed by someone else): a read cannot
+    /// tell "absent" from "lost", so it fails with this instead of answering
+    /// `None`, until the loss is acknowledged
+    /// ([`Store::acknowledge_data_loss`](crate::Store::acknowledge_data_loss)).
+    /// Permanent: never retried.
+    DataLoss,
     /// The store cannot perform this operation.
     Unsupported,
     /// Bad configuration: URL, option, table name, missing key material.
@@ -64,7 +71,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::InvalidKey,
         ErrorKind::InvalidArgument,
         ErrorKind::ValueTooLarge,
@@ -73,6 +80,7 @@ impl ErrorKind {
         ErrorKind::Corrupt,
         ErrorKind::Unauthorized,
         ErrorKind::Conflict,
+        ErrorKind::DataLoss,
         ErrorKind::Unsupported,
         ErrorKind::Config,
         ErrorKind::Backend,
@@ -90,6 +98,7 @@ impl ErrorKind {
             ErrorKind::Corrupt => "corrupt",
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Conflict => "conflict",
+            ErrorKind::DataLoss => "data_loss",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Config => "config",
             ErrorKind::Backend => "backend",
@@ -302,6 +311,11 @@ impl Error {
         Error::new(ErrorKind::Corrupt, message)
     }
 
+    /// Shorthand for an [`ErrorKind::DataLoss`] error.
+    pub fn data_loss(message: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::DataLoss, message)
+    }
+
     /// Shorthand for an [`ErrorKind::Unsupported`] error.
     pub fn unsupported(message: impl Into<Cow<'static, str>>) -> Self {
         Error::new(ErrorKind::Unsupported, message)
@@ -389,6 +403,14 @@ mod tests {
             let expected = matches!(kind, ErrorKind::Unavailable | ErrorKind::Timeout);
             assert_eq!(Error::new(kind, "x").is_temporary(), expected, "{kind}");
         }
+    }
+
+    #[test]
+    fn data_loss_is_permanent_and_named_on_the_wire() {
+        let err = Error::data_loss("the server came back empty");
+        assert_eq!(err.kind(), ErrorKind::DataLoss);
+        assert!(!err.is_temporary());
+        assert_eq!("data_loss".parse::<ErrorKind>(), Ok(ErrorKind::DataLoss));
     }
 
     #[test]

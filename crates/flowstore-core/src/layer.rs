@@ -523,6 +523,12 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
             .map_err(in_op(Operation::Touch))
     }
 
+    /// [`Store::acknowledge_data_loss`]: forwarded, around no guard (it reads
+    /// and writes no key, and is never retried).
+    async fn acknowledge_data_loss(&self) -> Result<()> {
+        self.inner().acknowledge_data_loss().await
+    }
+
     /// [`Store::namespace`]: the inner store's.
     fn namespace(&self) -> &Namespace {
         self.inner().namespace()

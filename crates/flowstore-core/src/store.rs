@@ -416,6 +416,20 @@ pub trait Store: MaybeSend + MaybeSync + Debug {
         ))
     }
 
+    /// Acknowledges that the backend lost data (reads failed with
+    /// [`DataLoss`](crate::ErrorKind::DataLoss)): the store starts afresh from
+    /// what the backend holds now, and reads answer again (a lost key reads as
+    /// absent from then on). Acknowledging when nothing was lost is `Ok` and
+    /// changes nothing.
+    ///
+    /// Default: [`Unsupported`](crate::ErrorKind::Unsupported), for stores
+    /// that do not detect data loss. Wrappers forward it to their inner store.
+    async fn acknowledge_data_loss(&self) -> Result<()> {
+        Err(Error::unsupported(
+            "this store does not detect data loss, so there is nothing to acknowledge",
+        ))
+    }
+
     /// The namespace this store reads and writes.
     fn namespace(&self) -> &Namespace;
 
@@ -660,6 +674,17 @@ macro_rules! forward_store_methods {
         {
             let $this = self;
             $trait::touch($target, key, ttl)
+        }
+
+        fn acknowledge_data_loss<'life0, 'async_trait>(
+            &'life0 self,
+        ) -> StoreFuture<'async_trait, Result<()>>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $trait::acknowledge_data_loss($target)
         }
 
         fn namespace(&self) -> &Namespace {

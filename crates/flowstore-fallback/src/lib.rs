@@ -538,16 +538,37 @@ impl Store for FallbackStore {
             WritePolicy::Primary => answered.first().copied().unwrap_or(false),
             WritePolicy::All => answered.iter().all(|ok| *ok),
         };
+        let results_ok: Vec<Option<Health>> = results
+            .iter()
+            .map(|result| result.as_ref().ok().cloned())
+            .collect();
         let failures: Vec<(Part, Error)> = results
             .into_iter()
             .enumerate()
             .filter_map(|(index, result)| result.err().map(|error| (Part::at(index), error)))
             .collect();
-        let down: Vec<PartDown> = failures
+        let mut down: Vec<PartDown> = failures
             .iter()
             .map(|(part, error)| PartDown::new(*part, error.kind()))
             .collect();
         if serves {
+            // A store that answered may still report itself degraded (a Redis
+            // store that lost its data): it is named by its place here.
+            for (index, health) in results_ok.iter().enumerate() {
+                if let Some(health) = health {
+                    down.extend(
+                        health
+                            .down
+                            .iter()
+                            .map(|inner| PartDown::new(Part::at(index), inner.kind)),
+                    );
+                }
+            }
+            down.sort_by_key(|part| match part.part {
+                Part::Primary => 0,
+                Part::Fallback(n) => n,
+                _ => usize::MAX,
+            });
             return Ok(Health::degraded(down));
         }
         let details = failures
@@ -561,6 +582,37 @@ impl Store for FallbackStore {
             format!("the fallback cannot serve under its write policy ({details})"),
         )
         .with_source(PartsDown(down)))
+    }
+
+    /// Acknowledged on every store that detects data loss; `Unsupported` only
+    /// when none does. The first other error is returned, after every store
+    /// was asked.
+    async fn acknowledge_data_loss(&self) -> Result<()> {
+        let results = join_all(
+            self.stores
+                .iter()
+                .map(|store| store.acknowledge_data_loss()),
+        )
+        .await;
+        let mut supported = false;
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(()) => supported = true,
+                Err(error) if error.kind() == ErrorKind::Unsupported => {}
+                Err(error) => {
+                    supported = true;
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        match (first_error, supported) {
+            (Some(error), _) => Err(error),
+            (None, true) => Ok(()),
+            (None, false) => Err(own(Error::unsupported(
+                "no store of this fallback detects data loss",
+            ))),
+        }
     }
 
     /// The primary's entry, read as the fallback's `get` reads it (see the

@@ -203,7 +203,9 @@ impl RedisBuilder {
             }
         };
         let clustered = self.topology == Topology::Cluster;
-        let shared = Shared::new(client, task, clustered);
+        let shared = Shared::new(client, task, clustered)
+            .watch_for_data_loss()
+            .await?;
         let warning = match self.eviction {
             EvictionCheck::Ignore => None,
             check => {

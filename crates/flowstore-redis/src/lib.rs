@@ -14,6 +14,7 @@ mod error;
 mod eviction;
 mod keys;
 mod list;
+mod marker;
 mod scripts;
 mod store;
 mod stored;
@@ -26,6 +27,7 @@ pub use builder::{
     DEFAULT_RECONNECT_MIN_DELAY, EvictionCheck, RedisBuilder,
 };
 pub use keys::SEPARATOR;
+pub use marker::MARKER;
 pub use store::RedisStore;
 
 /// The Redis client this crate is built on, re-exported so you can use the same

@@ -4,10 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use flowstore_core::health::{Part, PartDown};
 use flowstore_core::listing::check_batch_len;
 use flowstore_core::{
-    Capabilities, Condition, Cursor, Entry, Health, Key, ListPage, Namespace, Operation, Prefix,
-    Result, SetItem, Store, Ttl, Version, async_trait, check_set_items, check_value_size,
+    Capabilities, Condition, Cursor, Entry, ErrorKind, Health, Key, ListPage, Namespace, Operation,
+    Prefix, Result, SetItem, Store, Ttl, Version, async_trait, check_set_items, check_value_size,
 };
 use fred::clients::Client;
 use fred::interfaces::{ClientLike, KeysInterface};
@@ -16,6 +17,7 @@ use fred::types::{ConnectHandle, Expiration};
 use crate::auth::Refusals;
 use crate::builder::RedisBuilder;
 use crate::error::in_op;
+use crate::marker::Markers;
 use crate::{batch, clear, keys, list, stored, versioned};
 
 /// What every namespace handle of one connection shares.
@@ -24,6 +26,8 @@ pub(crate) struct Shared {
     task: ConnectHandle,
     pub(crate) clustered: bool,
     pub(crate) refusals: Refusals,
+    pub(crate) markers: Arc<Markers>,
+    marker_watch: Option<tokio::task::JoinHandle<()>>,
     eviction_warning: Option<String>,
 }
 
@@ -35,8 +39,45 @@ impl Shared {
             task,
             clustered,
             refusals,
+            markers: Arc::new(Markers::new(clustered)),
+            marker_watch: None,
             eviction_warning: None,
         }
+    }
+
+    /// Writes the data-loss markers and starts checking them after every
+    /// reconnection (see [`marker`](crate::marker)). A server whose ACL
+    /// forbids writing the marker leaves the detection off, with a warning.
+    pub(crate) async fn watch_for_data_loss(mut self) -> Result<Shared> {
+        match self.markers.establish(&self.client).await {
+            Ok(()) => {}
+            Err(err) if err.kind() == flowstore_core::ErrorKind::Unauthorized => {
+                log::warn!(
+                    "flowstore-redis: data-loss detection is off: {}",
+                    err.to_one_line()
+                );
+                return Ok(self);
+            }
+            Err(err) => return Err(err),
+        }
+        self.marker_watch = Some(self.markers.watch_reconnections(&self.client));
+        Ok(self)
+    }
+
+    /// Before answering "absent" for a key of this connection.
+    pub(crate) async fn confirm_absent(
+        &self,
+        operation: Operation,
+        key: &fred::types::Key,
+    ) -> Result<()> {
+        let slot = if self.clustered {
+            key.cluster_hash()
+        } else {
+            0
+        };
+        self.markers
+            .confirm_absent(&self.client, &self.refusals, operation, slot)
+            .await
     }
 
     pub(crate) fn with_eviction_warning(mut self, warning: Option<String>) -> Shared {
@@ -49,6 +90,9 @@ impl Drop for Shared {
     fn drop(&mut self) {
         // The connection task would otherwise keep reconnecting forever.
         self.task.abort();
+        if let Some(watch) = &self.marker_watch {
+            watch.abort();
+        }
     }
 }
 
@@ -154,13 +198,18 @@ impl fmt::Debug for RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        self.shared.markers.refuse_if_lost(Operation::Get)?;
         let client = self.shared.client.clone();
         let key = self.key(key);
+        let name = key.clone();
         let stored: Option<Bytes> = self
             .shared
             .refusals
             .run(Operation::Get, async move { client.get(key).await })
             .await?;
+        if stored.is_none() {
+            self.shared.confirm_absent(Operation::Get, &name).await?;
+        }
         stored
             .map(stored::value_of)
             .transpose()
@@ -198,7 +247,15 @@ impl Store for RedisStore {
     }
 
     async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
-        versioned::get_entry(&self.shared, self.key(key)).await
+        self.shared.markers.refuse_if_lost(Operation::GetEntry)?;
+        let key = self.key(key);
+        let entry = versioned::get_entry(&self.shared, key.clone()).await?;
+        if entry.is_none() {
+            self.shared
+                .confirm_absent(Operation::GetEntry, &key)
+                .await?;
+        }
+        Ok(entry)
     }
 
     async fn set_if(
@@ -240,9 +297,20 @@ impl Store for RedisStore {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<ListPage> {
-        list::list(&self.shared, &self.prefix, prefix, cursor, limit)
+        self.shared.markers.refuse_if_lost(Operation::List)?;
+        let page = list::list(&self.shared, &self.prefix, prefix, cursor, limit)
             .await
-            .map_err(in_op(Operation::List))
+            .map_err(in_op(Operation::List))?;
+        // A page cannot say what is missing from it: every marker is checked.
+        self.shared
+            .markers
+            .check_all(
+                &self.shared.client,
+                Some(&self.shared.refusals),
+                Operation::List,
+            )
+            .await?;
+        Ok(page)
     }
 
     /// SCAN and batched UNLINK over every primary, like [`clear`](Store::clear).
@@ -255,8 +323,23 @@ impl Store for RedisStore {
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Vec<u8>>>> {
         check_batch_len(keys.len()).map_err(in_op(Operation::GetMany))?;
-        let names = keys.iter().map(|key| self.key(key)).collect();
-        batch::get_many(&self.shared, names).await
+        self.shared.markers.refuse_if_lost(Operation::GetMany)?;
+        let names: Vec<fred::types::Key> = keys.iter().map(|key| self.key(key)).collect();
+        let values = batch::get_many(&self.shared, names.clone()).await?;
+        // One check per primary that owns a missing key.
+        let mut checked = Vec::new();
+        for (name, value) in names.iter().zip(&values) {
+            let slot = if self.shared.clustered {
+                name.cluster_hash()
+            } else {
+                0
+            };
+            if value.is_none() && !checked.contains(&slot) {
+                checked.push(slot);
+                self.shared.confirm_absent(Operation::GetMany, name).await?;
+            }
+        }
+        Ok(values)
     }
 
     async fn set_many(&self, items: &[SetItem<'_>]) -> Result<()> {
@@ -287,7 +370,21 @@ impl Store for RedisStore {
             .refusals
             .run(Operation::Ping, async move { client.ping(None).await })
             .await?;
+        if self.shared.markers.is_lost() {
+            // The store serves writes, not reads: degraded, named by kind.
+            return Ok(Health::degraded(vec![PartDown::new(
+                Part::Primary,
+                ErrorKind::DataLoss,
+            )]));
+        }
         Ok(Health::ok())
+    }
+
+    /// Leaves the data lost state (see the crate docs, "Data loss"): the
+    /// markers are written afresh and reads are served again; keys lost read as
+    /// absent from then on. `Ok` and no change when nothing was lost.
+    async fn acknowledge_data_loss(&self) -> Result<()> {
+        self.shared.markers.acknowledge(&self.shared.client).await
     }
 
     fn namespace(&self) -> &Namespace {

@@ -39,6 +39,9 @@ pub const HEALTHZ_KEY: &str = "__flowstore_healthz__";
 
 const STATES_PREFIX: &str = "/states/";
 
+/// `POST`: acknowledges that the store lost data ([`Store::acknowledge_data_loss`]).
+pub const ACKNOWLEDGE_DATA_LOSS_PATH: &str = "/admin/acknowledge-data-loss";
+
 pub(crate) struct AppState {
     pub(crate) store: Arc<dyn Store>,
     token: Option<Token>,
@@ -88,6 +91,7 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
         .route(BATCH_SET_PATH, post(batch::batch_set))
         .route(BATCH_DELETE_PATH, post(batch::batch_delete))
         .route(DELETE_PREFIX_PATH, post(batch::delete_prefix))
+        .route(ACKNOWLEDGE_DATA_LOSS_PATH, post(acknowledge_data_loss))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route("/openapi.yaml", get(openapi))
@@ -305,6 +309,23 @@ async fn get_state(State(state): State<Arc<AppState>>, request: Request) -> Resp
         Ok(Some(value)) => value_response(value),
         Ok(None) => absent_response(),
         Err(err) => failed("get", &err),
+    }
+}
+
+/// `POST /admin/acknowledge-data-loss`: after a store reported `data_loss`
+/// (its backend came back empty), reads are served again and lost keys read as
+/// absent. `204`; `501` for a store that does not detect data loss. Behind the
+/// token like every route but `/healthz`.
+async fn acknowledge_data_loss(State(state): State<Arc<AppState>>) -> Response<Body> {
+    match state.store.acknowledge_data_loss().await {
+        Ok(()) => {
+            tracing::warn!(
+                target: "flowstore_server::store",
+                "data loss acknowledged: reads are served again"
+            );
+            empty(StatusCode::NO_CONTENT)
+        }
+        Err(err) => failed("acknowledge_data_loss", &err),
     }
 }
 

@@ -13,7 +13,7 @@ mod versioned;
 
 #[allow(deprecated)]
 pub use app::HEALTHZ_KEY;
-pub use app::{OPENAPI_YAML, router};
+pub use app::{ACKNOWLEDGE_DATA_LOSS_PATH, OPENAPI_YAML, router};
 pub use config::{DEFAULT_LISTEN, ServerConfig, TOKEN_ENV, Token};
 pub use serve::{Server, bind, serve, shutdown_signal};
 pub use telemetry::{REQUEST_DURATION, REQUESTS_TOTAL};

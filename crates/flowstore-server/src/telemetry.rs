@@ -42,7 +42,7 @@ pub(crate) fn prometheus() -> Option<PrometheusHandle> {
 const METHODS: [&str; 8] = [
     "GET", "PUT", "DELETE", "POST", "HEAD", "OPTIONS", "PATCH", "other",
 ];
-const ROUTES: [&str; 10] = [
+const ROUTES: [&str; 11] = [
     "/states/{key}",
     "/states",
     "/healthz",
@@ -53,6 +53,7 @@ const ROUTES: [&str; 10] = [
     "/batch/set",
     "/batch/delete",
     "/delete-prefix",
+    "/admin/acknowledge-data-loss",
 ];
 const STATUSES: [&str; 17] = [
     "200", "204", "400", "401", "404", "405", "412", "413", "500", "501", "503", "504", "1xx",
@@ -105,6 +106,7 @@ pub(crate) fn route_label(path: &str) -> RouteLabel {
         "/batch/set" => 7,
         "/batch/delete" => 8,
         "/delete-prefix" => 9,
+        "/admin/acknowledge-data-loss" => 10,
         _ if path.starts_with("/states/") => 0,
         _ => 5,
     })

@@ -174,6 +174,10 @@ impl<S: Store> Store for ScriptedStore<S> {
         self.run(Op::Set, self.inner.set(key, value, ttl)).await
     }
 
+    async fn acknowledge_data_loss(&self) -> Result<()> {
+        self.inner.acknowledge_data_loss().await
+    }
+
     async fn delete(&self, key: &Key) -> Result<()> {
         self.run(Op::Delete, self.inner.delete(key)).await
     }

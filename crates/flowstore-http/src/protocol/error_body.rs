@@ -22,7 +22,7 @@ const MAX_MESSAGE_CHARS: usize = 512;
 /// | `unsupported` | 501 |
 /// | `unavailable` | 503 |
 /// | `timeout` | 504 |
-/// | `corrupt`, `config`, `backend`, and `unauthorized` from the store | 500 |
+/// | `corrupt`, `data_loss`, `config`, `backend`, and `unauthorized` from the store | 500 |
 ///
 /// (The server answers its own token check with 401 explicitly; a store's
 /// `Unauthorized` is the server's problem, not the client's, hence 500.)

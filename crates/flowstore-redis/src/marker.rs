@@ -1,0 +1,329 @@
+//! Detecting a Redis that lost the data it had acknowledged.
+//!
+//! A Redis server that restarts without persistence, or that someone else
+//! flushes (`FLUSHALL`, `FLUSHDB`), comes back empty: every saved key would read
+//! as absent, and a client would take "no saved state" for an answer. So the
+//! store writes a *marker* key when it connects and checks it:
+//!
+//! - after every reconnection (fred announces each one), and
+//! - after a read that found nothing (`get`, `get_entry` and `get_many` that
+//!   answer `None` somewhere, every `list` page), before that answer is given.
+//!
+//! A marker that is gone, or holds another value than the one this store saw,
+//! means the server lost data: the store enters a *data lost* state in which
+//! every read fails with [`DataLoss`](flowstore_core::ErrorKind::DataLoss)
+//! until [`acknowledge`](Markers::acknowledge) (writes keep working), logs it
+//! once, and reports it in its health probe.
+//!
+//! The marker's name, `flowstore-marker` (on a cluster `flowstore-marker{N}`,
+//! see below), has no `:`: every key a namespace holds is `namespace:key`, so
+//! no namespaced key can be the marker, and `clear`, listing, `delete_prefix`
+//! and copying (which match `namespace:*`) never see or touch it. Its value is
+//! a random token: a second store that connects to the emptied server writes
+//! its own token, which the first store then reads as a loss too. A store
+//! adopts the token it finds when it connects, so any number of stores share
+//! one marker.
+//!
+//! On a Redis Cluster one primary can be wiped alone, so there is one marker per
+//! primary: the hash tag `N` is the smallest number whose slot that primary
+//! owns. A read that found nothing checks the marker(s) on the primary that
+//! owns the key's slot; a reconnection and a listing check them all. A primary
+//! added after the store connected has no marker until the next
+//! acknowledgement; a marker moved with its slot by resharding is still found.
+//!
+//! What this cannot see: a server that was emptied while no store was
+//! connected (the first store to connect writes the marker afresh), and keys
+//! lost one by one (eviction under an `allkeys-*` policy, which the eviction
+//! check at open warns about, or a `DEL` by someone else).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use flowstore_core::{Error, ErrorKind, Operation, Result, Version};
+use fred::clients::Client;
+use fred::interfaces::{ClusterInterface, EventInterface, KeysInterface};
+use fred::types::cluster::ClusterRouting;
+use fred::types::{Key, SetOptions};
+use futures::future::try_join_all;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+
+use crate::auth::Refusals;
+use crate::error::{BACKEND, in_op, map_error};
+
+/// The marker's name outside a cluster; on a cluster, followed by a hash tag.
+/// Without the namespace separator `:`, so no namespaced key can equal it.
+pub const MARKER: &str = "flowstore-marker";
+
+/// How far to look for a hash tag whose slot a primary owns: with 16 384
+/// slots, a primary owning even a single slot is found well before.
+const MAX_TAG: u32 = 1 << 20;
+
+/// The markers this store expects: their names and the tokens it saw in them.
+#[derive(Clone, Debug, Default)]
+struct Expected {
+    /// Bumped by every acknowledgement, so a check that started before one
+    /// cannot mark the store as lost after it.
+    generation: u64,
+    markers: Arc<Vec<(String, Bytes)>>,
+}
+
+/// The data-loss detector of one connection, shared by its namespace handles.
+pub(crate) struct Markers {
+    expected: Mutex<Expected>,
+    lost: AtomicBool,
+    clustered: bool,
+}
+
+impl Markers {
+    pub(crate) fn new(clustered: bool) -> Markers {
+        Markers {
+            expected: Mutex::new(Expected::default()),
+            lost: AtomicBool::new(false),
+            clustered,
+        }
+    }
+
+    /// Whether the store is in the data lost state.
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
+    }
+
+    /// `DataLoss` while the store is in the data lost state; call it before
+    /// every read.
+    pub(crate) fn refuse_if_lost(&self, operation: Operation) -> Result<()> {
+        if self.is_lost() {
+            return Err(in_op(operation)(lost_error()));
+        }
+        Ok(())
+    }
+
+    /// Writes the markers (each only if absent) and adopts what they hold:
+    /// when the store opens, and when a loss is acknowledged.
+    pub(crate) async fn establish(&self, client: &Client) -> Result<()> {
+        let generation = self.lock().generation;
+        let names = marker_names(client, self.clustered)?;
+        let token = Bytes::from(Version::generate().as_str().to_owned());
+        let markers = try_join_all(names.into_iter().map(|name| {
+            let token = token.clone();
+            async move {
+                let seen = write_and_read(client, &name, token).await?;
+                Ok::<_, Error>((name, seen))
+            }
+        }))
+        .await?;
+        let mut expected = self.lock();
+        if expected.generation == generation {
+            expected.generation += 1;
+            expected.markers = Arc::new(markers);
+        }
+        Ok(())
+    }
+
+    /// Acknowledges a loss: the markers are written afresh, then reads work
+    /// again.
+    pub(crate) async fn acknowledge(&self, client: &Client) -> Result<()> {
+        self.establish(client).await?;
+        if self.lost.swap(false, Ordering::AcqRel) {
+            log::warn!(
+                "flowstore-redis: data loss acknowledged; reads are served again, and keys lost read as absent"
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks every marker (after a reconnection, and for a listing).
+    pub(crate) async fn check_all(
+        &self,
+        client: &Client,
+        refusals: Option<&Refusals>,
+        operation: Operation,
+    ) -> Result<()> {
+        self.check(client, refusals, operation, None).await
+    }
+
+    /// Before answering that the key of `slot` (0 outside a cluster) is
+    /// absent: checks the markers on the primary that owns it.
+    pub(crate) async fn confirm_absent(
+        &self,
+        client: &Client,
+        refusals: &Refusals,
+        operation: Operation,
+        slot: u16,
+    ) -> Result<()> {
+        self.check(client, Some(refusals), operation, Some(slot))
+            .await
+    }
+
+    async fn check(
+        &self,
+        client: &Client,
+        refusals: Option<&Refusals>,
+        operation: Operation,
+        slot: Option<u16>,
+    ) -> Result<()> {
+        self.refuse_if_lost(operation)?;
+        let Expected {
+            generation,
+            markers,
+        } = self.lock().clone();
+        let owner = match (self.clustered, slot) {
+            (true, Some(slot)) => client
+                .cached_cluster_state()
+                .and_then(|state| state.get_server(slot).cloned().map(|owner| (state, owner))),
+            _ => None,
+        };
+        let to_check = markers.iter().filter(|(name, _)| match &owner {
+            Some((state, owner)) => {
+                state.get_server(ClusterRouting::hash_key(name.as_bytes())) == Some(owner)
+            }
+            None => true,
+        });
+        let found = try_join_all(to_check.map(|(name, token)| async move {
+            let client = client.clone();
+            let key = Key::from(name.as_str());
+            let command = async move { client.get::<Option<Bytes>, _>(key).await };
+            let seen = match refusals {
+                Some(refusals) => refusals.run(operation, command).await?,
+                None => command
+                    .await
+                    .map_err(|err| in_op(operation)(map_error(err)))?,
+            };
+            Ok::<_, Error>(seen.as_ref() == Some(token))
+        }))
+        .await?;
+        if found.iter().all(|intact| *intact) {
+            return Ok(());
+        }
+        let still_current = self.lock().generation == generation;
+        if still_current && !self.lost.swap(true, Ordering::AcqRel) {
+            log::error!(
+                "flowstore-redis: the Redis server lost data it had acknowledged (the flowstore marker key is gone or was replaced: a restart without persistence, FLUSHALL or FLUSHDB); reads fail with data_loss until the loss is acknowledged (`flowstore --store URL acknowledge-data-loss`, POST /admin/acknowledge-data-loss, Store::acknowledge_data_loss)"
+            );
+        }
+        if still_current {
+            return Err(in_op(operation)(lost_error()));
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Expected> {
+        self.expected
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Checks every marker after each reconnection fred announces, in a task
+    /// of its own; dropping the handle stops it.
+    pub(crate) fn watch_reconnections(self: &Arc<Self>, client: &Client) -> JoinHandle<()> {
+        let mut reconnects = client.reconnect_rx();
+        let markers = Arc::clone(self);
+        let client = client.clone();
+        tokio::spawn(async move {
+            loop {
+                match reconnects.recv().await {
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+                // A failed check (the server went away again) proves
+                // nothing; the next reconnection or read checks again.
+                if let Err(err) = markers.check_all(&client, None, Operation::Get).await
+                    && err.kind() != ErrorKind::DataLoss
+                {
+                    log::debug!(
+                        "flowstore-redis: cannot check the data-loss marker after a reconnection: {}",
+                        err.to_one_line()
+                    );
+                }
+            }
+        })
+    }
+}
+
+/// The error of every read in the data lost state.
+fn lost_error() -> Error {
+    Error::data_loss(
+        "the Redis server lost data it had acknowledged (restarted without persistence, or flushed); reads fail until the loss is acknowledged",
+    )
+    .with_backend(BACKEND)
+}
+
+/// The markers' names: one outside a cluster, one per primary on a cluster.
+fn marker_names(client: &Client, clustered: bool) -> Result<Vec<String>> {
+    if !clustered {
+        return Ok(vec![MARKER.to_owned()]);
+    }
+    let state = client.cached_cluster_state().ok_or_else(|| {
+        Error::unavailable("no cluster slot map to place the data-loss markers")
+            .with_backend(BACKEND)
+    })?;
+    Ok(cluster_marker_names(&state))
+}
+
+/// One name per primary of `state`: `flowstore-marker{N}` with the smallest
+/// `N` whose slot the primary owns.
+fn cluster_marker_names(state: &ClusterRouting) -> Vec<String> {
+    let mut missing = state.unique_primary_nodes();
+    let mut names = Vec::with_capacity(missing.len());
+    for tag in 0..MAX_TAG {
+        if missing.is_empty() {
+            break;
+        }
+        let name = format!("{MARKER}{{{tag}}}");
+        let slot = ClusterRouting::hash_key(name.as_bytes());
+        if let Some(owner) = state.get_server(slot)
+            && let Some(at) = missing.iter().position(|primary| primary == owner)
+        {
+            missing.swap_remove(at);
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// `SET name token NX`, then `GET name`: the token the marker holds now, ours
+/// or an earlier store's. A marker that vanishes in between is written again.
+async fn write_and_read(client: &Client, name: &str, token: Bytes) -> Result<Bytes> {
+    for _ in 0..3 {
+        let key = Key::from(name);
+        let _: Option<String> = client
+            .set(
+                key.clone(),
+                token.clone(),
+                None,
+                Some(SetOptions::NX),
+                false,
+            )
+            .await
+            .map_err(marker_error)?;
+        let seen: Option<Bytes> = client.get(key).await.map_err(marker_error)?;
+        if let Some(seen) = seen {
+            return Ok(seen);
+        }
+    }
+    Err(
+        Error::backend("the data-loss marker vanished three times while it was written")
+            .with_backend(BACKEND),
+    )
+}
+
+fn marker_error(err: fred::error::Error) -> Error {
+    let err = map_error(err);
+    let message = format!("cannot write the data-loss marker: {}", err.message());
+    Error::new(err.kind(), message)
+        .with_temporary(err.is_temporary())
+        .with_backend(BACKEND)
+        .with_source(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_is_no_namespaced_key() {
+        // Every namespaced key is `namespace:key`.
+        assert!(!MARKER.contains(crate::keys::SEPARATOR));
+    }
+}

@@ -1,0 +1,200 @@
+//! Issue 15, defect 4: a Redis server that comes back empty (restarted without
+//! persistence, or flushed by someone else) must not make saved keys read as
+//! absent. Reads fail with `DataLoss` until the loss is acknowledged; writes
+//! keep working; the health probe says so; through `flowstore serve` the HTTP
+//! client keeps the kind.
+//!
+//! Each test starts a throwaway `redis-server` of its own (persistence off),
+//! never the shared one; ignored under a plain `cargo test`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowstore_core::health::{Part, PartDown};
+use flowstore_core::{ErrorKind, Key, Namespace, Prefix, Store};
+use flowstore_redis::RedisStore;
+use flowstore_test_servers::{RedisOptions, RedisServer};
+
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(800);
+
+fn key(text: &str) -> Key {
+    Key::new(text).unwrap()
+}
+
+async fn open(server: &RedisServer, namespace: &str) -> RedisStore {
+    RedisStore::from_url(&server.url())
+        .unwrap()
+        .namespace(Namespace::new(namespace).unwrap())
+        .command_timeout(COMMAND_TIMEOUT)
+        .reconnect_delays(Duration::from_millis(20), Duration::from_millis(100))
+        .open()
+        .await
+        .unwrap()
+}
+
+fn assert_data_loss<T: std::fmt::Debug>(result: flowstore_core::Result<T>, what: &str) {
+    match result {
+        Err(err) => {
+            assert_eq!(err.kind(), ErrorKind::DataLoss, "{what}: {err}");
+            assert!(!err.is_temporary(), "{what}: DataLoss must be permanent");
+        }
+        Ok(answer) => panic!("{what}: answered {answer:?} after the server lost its data"),
+    }
+}
+
+/// Every read fails with `DataLoss`, writes work, the probe is degraded; then
+/// acknowledging serves reads again, lost keys as absent.
+async fn check_lost_then_acknowledge(store: &RedisStore, lost: &[Key]) {
+    assert_data_loss(store.get(&lost[0]).await, "get");
+    assert_data_loss(store.get_entry(&lost[0]).await, "get_entry");
+    assert_data_loss(store.get_many(lost).await, "get_many");
+    assert_data_loss(store.list(&Prefix::all(), None, 100).await, "list");
+    // Writes keep working; a key written now still fails to read until the
+    // loss is acknowledged (the store cannot tell which keys survived).
+    store.set(&key("after"), b"new", None).await.unwrap();
+    assert_data_loss(store.get(&key("after")).await, "get of a key written after");
+    let health = store.ping().await.unwrap();
+    assert_eq!(
+        health.down,
+        [PartDown::new(Part::Primary, ErrorKind::DataLoss)]
+    );
+
+    store.acknowledge_data_loss().await.unwrap();
+    for lost_key in lost {
+        assert_eq!(store.get(lost_key).await.unwrap(), None);
+    }
+    assert_eq!(store.get_entry(&lost[0]).await.unwrap(), None);
+    assert_eq!(
+        store.get(&key("after")).await.unwrap(),
+        Some(b"new".to_vec())
+    );
+    assert!(!store.ping().await.unwrap().is_degraded());
+}
+
+async fn write_keys(store: &RedisStore) -> Vec<Key> {
+    let keys: Vec<Key> = (0..5).map(|i| key(&format!("saved/{i}"))).collect();
+    for k in &keys {
+        store.set(k, b"state", None).await.unwrap();
+    }
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn a_flushed_server_reads_as_data_loss_until_acknowledged() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let store = open(&server, "lossy").await;
+    let other = store
+        .with_namespace(Namespace::new("other").unwrap())
+        .unwrap();
+    let keys = write_keys(&store).await;
+    assert_eq!(store.get(&keys[0]).await.unwrap(), Some(b"state".to_vec()));
+    // The marker is no key of any namespace: clear and listing never see it.
+    other.clear().await.unwrap();
+    assert_eq!(
+        store
+            .list(&Prefix::all(), None, 100)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        5
+    );
+
+    server.cmd(&["FLUSHALL"]).unwrap();
+    check_lost_then_acknowledge(&store, &keys).await;
+    // Every handle of the connection shares the state, and a second flush
+    // after the acknowledgement is seen again.
+    server.cmd(&["FLUSHDB"]).unwrap();
+    assert_data_loss(other.get(&key("x")).await, "get in another namespace");
+    other.acknowledge_data_loss().await.unwrap();
+    assert_eq!(store.get(&keys[1]).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn a_server_restarted_without_persistence_is_seen_after_the_reconnection() {
+    let mut server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let store = open(&server, "lossy").await;
+    let keys = write_keys(&store).await;
+    server.restart().expect("restart redis-server");
+    // A key written after the restart exists, so only the check made after
+    // the reconnection can refuse its read.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.set(&key("after"), b"new", None).await {
+            Ok(()) => break,
+            Err(err) if err.is_temporary() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("set after the restart: {err}"),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !store.ping().await.unwrap().is_degraded() {
+        assert!(
+            Instant::now() < deadline,
+            "no data loss seen after the reconnection"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check_lost_then_acknowledge(&store, &keys).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn through_flowstore_serve_the_client_keeps_the_kind() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let redis = open(&server, "flow").await;
+    let mut config = flowstore_server::ServerConfig::default();
+    config.listen = "127.0.0.1:0".into();
+    let backing: Arc<dyn Store> = Arc::new(redis);
+    let http_server = flowstore_server::bind(backing, config).await.unwrap();
+    let addr = http_server.local_addr();
+    tokio::spawn(http_server.run(std::future::pending()));
+    let client = flowstore_http::HttpStore::builder(format!("http://{addr}"))
+        .request_timeout(Duration::from_secs(10))
+        .open()
+        .unwrap();
+    client.set(&key("saved"), b"state", None).await.unwrap();
+
+    server.cmd(&["FLUSHALL"]).unwrap();
+    assert_data_loss(client.get(&key("saved")).await, "get over HTTP");
+    assert_data_loss(client.get_entry(&key("saved")).await, "get_entry over HTTP");
+    assert_data_loss(client.get_many(&[key("saved")]).await, "get_many over HTTP");
+    client.set(&key("after"), b"new", None).await.unwrap();
+
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        post(addr, flowstore_server::ACKNOWLEDGE_DATA_LOSS_PATH)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(client.get(&key("saved")).await.unwrap(), None);
+    assert_eq!(
+        client.get(&key("after")).await.unwrap(),
+        Some(b"new".to_vec())
+    );
+}
+
+/// One HTTP/1.1 `POST` without a body; the status code and the body.
+fn post(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
