@@ -113,7 +113,7 @@ store_options!(
 
 /// Save, load and benchmark state in any flowstore store.
 ///
-/// Exit status: 0 on success, 1 when `get` or `stat` finds no value, 2 on any
+/// Exit status: 0 on success, 1 when `get`, `stat` or `flows show` finds nothing, 2 on any
 /// error, 3 when a condition (`--if-version`, `--if-absent`) failed (with a
 /// one-line message on stderr).
 #[derive(Debug, Parser)]
@@ -225,6 +225,11 @@ pub(crate) enum Command {
     /// flushed): reads are served again, and the lost keys read as absent.
     /// Restore what you can first (an export, the other side of a copy).
     AcknowledgeDataLoss,
+    /// Inspect the flows saved in the original useflow design's JSON and key
+    /// layout (`useflow:{flowId}:{variantId}:{instanceId}`), as flowstore-flow
+    /// and the TypeScript front ends save them.
+    #[command(subcommand)]
+    Flows(FlowsCommand),
     /// Measure throughput and latency of `set` or `get` on the store.
     Bench(BenchCommandArgs),
     /// Serve the store over HTTP (GET/PUT/DELETE /states/{key}) until SIGTERM or Ctrl-C.
@@ -252,6 +257,63 @@ pub(crate) struct ListArgs {
     /// Print one JSON object a line: {"key","version","expires_at","size"}.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `flowstore flows …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum FlowsCommand {
+    /// List the saved instances of FLOW_ID, one a line: instance id, variant id,
+    /// step, status, saved-at (RFC 3339 UTC, or `-`) and schema version (or `-`),
+    /// tab-separated.
+    ///
+    /// A stored value under the flow's prefix that is not a valid flow is named
+    /// (with its key) on stderr, the listing goes on, and the command exits 2
+    /// at the end.
+    List(FlowsListArgs),
+    /// Print the stored JSON of one instance, pretty-printed but otherwise as
+    /// stored (fields in their order, unknown fields and numbers untouched);
+    /// exit 1 if there is none.
+    Show(FlowsShowArgs),
+}
+
+/// Options of `flowstore flows list`.
+#[derive(Debug, Args)]
+pub(crate) struct FlowsListArgs {
+    /// The flow (`flowId`), e.g. `onboarding`.
+    #[arg(value_name = "FLOW_ID")]
+    pub(crate) flow_id: String,
+    /// Print one JSON object a line: {"key","instance_id","variant_id","step",
+    /// "status","saved_at","schema_version"} (null for a missing saved-at or
+    /// schema version).
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) layout: FlowLayoutArgs,
+}
+
+/// Options of `flowstore flows show`.
+#[derive(Debug, Args)]
+pub(crate) struct FlowsShowArgs {
+    /// The flow (`flowId`), e.g. `onboarding`.
+    #[arg(value_name = "FLOW_ID")]
+    pub(crate) flow_id: String,
+    /// The instance (`instanceId`).
+    #[arg(long, value_name = "I", default_value = flowstore_flow::DEFAULT_ID)]
+    pub(crate) instance: String,
+    /// The variant (`variantId`).
+    #[arg(long, value_name = "V", default_value = flowstore_flow::DEFAULT_ID)]
+    pub(crate) variant: String,
+    #[command(flatten)]
+    pub(crate) layout: FlowLayoutArgs,
+}
+
+/// The key layout of `flows`: the original design's, with its first segment.
+#[derive(Debug, Args)]
+pub(crate) struct FlowLayoutArgs {
+    /// The first segment of the keys (`P:{flowId}:{variantId}:{instanceId}`):
+    /// non-empty, without `:`.
+    #[arg(long, value_name = "P", default_value = flowstore_flow::DEFAULT_PREFIX)]
+    pub(crate) prefix: String,
 }
 
 /// Options of `flowstore export`.

@@ -15,7 +15,9 @@ mod cli;
 mod commands;
 mod copy;
 mod failure;
+mod flows;
 mod list;
+mod pretty_json;
 mod read;
 mod serve;
 mod stack;
@@ -25,13 +27,13 @@ mod versions;
 use std::process::ExitCode;
 
 use clap::Parser;
-use cli::{Cli, Command};
+use cli::{Cli, Command, FlowsCommand};
 use commands::Outcome;
 pub use failure::Failure;
 use stack::open_store;
 
 /// The `flowstore` command: parses the command line, runs the command and
-/// returns its exit status (0 success, 1 `get`/`stat` found nothing, 2 any
+/// returns its exit status (0 success, 1 `get`/`stat`/`flows show` found nothing, 2 any
 /// error, 3 a failed condition, with one line on stderr).
 pub fn main() -> ExitCode {
     // Usage errors exit with 2, `--help` and `--version` with 0 (clap's rules).
@@ -148,6 +150,24 @@ async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Import(args) => {
             let store = open_store(&cli.store, namespace, &stack).await?;
             transfer::import_command(&store, args.file.as_deref(), args.if_absent).await
+        }
+        Command::Flows(FlowsCommand::List(args)) => {
+            let layout = flows::layout(&args.layout.prefix)?;
+            let store = open_store(&cli.store, namespace, &stack).await?;
+            let format = if args.json {
+                flows::Format::Json
+            } else {
+                flows::Format::Text
+            };
+            flows::list(&store, &layout, &args.flow_id, format).await
+        }
+        Command::Flows(FlowsCommand::Show(args)) => {
+            let layout = flows::layout(&args.layout.prefix)?;
+            let flow = flowstore_flow::FlowRef::new(args.flow_id)
+                .variant(args.variant)
+                .instance(args.instance);
+            let store = open_store(&cli.store, namespace, &stack).await?;
+            flows::show(&store, &layout, &flow).await
         }
         Command::Copy(_) => unreachable!("copy returned above"),
         Command::Clear { yes } => {
