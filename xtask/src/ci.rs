@@ -12,9 +12,10 @@
 //!    app's reload check (see [`browser`]; installs Chromium, chromedriver and the
 //!    matching `wasm-bindgen-cli` when missing)
 //! 7. `test`: starts the throwaway servers (unless the `FLOWSTORE_TEST_*_URL`
-//!    variables are set), then `cargo test --workspace --all-features` with
-//!    `--include-ignored` (so the server-backed suites run; all but
-//!    `flowstore-browser-e2e`, which the `browser` step runs), then the doctests
+//!    variables are set), then builds `cargo test --workspace --all-features
+//!    --no-run` and runs every test binary with `--include-ignored` (so the
+//!    server-backed suites run; all but `flowstore-browser-e2e`, which the
+//!    `browser` step runs), several at a time (see [`test_run`]), then the doctests
 //! 8. `package`: `cargo package --workspace` (each publishable crate packaged and
 //!    verified by building it from its `.crate` file; the unpublished crates
 //!    excluded)
@@ -25,6 +26,7 @@ use std::collections::BTreeSet;
 use std::fs;
 
 use crate::browser;
+use crate::test_run;
 use crate::test_servers::{self, Kind};
 use crate::util::{self, Timings, cargo};
 
@@ -155,10 +157,17 @@ pub(crate) fn run_ci(
             .args(["--exclude", "flowstore-browser-e2e"])
             // Every target but the doctests: `--include-ignored` would also run
             // doctests marked `ignore`, which are not meant to compile.
-            .args(["--lib", "--bins", "--tests", "--examples"])
-            .args(["--", "--include-ignored"]);
-        with_servers(&mut tests);
-        step!("test", util::run(&mut tests));
+            .args(["--lib", "--bins", "--tests", "--examples"]);
+        // Built with `--no-run`, then several binaries at a time (see test_run.rs).
+        let mut binaries = Vec::new();
+        step!(
+            "test build",
+            test_run::build(&mut tests).map(|built| binaries = built)
+        );
+        step!(
+            "test",
+            test_run::run(binaries, &["--include-ignored"], &servers.env)
+        );
         let mut doctests = cargo();
         doctests.args(["test", "--workspace", "--all-features", "--doc"]);
         with_servers(&mut doctests);

@@ -21,6 +21,7 @@ mod bench_batch;
 mod bench_versions;
 mod browser;
 mod ci;
+mod test_run;
 mod test_servers;
 #[cfg(test)]
 mod tidy;
