@@ -13,9 +13,12 @@
 //!    matching `wasm-bindgen-cli` when missing)
 //! 7. `test`: installs Debian's `nodejs` when `node` is missing (the JavaScript
 //!    round trip of `flowstore-flow`, see [`node`]), starts the throwaway servers
-//!    (unless the `FLOWSTORE_TEST_*_URL` variables are set), then `cargo test --workspace --all-features` with
-//!    `--include-ignored` (so the server-backed suites run; all but
-//!    `flowstore-browser-e2e`, which the `browser` step runs), then the doctests
+//!    (unless the `FLOWSTORE_TEST_*_URL` variables are set), builds the `signup`
+//!    example of `flowstore-flow` (its end-to-end test runs the binary), then
+//!    builds `cargo test --workspace --all-features --no-run` and runs every test
+//!    binary with `--include-ignored` (so the server-backed suites run; all but
+//!    `flowstore-browser-e2e`, which the `browser` step runs), several at a time
+//!    (see [`test_run`]), then the doctests
 //! 8. `package`: `cargo package --workspace` (each publishable crate packaged and
 //!    verified by building it from its `.crate` file; the unpublished crates
 //!    excluded)
@@ -27,6 +30,7 @@ use std::fs;
 
 use crate::browser;
 use crate::node;
+use crate::test_run;
 use crate::test_servers::{self, Kind};
 use crate::util::{self, Timings, cargo};
 
@@ -173,10 +177,17 @@ pub(crate) fn run_ci(
             .args(["--exclude", "flowstore-browser-e2e"])
             // Every target but the doctests: `--include-ignored` would also run
             // doctests marked `ignore`, which are not meant to compile.
-            .args(["--lib", "--bins", "--tests", "--examples"])
-            .args(["--", "--include-ignored"]);
-        with_servers(&mut tests);
-        step!("test", util::run(&mut tests));
+            .args(["--lib", "--bins", "--tests", "--examples"]);
+        // Built with `--no-run`, then several binaries at a time (see test_run.rs).
+        let mut binaries = Vec::new();
+        step!(
+            "test build",
+            test_run::build(&mut tests).map(|built| binaries = built)
+        );
+        step!(
+            "test",
+            test_run::run(binaries, &["--include-ignored"], &servers.env)
+        );
         let mut doctests = cargo();
         doctests.args(["test", "--workspace", "--all-features", "--doc"]);
         with_servers(&mut doctests);

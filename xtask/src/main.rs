@@ -22,6 +22,7 @@ mod bench_versions;
 mod browser;
 mod ci;
 mod node;
+mod test_run;
 mod test_servers;
 #[cfg(test)]
 mod tidy;
