@@ -42,7 +42,7 @@ pub(crate) fn prometheus() -> Option<PrometheusHandle> {
 const METHODS: [&str; 8] = [
     "GET", "PUT", "DELETE", "POST", "HEAD", "OPTIONS", "PATCH", "other",
 ];
-const ROUTES: [&str; 10] = [
+const ROUTES: [&str; 13] = [
     "/states/{key}",
     "/states",
     "/healthz",
@@ -53,6 +53,9 @@ const ROUTES: [&str; 10] = [
     "/batch/set",
     "/batch/delete",
     "/delete-prefix",
+    "/console",
+    "/flows/{flowId}/summary",
+    "/flows/{flowId}/instances",
 ];
 const STATUSES: [&str; 17] = [
     "200", "204", "400", "401", "404", "405", "412", "413", "500", "501", "503", "504", "1xx",
@@ -69,6 +72,7 @@ pub(crate) struct RouteLabel(usize);
 
 impl RouteLabel {
     pub(crate) const HEALTHZ: RouteLabel = RouteLabel(2);
+    pub(crate) const CONSOLE: RouteLabel = RouteLabel(10);
 
     fn as_str(self) -> &'static str {
         ROUTES[self.0]
@@ -106,6 +110,9 @@ pub(crate) fn route_label(path: &str) -> RouteLabel {
         "/batch/delete" => 8,
         "/delete-prefix" => 9,
         _ if path.starts_with("/states/") => 0,
+        _ if path == "/console" || path.starts_with("/console/") => 10,
+        _ if path.starts_with("/flows/") && path.ends_with("/summary") => 11,
+        _ if path.starts_with("/flows/") && path.ends_with("/instances") => 12,
         _ => 5,
     })
 }
