@@ -125,6 +125,6 @@ function instanceRow(item) {
     el('td', {}, item.status),
     el('td', {}, when(item.savedAt)),
     el('td', {}, item.schemaVersion ?? '—'),
-    el('td', { className: 'mono' }, item.key),
+    el('td', { className: 'key' }, item.key),
     el('td', { className: 'mono' }, item.version ?? '—'));
 }

@@ -646,6 +646,7 @@ async fn script(client: &Client, script: &str) -> Result<Value, String> {
 }
 
 async fn screenshot(client: &Client, path: &Path) -> Result<(), String> {
+    script(client, "window.scrollTo(0, 0)").await?;
     let png = client
         .screenshot()
         .await
