@@ -12,8 +12,13 @@
 //!   the web into `target/browser-app/`, then runs the WebDriver check of the test
 //!   crate `flowstore-browser-e2e` (`testing/browser-e2e`) against it: fill in the
 //!   form, reload, check that the state came back, with screenshots before and
-//!   after the reload kept under `target/browser-app/` as evidence.
+//!   after the reload kept under `target/browser-app/` as evidence. The same
+//!   `cargo test -p flowstore-browser-e2e` run holds the web console's check
+//!   (`tests/console.rs`: `flowstore serve --console`'s server in-process, in
+//!   headless Chromium).
 //! - [`run`]: all three.
+//! - [`screenshots`]: the console's check alone, writing a PNG of each console
+//!   page into `docs/`.
 
 use std::env;
 use std::fs;
@@ -79,7 +84,7 @@ fn find_chromedriver() -> Option<PathBuf> {
     env_path("CHROMEDRIVER").or_else(|| which("chromedriver"))
 }
 
-fn ensure_chromium() -> Result<(PathBuf, PathBuf), String> {
+pub(crate) fn ensure_chromium() -> Result<(PathBuf, PathBuf), String> {
     if let (Some(chromium), Some(driver)) = (find_chromium(), find_chromedriver()) {
         return Ok((chromium, driver));
     }
@@ -211,6 +216,37 @@ pub(crate) fn check_example_app(tools: &Tools) -> Result<(), String> {
         .env("CHROMEDRIVER", &tools.chromedriver)
         .env("CHROME_BIN", &tools.chromium);
     util::run(&mut check)
+}
+
+/// The web console's browser check with `FLOWSTORE_CONSOLE_SCREENSHOTS=docs/`:
+/// `docs/console-*.png`, one per page (and one at phone width).
+pub(crate) fn screenshots() -> Result<(), String> {
+    let (chromium, chromedriver) = ensure_chromium()?;
+    let docs = root().join("docs");
+    let mut check = cargo();
+    check
+        .args([
+            "test",
+            "-p",
+            "flowstore-browser-e2e",
+            "--test",
+            "console",
+            "--",
+        ])
+        .args(["--include-ignored", "--nocapture"])
+        .env("FLOWSTORE_CONSOLE_SCREENSHOTS", &docs)
+        .env("CHROMEDRIVER", &chromedriver)
+        .env("CHROME_BIN", &chromium);
+    util::run(&mut check)?;
+    for page in ["signin", "keys", "flows", "phone"] {
+        let png = docs.join(format!("console-{page}.png"));
+        let bytes = fs::read(&png).map_err(|e| format!("reading {}: {e}", png.display()))?;
+        if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            return Err(format!("{} is not a PNG", png.display()));
+        }
+        eprintln!("wrote {}", png.display());
+    }
+    Ok(())
 }
 
 /// `target/browser-app/`: `index.html` and `pkg/` from `wasm-bindgen --target web`.

@@ -9,6 +9,8 @@
 //!   [--runs N]`: what entry versions cost (`conditional` and `counter`);
 //!   `cargo xtask bench batch [--runs N]`: a batch get of 100 keys against 100
 //!   sequential gets.
+//! - `cargo xtask browser`: the browser tests (see [`browser`]); `cargo xtask
+//!   screenshots`: the web console's screenshots in `docs/`.
 //!
 //! This crate keeps to `std` and one std-only crate of the workspace,
 //! `flowstore-test-servers` (`testing/servers`: the throwaway-server launcher, and
@@ -40,8 +42,11 @@ commands:
                    first failure unless --keep-going
   servers          start throwaway PostgreSQL and Redis servers (single, cluster,
                    sentinel), print `export FLOWSTORE_TEST_…_URL=…` lines, wait for Ctrl-C
-  browser          the flowstore-browser wasm tests in headless Chromium and the
-                   example app's reload check (installs what they need)
+  browser          the flowstore-browser wasm tests in headless Chromium, the
+                   example app's reload check and the web console's checks
+                   (installs what they need)
+  screenshots      run the web console's browser check and write a PNG of each
+                   console page into docs/ (commit them; CI does not write them)
   bench [BACKEND...] [--ops N] [--runs N]
                    run `flowstore-bench compare-raw` for the documented targets;
                    backends: sqlite postgres redis (default: all)
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         "servers" => test_servers::serve(rest),
         "bench" => bench::run(rest),
         "browser" => browser::run(),
+        "screenshots" => browser::screenshots(),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -324,6 +324,9 @@ fn allowed_internal_dependency(
         || (krate == "flowstore-server"
             && dep == "flowstore-http"
             && default_features_off(spec, workspace_spec))
+        // The console's flow routes read the flow format; flowstore-flow is
+        // core + serde only (no store, no runtime).
+        || (krate == "flowstore-server" && dep == "flowstore-flow")
 }
 
 #[test]
@@ -379,6 +382,18 @@ fn dependency_rule_allows_core_and_the_servers_protocol_edge_only() {
     ));
     assert!(!allowed(
         "flowstore-encrypt",
+        "flowstore-memory",
+        ".workspace=true",
+        None
+    ));
+    assert!(allowed(
+        "flowstore-server",
+        "flowstore-flow",
+        ".workspace=true",
+        None
+    ));
+    assert!(!allowed(
+        "flowstore-server",
         "flowstore-memory",
         ".workspace=true",
         None

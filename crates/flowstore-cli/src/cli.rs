@@ -406,6 +406,11 @@ pub(crate) struct ServeArgs {
     /// that authenticates requests).
     #[arg(long)]
     pub(crate) insecure_no_token: bool,
+
+    /// Serve the web console at {base}/console/ (static pages; the data they
+    /// show needs the token like any other request).
+    #[arg(long)]
+    pub(crate) console: bool,
 }
 
 /// Options of `flowstore bench`.

@@ -34,6 +34,7 @@ pub(crate) async fn run(
         Token::load(args.token_file.as_deref()).map_err(|err| Failure::store("token", &err))?;
     config.allow_origins = args.allow_origins;
     config.insecure_no_token = args.insecure_no_token;
+    config.console = args.console;
 
     let store = crate::open_store(url, namespace, stack).await?;
     flowstore_server::serve(store, config, flowstore_server::shutdown_signal())

@@ -23,6 +23,9 @@ use flowstore_http::protocol::{
 
 use crate::batch;
 use crate::config::{ServerConfig, Token};
+use crate::console;
+use crate::flows;
+use crate::host::is_loopback_host;
 use crate::query::{Query, known_parameters_only};
 use crate::response::{error_response, store_error_response};
 use crate::telemetry;
@@ -54,6 +57,12 @@ pub(crate) struct AppState {
     /// The store lists every key once, in key order: said in every listing
     /// page, so that a client claims it only when true.
     pub(crate) list_ordered: bool,
+    /// The console's files are served (and public).
+    console: bool,
+    /// Answer only requests whose `Host` is a loopback name (see
+    /// [`crate::host`]): on when there is no token and nothing in front of
+    /// the server authenticates.
+    loopback_hosts_only: bool,
 }
 
 /// The router of a flowstore server over `store`, for embedding in an axum
@@ -77,6 +86,8 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
         token: config.token.clone(),
         request_timeout: config.request_timeout,
         metrics: config.metrics,
+        console: config.console,
+        loopback_hosts_only: config.token.is_none() && !config.insecure_no_token,
     });
     let mut app = Router::new()
         .route(
@@ -95,6 +106,15 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route("/openapi.yaml", get(openapi))
+        .route("/flows/{flow_id}/summary", get(flows::summary))
+        .route("/flows/{flow_id}/instances", get(flows::instances));
+    if config.console {
+        app = app
+            .route("/console", get(console::redirect))
+            .route("/console/", get(console::index))
+            .route("/console/{file}", get(console::asset));
+    }
+    let mut app = app
         // One query check in front of every route (not the fallback: an unknown
         // route stays a plain 404).
         .route_layer(middleware::from_fn(known_parameters_only))
@@ -175,9 +195,18 @@ async fn front_door(
     let started = Instant::now();
     let method = telemetry::method_label(request.method());
     let route = telemetry::route_label(request.uri().path());
-    let response = if route != telemetry::RouteLabel::HEALTHZ
-        && !authorized(state.token.as_ref(), request.headers())
-    {
+    let public = route == telemetry::RouteLabel::HEALTHZ
+        || (state.console && route == telemetry::RouteLabel::CONSOLE);
+    let response = if state.loopback_hosts_only && !addressed_to_loopback(&request) {
+        error_response(
+            StatusCode::MISDIRECTED_REQUEST,
+            &Error::new(
+                ErrorKind::Unauthorized,
+                "this server has no token and answers only requests addressed to localhost, \
+                 127.0.0.0/8 or [::1] (the Host header names another host)",
+            ),
+        )
+    } else if !public && !authorized(state.token.as_ref(), request.headers()) {
         let mut response = error_response(
             StatusCode::UNAUTHORIZED,
             &Error::new(ErrorKind::Unauthorized, "missing or wrong bearer token"),
@@ -205,6 +234,22 @@ async fn front_door(
     };
     telemetry::record(method, route, response.status(), started.elapsed());
     response
+}
+
+/// Whether the request's `Host` (or, in HTTP/2, its `:authority`, which
+/// hyper puts in the URI) is a loopback name. No host at all is refused too.
+fn addressed_to_loopback(request: &Request) -> bool {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str())
+        });
+    host.is_some_and(is_loopback_host)
 }
 
 /// False when the request names (in [`NAMESPACE_HEADER`]) a namespace other than

@@ -275,7 +275,7 @@ async fn read_json<T: DeserializeOwned>(request: Request, limit: usize) -> Resul
     })
 }
 
-fn json_response<T: Serialize>(body: &T) -> Response<Body> {
+pub(crate) fn json_response<T: Serialize>(body: &T) -> Response<Body> {
     let bytes = match serde_json::to_vec(body) {
         Ok(bytes) => bytes,
         Err(_) => {

@@ -132,6 +132,9 @@ pub struct ServerConfig {
     /// recorder; if another recorder is already installed, `/metrics` answers
     /// 501 and the metrics go to that recorder.
     pub metrics: bool,
+    /// Serve the web console at `/console/` (default false): static files,
+    /// public like `/healthz`; the data it shows needs the token.
+    pub console: bool,
 }
 
 impl Default for ServerConfig {
@@ -145,6 +148,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
             metrics: true,
+            console: false,
         }
     }
 }

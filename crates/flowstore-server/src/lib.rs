@@ -5,6 +5,9 @@
 mod app;
 mod batch;
 mod config;
+mod console;
+mod flows;
+mod host;
 mod query;
 mod response;
 mod serve;

@@ -58,11 +58,22 @@ fn known_parameters(method: &Method, path: &str) -> &'static [&'static str] {
         .is_some_and(|rest| rest.starts_with('/'));
     if method == Method::PUT && state {
         &[TTL_PARAMETER]
-    } else if method == Method::GET && path == STATES_PATH {
+    } else if method == Method::GET && (path == STATES_PATH || is_flow_route(path)) {
         LISTING
     } else {
         &[]
     }
+}
+
+/// `/flows/{flowId}/summary` and `/flows/{flowId}/instances`: their `prefix`
+/// is the layout's first segment, `cursor` and `limit` as in a listing.
+fn is_flow_route(path: &str) -> bool {
+    path.strip_prefix("/flows/")
+        .and_then(|rest| {
+            rest.strip_suffix("/summary")
+                .or_else(|| rest.strip_suffix("/instances"))
+        })
+        .is_some_and(|flow| !flow.is_empty() && !flow.contains('/'))
 }
 
 /// Parses `query` (the part after `?`, if any), knowing only the parameters in

@@ -42,7 +42,7 @@ pub(crate) fn prometheus() -> Option<PrometheusHandle> {
 const METHODS: [&str; 8] = [
     "GET", "PUT", "DELETE", "POST", "HEAD", "OPTIONS", "PATCH", "other",
 ];
-const ROUTES: [&str; 11] = [
+const ROUTES: [&str; 14] = [
     "/states/{key}",
     "/states",
     "/healthz",
@@ -54,6 +54,9 @@ const ROUTES: [&str; 11] = [
     "/batch/delete",
     "/delete-prefix",
     "/admin/acknowledge-data-loss",
+    "/console",
+    "/flows/{flowId}/summary",
+    "/flows/{flowId}/instances",
 ];
 const STATUSES: [&str; 17] = [
     "200", "204", "400", "401", "404", "405", "412", "413", "500", "501", "503", "504", "1xx",
@@ -70,6 +73,7 @@ pub(crate) struct RouteLabel(usize);
 
 impl RouteLabel {
     pub(crate) const HEALTHZ: RouteLabel = RouteLabel(2);
+    pub(crate) const CONSOLE: RouteLabel = RouteLabel(10);
 
     fn as_str(self) -> &'static str {
         ROUTES[self.0]
@@ -108,6 +112,9 @@ pub(crate) fn route_label(path: &str) -> RouteLabel {
         "/delete-prefix" => 9,
         "/admin/acknowledge-data-loss" => 10,
         _ if path.starts_with("/states/") => 0,
+        _ if path == "/console" || path.starts_with("/console/") => 11,
+        _ if path.starts_with("/flows/") && path.ends_with("/summary") => 12,
+        _ if path.starts_with("/flows/") && path.ends_with("/instances") => 13,
         _ => 5,
     })
 }

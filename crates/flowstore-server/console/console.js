@@ -1,0 +1,62 @@
+// The console's entry point: sign-in, and switching between the Keys and
+// Flows pages (the page in the URL's hash, so back/forward work).
+
+import { $, setText, show, status } from './dom.js';
+import * as api from './api.js';
+import * as keys from './keys.js';
+import * as flows from './flows.js';
+
+const PAGES = { keys: { section: 'keys-page', nav: 'nav-keys', module: keys }, flows: { section: 'flows-page', nav: 'nav-flows', module: flows } };
+
+function route() {
+  if (!api.signedIn()) {
+    show('nav', false);
+    for (const page of Object.values(PAGES)) show(page.section, false);
+    show('signin-page', true);
+    $('token').focus();
+    return;
+  }
+  show('signin-page', false);
+  show('nav', true);
+  const name = location.hash === '#flows' ? 'flows' : 'keys';
+  for (const [other, page] of Object.entries(PAGES)) {
+    show(page.section, other === name);
+    if (other === name) $(page.nav).setAttribute('aria-current', 'page');
+    else $(page.nav).removeAttribute('aria-current');
+  }
+  PAGES[name].module.enter();
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  setText('signin-error', '');
+  $('signin-submit').disabled = true;
+  try {
+    await api.signIn($('token').value.trim());
+    $('token').value = '';
+    route();
+  } catch (error) {
+    const why = error.status === 401 ? 'the server refused this token' : error.message;
+    setText('signin-error', `Sign-in failed: ${why}.`);
+  } finally {
+    $('signin-submit').disabled = false;
+  }
+}
+
+function start() {
+  $('signin-form').addEventListener('submit', signIn);
+  $('nav-keys').addEventListener('click', () => { location.hash = '#keys'; });
+  $('nav-flows').addEventListener('click', () => { location.hash = '#flows'; });
+  $('sign-out').addEventListener('click', () => {
+    api.signOut();
+    status('Signed out.');
+    route();
+  });
+  window.addEventListener('hashchange', route);
+  keys.setup();
+  flows.setup();
+  route();
+  document.body.dataset.ready = '1';
+}
+
+start();

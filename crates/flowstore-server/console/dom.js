@@ -1,0 +1,44 @@
+// DOM helpers. Text always goes in through textContent: stored data is never
+// parsed as markup (the server's Content-Security-Policy is the second wall).
+
+export const $ = (id) => document.getElementById(id);
+
+/** `el('td', {className: 'num'}, 'text', child)`: an element with properties and children. */
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (name === 'dataset') Object.assign(node.dataset, value);
+    else if (name.startsWith('aria-')) node.setAttribute(name, value);
+    else node[name] = value;
+  }
+  for (const child of children) {
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function setText(id, text) {
+  $(id).textContent = text;
+}
+
+export function show(id, visible) {
+  $(id).hidden = !visible;
+}
+
+export function status(text) {
+  setText('status', text);
+}
+
+/** A size in bytes for people. */
+export function bytes(size) {
+  if (size < 1024) return `${size} B`;
+  if (size < 1024 * 1024) return `${(size / 1024).toFixed(1)} KiB`;
+  return `${(size / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** A time (ms since the epoch, or an RFC 3339 string) in the reader's locale, or a dash. */
+export function when(time) {
+  if (time === null || time === undefined) return '—';
+  const date = new Date(time);
+  return Number.isNaN(date.getTime()) ? String(time) : date.toLocaleString();
+}

@@ -1,0 +1,243 @@
+//! The console's flow routes: `GET /flows/{flowId}/summary` (how many active
+//! instances sit at each step, how many are complete) and
+//! `GET /flows/{flowId}/instances` (one row per instance).
+//!
+//! Both page through the flow's keys (`{prefix}:{flowId}:`, the original
+//! design's default layout, `useflow` unless `prefix` names another first
+//! segment) with one `list` and batch reads of what it listed, at most
+//! [`MAX_BATCH_LEN`] keys per request: a large flow costs many small requests,
+//! each bounded in time and memory, never one that loads the namespace. An
+//! answer with a `next` cursor stopped early; the console asks again with it.
+//!
+//! A value that is not a flow instance is counted (`invalid`), never an error:
+//! one bad entry must not hide the rest. A store failure is an error, never an
+//! empty flow.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::http::Response;
+use flowstore_core::listing::{MAX_BATCH_LEN, check_list_limit};
+use flowstore_core::{Cursor, Key, ListItem, Prefix, Result};
+use flowstore_flow::{DEFAULT_PREFIX, DefaultLayout, FlowInstance, FlowStatus, KeyLayout};
+use flowstore_http::protocol::format_expires_at;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::app::{AppState, failed};
+use crate::batch::json_response;
+use crate::query::Query;
+use crate::response::store_error_response;
+
+/// Keys a summary reads per request when the client names no `limit`.
+const DEFAULT_SUMMARY_LIMIT: usize = MAX_BATCH_LEN;
+/// Rows of an instances page when the client names no `limit`.
+const DEFAULT_INSTANCES_LIMIT: usize = 50;
+/// Keys per batch read: a thousand large values at once would hold them all
+/// in memory together.
+const READ_CHUNK: usize = 100;
+
+/// The answer of `GET /flows/{flowId}/summary`.
+#[derive(Debug, Default, Serialize)]
+struct Summary {
+    /// The key prefix that was scanned.
+    prefix: String,
+    /// Keys read by this request.
+    scanned: usize,
+    /// Active instances per step id (key order).
+    steps: BTreeMap<String, u64>,
+    /// Instances whose status is `complete`.
+    completed: u64,
+    /// Instances with a status other than `active` or `complete`.
+    other: u64,
+    /// Values under the prefix that are not flow instances.
+    invalid: u64,
+    /// Keys listed but gone before they were read.
+    vanished: u64,
+    /// Where to go on, `null` when the flow was read to its end.
+    next: Option<String>,
+}
+
+/// One row of `GET /flows/{flowId}/instances`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InstanceRow {
+    key: String,
+    /// The store's entry version of the key, as the listing saw it.
+    version: Option<String>,
+    expires_at: Option<String>,
+    size: u64,
+    /// `null` when the value is not a flow instance (then `invalid` says why).
+    instance_id: Option<String>,
+    variant_id: Option<String>,
+    step: Option<String>,
+    status: Option<String>,
+    saved_at: Option<u64>,
+    schema_version: Option<String>,
+    invalid: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct InstancesPage {
+    prefix: String,
+    items: Vec<InstanceRow>,
+    next: Option<String>,
+}
+
+/// One listed key and its value (`None`: deleted since it was listed).
+struct Read {
+    item: ListItem,
+    value: Option<Vec<u8>>,
+}
+
+struct Scan {
+    prefix: Prefix,
+    reads: Vec<Read>,
+    next: Option<Cursor>,
+}
+
+/// `GET /flows/{flowId}/summary?prefix=&cursor=&limit=`.
+pub(crate) async fn summary(
+    State(state): State<Arc<AppState>>,
+    Path(flow_id): Path<String>,
+    Extension(query): Extension<Query>,
+) -> Response<Body> {
+    let scan = match scan(&state, &flow_id, query, DEFAULT_SUMMARY_LIMIT).await {
+        Ok(scan) => scan,
+        Err(response) => return response,
+    };
+    let mut summary = Summary {
+        prefix: scan.prefix.as_str().to_owned(),
+        scanned: scan.reads.len(),
+        next: scan.next.map(|next| next.as_str().to_owned()),
+        ..Summary::default()
+    };
+    for read in scan.reads {
+        let Some(value) = read.value else {
+            summary.vanished += 1;
+            continue;
+        };
+        match flowstore_flow::decode_instance(&value) {
+            Ok(instance) => match instance.state.status {
+                FlowStatus::Active => {
+                    *summary.steps.entry(instance.state.step_id).or_default() += 1
+                }
+                FlowStatus::Complete => summary.completed += 1,
+                FlowStatus::Other(_) => summary.other += 1,
+            },
+            Err(_) => summary.invalid += 1,
+        }
+    }
+    json_response(&summary)
+}
+
+/// `GET /flows/{flowId}/instances?prefix=&cursor=&limit=`.
+pub(crate) async fn instances(
+    State(state): State<Arc<AppState>>,
+    Path(flow_id): Path<String>,
+    Extension(query): Extension<Query>,
+) -> Response<Body> {
+    let scan = match scan(&state, &flow_id, query, DEFAULT_INSTANCES_LIMIT).await {
+        Ok(scan) => scan,
+        Err(response) => return response,
+    };
+    let items = scan
+        .reads
+        .into_iter()
+        .filter_map(|read| {
+            let value = read.value?;
+            Some(row(read.item, &value))
+        })
+        .collect();
+    json_response(&InstancesPage {
+        prefix: scan.prefix.as_str().to_owned(),
+        items,
+        next: scan.next.map(|next| next.as_str().to_owned()),
+    })
+}
+
+fn row(item: ListItem, value: &[u8]) -> InstanceRow {
+    let mut row = InstanceRow {
+        key: item.key.as_str().to_owned(),
+        version: item.version.map(|version| version.as_str().to_owned()),
+        expires_at: item.expires_at.map(format_expires_at),
+        size: item.stored_size,
+        instance_id: None,
+        variant_id: None,
+        step: None,
+        status: None,
+        saved_at: None,
+        schema_version: None,
+        invalid: None,
+    };
+    match flowstore_flow::decode_instance(value) {
+        Ok(instance) => fill(&mut row, instance),
+        // The kind of problem only: the message may quote stored data.
+        Err(_) => row.invalid = Some("not a flow instance".to_owned()),
+    }
+    row
+}
+
+fn fill(row: &mut InstanceRow, instance: FlowInstance<Value>) {
+    row.saved_at = instance.state.saved_at();
+    row.schema_version = instance.state.schema_version().map(str::to_owned);
+    row.instance_id = Some(instance.instance_id);
+    row.variant_id = Some(instance.variant_id);
+    row.status = Some(instance.state.status.as_str().to_owned());
+    row.step = Some(instance.state.step_id);
+}
+
+/// One bounded step through the flow's keys: one `list` of up to `limit`
+/// keys, then their values in batch reads.
+async fn scan(
+    state: &AppState,
+    flow_id: &str,
+    query: Query,
+    default_limit: usize,
+) -> std::result::Result<Scan, Response<Body>> {
+    let parsed = (|| -> Result<_> {
+        let layout = match query.prefix {
+            Some(first) => DefaultLayout::with_prefix(first)?,
+            None => DefaultLayout::with_prefix(DEFAULT_PREFIX)?,
+        };
+        if flow_id.is_empty() {
+            return Err(flowstore_core::Error::invalid_argument(
+                "the flow id is empty",
+            ));
+        }
+        let prefix = layout.flow_prefix(flow_id)?;
+        let cursor = query.cursor.map(Cursor::new).transpose()?;
+        let limit = query.limit.unwrap_or(default_limit);
+        check_list_limit(limit)?;
+        Ok((prefix, cursor, limit))
+    })();
+    let (prefix, cursor, limit) = parsed.map_err(|err| store_error_response(&err))?;
+    let page = state
+        .store
+        .list(&prefix, cursor.as_ref(), limit)
+        .await
+        .map_err(|err| failed("list", &err))?;
+    let mut reads = Vec::with_capacity(page.items.len());
+    for chunk in page.items.chunks(READ_CHUNK) {
+        let keys: Vec<Key> = chunk.iter().map(|item| item.key.clone()).collect();
+        let values = state
+            .store
+            .get_many(&keys)
+            .await
+            .map_err(|err| failed("get_many", &err))?;
+        reads.extend(
+            chunk
+                .iter()
+                .cloned()
+                .zip(values)
+                .map(|(item, value)| Read { item, value }),
+        );
+    }
+    Ok(Scan {
+        prefix,
+        reads,
+        next: page.next,
+    })
+}

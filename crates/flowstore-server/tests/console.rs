@@ -1,0 +1,337 @@
+//! The web console on the wire: its files (public, with a strict policy),
+//! the flow routes it reads (authenticated, bounded, paged), and the
+//! DNS-rebinding guard of a server without a token.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use common::{RawResponse, local_config, raw, read_response, spawn_server};
+use flowstore_core::{Key, Namespace, Store};
+use flowstore_memory::MemoryStore;
+use flowstore_server::{ServerConfig, Token};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+const TOKEN: &str = "console-test-token";
+const AUTH: &[&str] = &["Authorization: Bearer console-test-token"];
+
+fn memory() -> MemoryStore {
+    MemoryStore::new().with_namespace(Namespace::new("srv").unwrap())
+}
+
+fn console_config(token: bool) -> ServerConfig {
+    let mut config = local_config();
+    config.console = true;
+    if token {
+        config.token = Some(Token::new(TOKEN).unwrap());
+    }
+    config
+}
+
+/// A GET with `host` as the `Host` header.
+async fn get_with_host(addr: SocketAddr, target: &str, host: &str) -> RawResponse {
+    let head = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("write");
+    read_response(&mut stream).await
+}
+
+fn instance(flow: &str, instance: &str, step: &str, status: &str) -> Value {
+    json!({
+        "flowId": flow,
+        "instanceId": instance,
+        "variantId": "default",
+        "state": {
+            "stepId": step,
+            "context": {},
+            "path": [],
+            "history": [],
+            "status": status,
+            "startedAt": 1733300000000u64,
+            "__meta": { "savedAt": 1733300007000u64, "version": "2" }
+        }
+    })
+}
+
+async fn put(store: &MemoryStore, key: &str, value: &[u8]) {
+    store
+        .set(&Key::new(key).unwrap(), value, None)
+        .await
+        .unwrap();
+}
+
+/// onboarding: 3 at profile, 2 at welcome, 1 at <b>plan</b>, 2 complete, 1
+/// status "paused", 1 value that is not a flow; around it, keys that are not
+/// onboarding's.
+async fn seed(store: &MemoryStore) {
+    let rows = [
+        ("u1", "profile", "active"),
+        ("u2", "profile", "active"),
+        ("u3", "profile", "active"),
+        ("u4", "welcome", "active"),
+        ("u5", "welcome", "active"),
+        ("u6", "<b>plan</b>", "active"),
+        ("u7", "done", "complete"),
+        ("u8", "done", "complete"),
+        ("u9", "profile", "paused"),
+    ];
+    for (id, step, status) in rows {
+        let value = serde_json::to_vec(&instance("onboarding", id, step, status)).unwrap();
+        put(store, &format!("useflow:onboarding:default:{id}"), &value).await;
+    }
+    put(store, "useflow:onboarding:default:broken", b"not json").await;
+    let other = serde_json::to_vec(&instance("onboarding2", "x", "profile", "active")).unwrap();
+    put(store, "useflow:onboarding2:default:x", &other).await;
+    put(store, "app:onboarding:default:y", &other).await;
+    put(store, "useflow:checkout:default:z", &other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_off_by_default() {
+    let addr = spawn_server(Arc::new(memory()), local_config()).await;
+    for target in ["/console", "/console/", "/console/console.js"] {
+        let response = raw(addr, "GET", target, &[], None).await;
+        assert_eq!(response.status, 404, "{target}: {response:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_files_are_public_with_a_strict_policy() {
+    let addr = spawn_server(Arc::new(memory()), console_config(true)).await;
+
+    let redirect = raw(addr, "GET", "/console", &[], None).await;
+    assert_eq!(redirect.status, 308);
+    assert_eq!(redirect.header("location"), Some("console/"));
+
+    let page = raw(addr, "GET", "/console/", &[], None).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = String::from_utf8(page.body.clone()).unwrap();
+    assert!(html.contains(r#"<script type="module" src="console.js">"#));
+    let csp = page.header("content-security-policy").expect("a policy");
+    for directive in [
+        "script-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+
+    for (file, kind) in [
+        ("console.js", "text/javascript; charset=utf-8"),
+        ("api.js", "text/javascript; charset=utf-8"),
+        ("console.css", "text/css; charset=utf-8"),
+    ] {
+        let asset = raw(addr, "GET", &format!("/console/{file}"), &[], None).await;
+        assert_eq!(asset.status, 200, "{file}");
+        assert_eq!(asset.header("content-type"), Some(kind), "{file}");
+        assert!(asset.header("content-security-policy").is_some(), "{file}");
+    }
+    let missing = raw(addr, "GET", "/console/secrets.txt", &[], None).await;
+    assert_eq!(missing.status, 404);
+    let traversal = raw(addr, "GET", "/console/..%2Fopenapi.yaml", &[], None).await;
+    assert_eq!(traversal.status, 404);
+
+    // The data is not public.
+    let states = raw(addr, "GET", "/states", &[], None).await;
+    assert_eq!(states.status, 401);
+    let summary = raw(addr, "GET", "/flows/onboarding/summary", &[], None).await;
+    assert_eq!(summary.status, 401);
+    let instances = raw(addr, "GET", "/flows/onboarding/instances", &[], None).await;
+    assert_eq!(instances.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_only_loopback_hosts_are_answered() {
+    let addr = spawn_server(Arc::new(memory()), console_config(false)).await;
+    let port = addr.port();
+    for target in ["/healthz", "/states", "/console/", "/flows/f/summary"] {
+        for host in [
+            format!("evil.example.com:{port}"),
+            "evil.example.com".to_owned(),
+            format!("localhost.evil.example.com:{port}"),
+            format!("192.168.1.20:{port}"),
+        ] {
+            let response = get_with_host(addr, target, &host).await;
+            assert_eq!(response.status, 421, "{target} for {host}: {response:?}");
+            assert_eq!(response.error_kind(), "unauthorized");
+        }
+        for host in [
+            format!("localhost:{port}"),
+            format!("127.0.0.1:{port}"),
+            format!("127.0.0.2:{port}"),
+            format!("[::1]:{port}"),
+            "localhost".to_owned(),
+        ] {
+            let response = get_with_host(addr, target, &host).await;
+            assert_eq!(response.status, 200, "{target} for {host}: {response:?}");
+        }
+    }
+
+    // With a token, the token is the guard: any host is served.
+    let with_token = spawn_server(Arc::new(memory()), console_config(true)).await;
+    let head = format!(
+        "GET /states HTTP/1.1\r\nHost: flowstore.internal.example:8080\r\n{}\r\nConnection: close\r\n\r\n",
+        AUTH[0]
+    );
+    let mut stream = TcpStream::connect(with_token).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    assert_eq!(read_response(&mut stream).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_counts_a_flow_in_bounded_steps() {
+    let store = memory();
+    seed(&store).await;
+    let addr = spawn_server(Arc::new(store.clone()), console_config(true)).await;
+
+    let whole = raw(addr, "GET", "/flows/onboarding/summary", AUTH, None).await;
+    assert_eq!(whole.status, 200, "{whole:?}");
+    assert_eq!(whole.header("content-type"), Some("application/json"));
+    let whole = whole.json();
+    assert_eq!(
+        whole,
+        json!({
+            "prefix": "useflow:onboarding:",
+            "scanned": 10,
+            "steps": { "<b>plan</b>": 1, "profile": 3, "welcome": 2 },
+            "completed": 2,
+            "other": 1,
+            "invalid": 1,
+            "vanished": 0,
+            "next": null,
+        })
+    );
+
+    // Three keys per request: the same counts, added up over the pages.
+    let mut cursor: Option<String> = None;
+    let mut requests = 0;
+    let (mut scanned, mut completed, mut invalid, mut profile) = (0, 0, 0, 0);
+    loop {
+        let target = match &cursor {
+            Some(next) => format!("/flows/onboarding/summary?limit=3&cursor={next}"),
+            None => "/flows/onboarding/summary?limit=3".to_owned(),
+        };
+        let page = raw(addr, "GET", &target, AUTH, None).await;
+        assert_eq!(page.status, 200, "{page:?}");
+        let page = page.json();
+        requests += 1;
+        assert!(page["scanned"].as_u64().unwrap() <= 3, "{page}");
+        scanned += page["scanned"].as_u64().unwrap();
+        completed += page["completed"].as_u64().unwrap();
+        invalid += page["invalid"].as_u64().unwrap();
+        profile += page["steps"]["profile"].as_u64().unwrap_or(0);
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert!(requests >= 4, "{requests}");
+    assert_eq!((scanned, completed, invalid, profile), (10, 2, 1, 3));
+
+    // Another first segment.
+    let app = raw(
+        addr,
+        "GET",
+        "/flows/onboarding/summary?prefix=app",
+        AUTH,
+        None,
+    )
+    .await;
+    assert_eq!(app.status, 200);
+    assert_eq!(app.json()["steps"], json!({ "profile": 1 }));
+    assert_eq!(app.json()["prefix"], "app:onboarding:");
+
+    let empty = raw(addr, "GET", "/flows/nothing/summary", AUTH, None).await;
+    assert_eq!(empty.json()["scanned"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_are_listed_with_step_status_and_versions() {
+    let store = memory();
+    seed(&store).await;
+    let addr = spawn_server(Arc::new(store.clone()), console_config(true)).await;
+
+    let first = raw(
+        addr,
+        "GET",
+        "/flows/onboarding/instances?limit=4",
+        AUTH,
+        None,
+    )
+    .await;
+    assert_eq!(first.status, 200, "{first:?}");
+    let first = first.json();
+    let items = first["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    // Memory lists in key order: `broken` sorts first.
+    assert_eq!(items[0]["key"], "useflow:onboarding:default:broken");
+    assert_eq!(items[0]["invalid"], "not a flow instance");
+    assert_eq!(items[0]["step"], Value::Null);
+    let u1 = &items[1];
+    assert_eq!(u1["key"], "useflow:onboarding:default:u1");
+    assert_eq!(u1["instanceId"], "u1");
+    assert_eq!(u1["variantId"], "default");
+    assert_eq!(u1["step"], "profile");
+    assert_eq!(u1["status"], "active");
+    assert_eq!(u1["savedAt"], 1733300007000u64);
+    assert_eq!(u1["schemaVersion"], "2");
+    assert_eq!(u1["invalid"], Value::Null);
+    let version = store
+        .get_entry(&Key::new("useflow:onboarding:default:u1").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
+    assert_eq!(u1["version"], version.as_str());
+    let next = first["next"].as_str().expect("more instances");
+
+    let mut seen = 4;
+    let mut cursor = next.to_owned();
+    loop {
+        let page = raw(
+            addr,
+            "GET",
+            &format!("/flows/onboarding/instances?limit=4&cursor={cursor}"),
+            AUTH,
+            None,
+        )
+        .await
+        .json();
+        seen += page["items"].as_array().unwrap().len();
+        match page["next"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_routes_refuse_bad_input() {
+    let addr = spawn_server(Arc::new(memory()), console_config(true)).await;
+    for target in [
+        "/flows/a:b/summary",
+        "/flows/onboarding/summary?prefix=a:b",
+        "/flows/onboarding/summary?prefix=",
+        "/flows/onboarding/summary?limit=0",
+        "/flows/onboarding/summary?limit=1001",
+        "/flows/onboarding/instances?limit=5000",
+        "/flows/onboarding/summary?ttl=1s",
+        "/flows/onboarding/instances?flow=x",
+    ] {
+        let response = raw(addr, "GET", target, AUTH, None).await;
+        assert_eq!(response.status, 400, "{target}: {response:?}");
+        assert_eq!(response.error_kind(), "invalid_argument", "{target}");
+    }
+    let post = raw(addr, "POST", "/flows/onboarding/summary", AUTH, Some(b"")).await;
+    assert_eq!(post.status, 405);
+}

@@ -1,0 +1,655 @@
+//! The web console of `flowstore serve --console` in headless Chromium: the
+//! server runs in-process over a seeded memory store, with a token.
+//!
+//! One browser session walks through: sign-in with a wrong then the right
+//! token; 2 000 keys across pages; a JSON value; a delete (and a delete
+//! refused because the key changed since the listing); hostile keys, values
+//! and step ids that must render as text with no script running; the flows
+//! page's counts (with "count more" past the server's per-request bound)
+//! against the seeded data.
+//!
+//! With `FLOWSTORE_CONSOLE_SCREENSHOTS` naming a directory, a PNG of each page
+//! is written there (`cargo xtask screenshots` points it at `docs/`).
+//!
+//! Needs Chromium and chromedriver; run by `cargo xtask browser`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fantoccini::{Client, Locator};
+use flowstore_browser_e2e::chrome::{Chromedriver, wait_for};
+use flowstore_browser_e2e::{CHROME_BIN_VAR, CHROMEDRIVER_VAR, path_from_env};
+use flowstore_core::{Key, SetItem, Store};
+use flowstore_memory::MemoryStore;
+use flowstore_server::{ServerConfig, Token};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "console-e2e-token";
+/// Where screenshots go when set.
+const SCREENSHOTS_VAR: &str = "FLOWSTORE_CONSOLE_SCREENSHOTS";
+
+const BULK: usize = 2000;
+const HOSTILE_KEY: &str = r#"hostile:<img src=x onerror="window.__pwned='key'">"#;
+const HOSTILE_VALUE: &str =
+    r#"<script>window.__pwned='value'</script><img src=x onerror="window.__pwned='value-img'">"#;
+const HOSTILE_STEP: &str = r#"<img src=x onerror="window.__pwned='step'">"#;
+
+/// The seeded flow: active instances per step, and completed ones. More than
+/// the 1 000 keys one summary request reads, so the page must ask for more.
+const STEPS: [(&str, usize); 4] = [
+    ("profile", 700),
+    ("welcome", 350),
+    ("plan", 100),
+    (HOSTILE_STEP, 1),
+];
+const COMPLETED: usize = 120;
+
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver: run by `cargo xtask browser`"]
+async fn console_in_chromium() {
+    let setup = || -> Result<_, String> {
+        Ok((
+            path_from_env(CHROMEDRIVER_VAR)?,
+            path_from_env(CHROME_BIN_VAR)?,
+        ))
+    };
+    let (chromedriver, chromium) = setup().unwrap_or_else(|e| panic!("{e}"));
+    let shots = std::env::var_os(SCREENSHOTS_VAR)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let store = MemoryStore::new();
+    seed(&store).await;
+    let base = serve(&store).await;
+    let driver = Chromedriver::start(&chromedriver).unwrap_or_else(|e| panic!("{e}"));
+    let client = driver
+        .session(&chromium)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let result = walk_through(&client, &base, &store, shots.as_deref()).await;
+    let _ = client.close().await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+async fn serve(store: &MemoryStore) -> String {
+    let mut config = ServerConfig::default();
+    config.listen = "127.0.0.1:0".into();
+    config.token = Some(Token::new(TOKEN).unwrap());
+    config.console = true;
+    config.metrics = false;
+    let server = flowstore_server::bind(Arc::new(store.clone()), config)
+        .await
+        .expect("binding the server");
+    let base = format!("http://{}", server.local_addr());
+    tokio::spawn(server.run(std::future::pending()));
+    base
+}
+
+fn key(text: &str) -> Key {
+    Key::new(text).unwrap()
+}
+
+fn instance(id: &str, step: &str, status: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "flowId": "onboarding",
+        "instanceId": id,
+        "variantId": "default",
+        "state": {
+            "stepId": step,
+            "context": { "name": id },
+            "path": [],
+            "history": [],
+            "status": status,
+            "startedAt": 1733300000000u64,
+            "__meta": { "savedAt": 1733300007000u64, "version": "2" }
+        }
+    }))
+    .unwrap()
+}
+
+async fn seed(store: &MemoryStore) {
+    let mut pairs: Vec<(Key, Vec<u8>)> = (0..BULK)
+        .map(|i| {
+            (
+                key(&format!("bulk:{i:05}")),
+                format!("value {i}").into_bytes(),
+            )
+        })
+        .collect();
+    pairs.push((
+        key("profile:ada"),
+        br#"{"name":"Ada","plan":"pro","tags":["a","b"]}"#.to_vec(),
+    ));
+    pairs.push((key("binary:blob"), vec![0, 159, 146, 150, 255]));
+    pairs.push((key(HOSTILE_KEY), HOSTILE_VALUE.as_bytes().to_vec()));
+    let mut n = 0;
+    for (step, count) in STEPS {
+        for _ in 0..count {
+            let id = format!("user-{n:05}");
+            pairs.push((
+                key(&format!("useflow:onboarding:default:{id}")),
+                instance(&id, step, "active"),
+            ));
+            n += 1;
+        }
+    }
+    for _ in 0..COMPLETED {
+        let id = format!("user-{n:05}");
+        pairs.push((
+            key(&format!("useflow:onboarding:default:{id}")),
+            instance(&id, "done", "complete"),
+        ));
+        n += 1;
+    }
+    pairs.push((key("useflow:onboarding:default:zz-broken"), b"{".to_vec()));
+    for chunk in pairs.chunks(1000) {
+        let items: Vec<SetItem<'_>> = chunk
+            .iter()
+            .map(|(k, v)| SetItem::new(k, v, None))
+            .collect();
+        store.set_many(&items).await.unwrap();
+    }
+}
+
+async fn walk_through(
+    client: &Client,
+    base: &str,
+    store: &MemoryStore,
+    shots: Option<&Path>,
+) -> Result<(), String> {
+    let url = format!("{base}/console");
+    client
+        .goto(&url)
+        .await
+        .map_err(|e| format!("opening {url}: {e}"))?;
+    wait_for(
+        client,
+        "document.body.dataset.ready === '1'",
+        "the console to start",
+    )
+    .await?;
+    let at = client.current_url().await.map_err(|e| e.to_string())?;
+    if !at.as_str().ends_with("/console/") {
+        return Err(format!(
+            "/console should redirect to /console/, the page is at {at}"
+        ));
+    }
+    sign_in(client, shots)
+        .await
+        .map_err(|e| format!("sign-in: {e}"))?;
+    browse_pages(client)
+        .await
+        .map_err(|e| format!("browsing 2 000 keys: {e}"))?;
+    view_json(client, shots)
+        .await
+        .map_err(|e| format!("viewing a JSON value: {e}"))?;
+    view_binary(client)
+        .await
+        .map_err(|e| format!("viewing a binary value: {e}"))?;
+    delete(client, store)
+        .await
+        .map_err(|e| format!("deleting a key: {e}"))?;
+    hostile(client)
+        .await
+        .map_err(|e| format!("hostile values: {e}"))?;
+    flows(client, shots)
+        .await
+        .map_err(|e| format!("the flows page: {e}"))?;
+    no_script_ran(client)
+        .await
+        .map_err(|e| format!("at the end: {e}"))?;
+    println!("console: every check passed in Chromium");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The steps
+
+async fn sign_in(client: &Client, shots: Option<&Path>) -> Result<(), String> {
+    wait_for(
+        client,
+        "!document.getElementById('signin-page').hidden",
+        "the sign-in form",
+    )
+    .await?;
+    type_into(client, "#token", "wrong-token").await?;
+    click(client, "#signin-submit").await?;
+    wait_for(
+        client,
+        "document.getElementById('signin-error').textContent.includes('refused')",
+        "the wrong token to be refused",
+    )
+    .await?;
+    let kept = script(client, "return sessionStorage.length").await?;
+    let keys_shown = script(
+        client,
+        "return !document.getElementById('keys-page').hidden",
+    )
+    .await?;
+    if kept != json!(0) || keys_shown != json!(false) {
+        return Err(format!(
+            "a wrong token let the user in (stored {kept}, keys shown {keys_shown})"
+        ));
+    }
+    if let Some(dir) = shots {
+        screenshot(client, &dir.join("console-signin.png")).await?;
+    }
+    clear(client, "#token").await?;
+    type_into(client, "#token", TOKEN).await?;
+    click(client, "#signin-submit").await?;
+    wait_for(
+        client,
+        "!document.getElementById('keys-page').hidden",
+        "the keys page after sign-in",
+    )
+    .await?;
+    let stored = script(
+        client,
+        "return sessionStorage.getItem('flowstore-console-token')",
+    )
+    .await?;
+    if stored != json!(TOKEN) {
+        return Err(format!("the token is not in session storage: {stored}"));
+    }
+    Ok(())
+}
+
+/// Lists `prefix` and waits for the first page.
+async fn list(client: &Client, prefix: &str) -> Result<(), String> {
+    clear(client, "#keys-prefix").await?;
+    type_into(client, "#keys-prefix", prefix).await?;
+    script(
+        client,
+        "document.getElementById('keys-caption').textContent = 'waiting'",
+    )
+    .await?;
+    click(client, "#keys-list").await?;
+    wait_for(
+        client,
+        "document.getElementById('keys-caption').textContent.startsWith('Page 1 ')",
+        "the first page of the listing",
+    )
+    .await
+}
+
+async fn page_keys(client: &Client) -> Result<Vec<String>, String> {
+    let keys = script(
+        client,
+        "return [...document.querySelectorAll('#keys-rows tr')].map(tr => tr.dataset.key)",
+    )
+    .await?;
+    serde_json::from_value(keys).map_err(|e| e.to_string())
+}
+
+async fn browse_pages(client: &Client) -> Result<(), String> {
+    list(client, "bulk:").await?;
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        let keys = page_keys(client).await?;
+        if keys.is_empty() || keys.len() > 100 {
+            return Err(format!("page {pages} holds {} keys", keys.len()));
+        }
+        seen.extend(keys);
+        let more = script(
+            client,
+            "return !document.getElementById('keys-next').disabled",
+        )
+        .await?;
+        if more != json!(true) {
+            break;
+        }
+        click(client, "#keys-next").await?;
+        wait_for(
+            client,
+            &format!(
+                "document.getElementById('keys-caption').textContent.startsWith('Page {} ')",
+                pages + 1
+            ),
+            "the next page",
+        )
+        .await?;
+    }
+    let expected: Vec<String> = (0..BULK).map(|i| format!("bulk:{i:05}")).collect();
+    if seen != expected {
+        return Err(format!(
+            "{} keys over {pages} pages, not the {BULK} seeded in order (first {:?}, last {:?})",
+            seen.len(),
+            seen.first(),
+            seen.last()
+        ));
+    }
+    if pages != BULK / 100 {
+        return Err(format!("{pages} pages of 100 for {BULK} keys"));
+    }
+    // Back one page.
+    click(client, "#keys-prev").await?;
+    wait_for(
+        client,
+        &format!(
+            "document.getElementById('keys-caption').textContent.startsWith('Page {} ')",
+            pages - 1
+        ),
+        "the previous page",
+    )
+    .await?;
+    let back = page_keys(client).await?;
+    if back.first().map(String::as_str) != Some("bulk:01800") {
+        return Err(format!("the previous page starts at {:?}", back.first()));
+    }
+    Ok(())
+}
+
+async fn view_json(client: &Client, shots: Option<&Path>) -> Result<(), String> {
+    list(client, "profile:").await?;
+    click(client, "#keys-rows button[data-key='profile:ada']").await?;
+    wait_for(
+        client,
+        "document.getElementById('value-format').textContent === 'JSON'",
+        "the value shown as JSON",
+    )
+    .await?;
+    let body = script(
+        client,
+        "return document.getElementById('value-body').textContent",
+    )
+    .await?;
+    let expected =
+        serde_json::to_string_pretty(&json!({"name": "Ada", "plan": "pro", "tags": ["a", "b"]}))
+            .unwrap();
+    if body != Value::String(expected.clone()) {
+        return Err(format!("the value reads {body}, not {expected:?}"));
+    }
+    let version = script(
+        client,
+        "return document.getElementById('value-version').textContent",
+    )
+    .await?;
+    if version.as_str().is_none_or(|v| v.is_empty() || v == "—") {
+        return Err(format!("no entry version shown: {version}"));
+    }
+    if let Some(dir) = shots {
+        screenshot(client, &dir.join("console-keys.png")).await?;
+    }
+    click(client, "#value-close").await
+}
+
+async fn view_binary(client: &Client) -> Result<(), String> {
+    list(client, "binary:").await?;
+    click(client, "#keys-rows button[data-key='binary:blob']").await?;
+    wait_for(
+        client,
+        "document.getElementById('value-format').textContent === 'binary (hex)'",
+        "the value shown as hex",
+    )
+    .await?;
+    let body = script(
+        client,
+        "return document.getElementById('value-body').textContent",
+    )
+    .await?;
+    if body != json!("00000000  00 9f 92 96 ff") {
+        return Err(format!("the hex dump reads {body}"));
+    }
+    click(client, "#value-close").await
+}
+
+async fn delete(client: &Client, store: &MemoryStore) -> Result<(), String> {
+    list(client, "bulk:").await?;
+    // Deleted after a confirmation.
+    click(client, "#keys-rows tr[data-key='bulk:00000'] button.delete").await?;
+    wait_for(
+        client,
+        "!document.getElementById('delete-confirm').hidden",
+        "the confirmation",
+    )
+    .await?;
+    if store
+        .get(&key("bulk:00000"))
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        return Err("deleted before the confirmation".into());
+    }
+    click(client, "#delete-yes").await?;
+    wait_for(
+        client,
+        "document.getElementById('keys-rows').firstElementChild?.dataset.key === 'bulk:00001'",
+        "the listing without the deleted key",
+    )
+    .await?;
+    if store
+        .get(&key("bulk:00000"))
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Err("the key is still in the store".into());
+    }
+    // Cancelled: nothing happens.
+    click(client, "#keys-rows tr[data-key='bulk:00001'] button.delete").await?;
+    click(client, "#delete-no").await?;
+    // Changed since the listing: the delete is refused by its If-Match.
+    store
+        .set(&key("bulk:00001"), b"changed elsewhere", None)
+        .await
+        .map_err(|e| e.to_string())?;
+    click(client, "#keys-rows tr[data-key='bulk:00001'] button.delete").await?;
+    click(client, "#delete-yes").await?;
+    wait_for(
+        client,
+        "document.getElementById('keys-error').textContent.includes('changed since the listing')",
+        "the stale delete to be refused",
+    )
+    .await?;
+    let value = store
+        .get(&key("bulk:00001"))
+        .await
+        .map_err(|e| e.to_string())?;
+    if value.as_deref() != Some(b"changed elsewhere".as_slice()) {
+        return Err(format!("a stale delete changed the key: {value:?}"));
+    }
+    Ok(())
+}
+
+async fn hostile(client: &Client) -> Result<(), String> {
+    list(client, "hostile:").await?;
+    let keys = page_keys(client).await?;
+    if keys != [HOSTILE_KEY] {
+        return Err(format!("the hostile key reads {keys:?}"));
+    }
+    let cell = script(
+        client,
+        "return document.querySelector('#keys-rows button.link').textContent",
+    )
+    .await?;
+    if cell != json!(HOSTILE_KEY) {
+        return Err(format!("the key is shown as {cell}"));
+    }
+    click(client, "#keys-rows button.link").await?;
+    wait_for(
+        client,
+        "document.getElementById('value-format').textContent === 'text'",
+        "the hostile value shown as text",
+    )
+    .await?;
+    let body = script(
+        client,
+        "return document.getElementById('value-body').textContent",
+    )
+    .await?;
+    if body != json!(HOSTILE_VALUE) {
+        return Err(format!("the value is shown as {body}"));
+    }
+    no_script_ran(client).await
+}
+
+async fn no_script_ran(client: &Client) -> Result<(), String> {
+    let found = script(
+        client,
+        "return [typeof window.__pwned === 'undefined' ? null : String(window.__pwned), \
+         document.querySelectorAll('main img, main script').length]",
+    )
+    .await?;
+    if found != json!([null, 0]) {
+        return Err(format!(
+            "stored markup became live: [flag, elements] = {found}"
+        ));
+    }
+    Ok(())
+}
+
+async fn flows(client: &Client, shots: Option<&Path>) -> Result<(), String> {
+    click(client, "#nav-flows").await?;
+    wait_for(
+        client,
+        "!document.getElementById('flows-page').hidden",
+        "the flows page",
+    )
+    .await?;
+    type_into(client, "#flow-id", "onboarding").await?;
+    click(client, "#flow-show").await?;
+    // The first request reads 1 000 of the flow's keys and stops early.
+    wait_for(
+        client,
+        "document.getElementById('flow-scanned').textContent === '1000'",
+        "the first summary step",
+    )
+    .await?;
+    wait_for(
+        client,
+        "!document.getElementById('flow-more').hidden",
+        "the count-more button",
+    )
+    .await?;
+    click(client, "#flow-more").await?;
+    let total = STEPS.iter().map(|(_, n)| n).sum::<usize>() + COMPLETED + 1;
+    wait_for(
+        client,
+        &format!("document.getElementById('flow-scanned').textContent === '{total}'"),
+        "every instance counted",
+    )
+    .await?;
+    let counts = script(
+        client,
+        "return {active: document.getElementById('flow-active').textContent, \
+         completed: document.getElementById('flow-completed').textContent, \
+         invalid: document.getElementById('flow-invalid').textContent, \
+         more: !document.getElementById('flow-more').hidden, \
+         bars: [...document.querySelectorAll('#flow-chart .bar-row')].map(r => [r.dataset.step, r.dataset.count, r.querySelector('.bar-label').textContent])}",
+    )
+    .await?;
+    let active: usize = STEPS.iter().map(|(_, n)| n).sum();
+    let expected = json!({
+        "active": active.to_string(),
+        "completed": COMPLETED.to_string(),
+        "invalid": "1",
+        "more": false,
+        "bars": STEPS.iter().map(|(step, n)| json!([step, n.to_string(), step])).collect::<Vec<_>>(),
+    });
+    if counts != expected {
+        return Err(format!("the counts read {counts}, expected {expected}"));
+    }
+    // Instances: a page of 50, then 50 more.
+    wait_for(
+        client,
+        "document.querySelectorAll('#instances-rows tr').length === 50",
+        "50 instance rows",
+    )
+    .await?;
+    let first = script(
+        client,
+        "return [...document.querySelector('#instances-rows tr').cells].map(c => c.textContent)",
+    )
+    .await?;
+    if first[0] != json!("user-00000")
+        || first[2] != json!("profile")
+        || first[3] != json!("active")
+        || first[5] != json!("2")
+    {
+        return Err(format!("the first instance row reads {first}"));
+    }
+    click(client, "#instances-more").await?;
+    wait_for(
+        client,
+        "document.querySelectorAll('#instances-rows tr').length === 100",
+        "100 instance rows",
+    )
+    .await?;
+    if let Some(dir) = shots {
+        screenshot(client, &dir.join("console-flows.png")).await?;
+    }
+    // Phone width: the page still fits (no horizontal scrolling of the body).
+    client
+        .set_window_size(390, 844)
+        .await
+        .map_err(|e| format!("resizing: {e}"))?;
+    let overflow = script(
+        client,
+        "return document.documentElement.scrollWidth <= window.innerWidth + 1",
+    )
+    .await?;
+    if overflow != json!(true) {
+        return Err("the flows page scrolls sideways at phone width".into());
+    }
+    if let Some(dir) = shots {
+        screenshot(client, &dir.join("console-phone.png")).await?;
+    }
+    client
+        .set_window_size(1000, 800)
+        .await
+        .map_err(|e| format!("resizing: {e}"))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// WebDriver helpers
+
+async fn click(client: &Client, css: &str) -> Result<(), String> {
+    client
+        .find(Locator::Css(css))
+        .await
+        .map_err(|e| format!("finding {css}: {e}"))?
+        .click()
+        .await
+        .map_err(|e| format!("clicking {css}: {e}"))
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) -> Result<(), String> {
+    client
+        .find(Locator::Css(css))
+        .await
+        .map_err(|e| format!("finding {css}: {e}"))?
+        .send_keys(text)
+        .await
+        .map_err(|e| format!("typing into {css}: {e}"))
+}
+
+async fn clear(client: &Client, css: &str) -> Result<(), String> {
+    client
+        .find(Locator::Css(css))
+        .await
+        .map_err(|e| format!("finding {css}: {e}"))?
+        .clear()
+        .await
+        .map_err(|e| format!("clearing {css}: {e}"))
+}
+
+async fn script(client: &Client, script: &str) -> Result<Value, String> {
+    client
+        .execute(script, Vec::new())
+        .await
+        .map_err(|e| format!("running `{script}`: {e}"))
+}
+
+async fn screenshot(client: &Client, path: &Path) -> Result<(), String> {
+    script(client, "window.scrollTo(0, 0)").await?;
+    let png = client
+        .screenshot()
+        .await
+        .map_err(|e| format!("taking a screenshot: {e}"))?;
+    std::fs::write(path, png).map_err(|e| format!("writing {}: {e}", path.display()))
+}
