@@ -60,9 +60,12 @@ pub(crate) struct AppState {
     /// The console's files are served (and public).
     console: bool,
     /// Answer only requests whose `Host` is a loopback name (see
-    /// [`crate::host`]): on when there is no token and nothing in front of
-    /// the server authenticates.
+    /// [`crate::host`]) and that no other site's page sent: on when there is
+    /// no token and nothing in front of the server authenticates.
     loopback_hosts_only: bool,
+    /// The origins CORS admits (`--allow-origin`): pages a user chose to let
+    /// call this server, also when it has no token.
+    allowed_origins: Vec<String>,
 }
 
 /// The router of a flowstore server over `store`, for embedding in an axum
@@ -88,6 +91,7 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
         metrics: config.metrics,
         console: config.console,
         loopback_hosts_only: config.token.is_none() && !config.insecure_no_token,
+        allowed_origins: config.allow_origins.clone(),
     });
     let mut app = Router::new()
         .route(
@@ -195,8 +199,8 @@ async fn front_door(
     let started = Instant::now();
     let method = telemetry::method_label(request.method());
     let route = telemetry::route_label(request.uri().path());
-    let public = route == telemetry::RouteLabel::HEALTHZ
-        || (state.console && route == telemetry::RouteLabel::CONSOLE);
+    // Decided by the path itself, never by a metrics label.
+    let public = is_public(request.uri().path(), state.console);
     let response = if state.loopback_hosts_only && !addressed_to_loopback(&request) {
         error_response(
             StatusCode::MISDIRECTED_REQUEST,
@@ -204,6 +208,18 @@ async fn front_door(
                 ErrorKind::Unauthorized,
                 "this server has no token and answers only requests addressed to localhost, \
                  127.0.0.0/8 or [::1] (the Host header names another host)",
+            ),
+        )
+    } else if state.loopback_hosts_only && !same_site_or_allowed(&state, request.headers()) {
+        // Without a token a page on any other site could otherwise write and
+        // delete through the user's browser (a "simple" cross-site POST needs
+        // no preflight); browsers name the sending page in `Origin`.
+        error_response(
+            StatusCode::FORBIDDEN,
+            &Error::new(
+                ErrorKind::Unauthorized,
+                "this server has no token and refuses requests sent by another site's page \
+                 (the Origin header names a host that is not loopback and not allowed)",
             ),
         )
     } else if !public && !authorized(state.token.as_ref(), request.headers()) {
@@ -234,6 +250,34 @@ async fn front_door(
     };
     telemetry::record(method, route, response.status(), started.elapsed());
     response
+}
+
+/// The routes anyone may call: `/healthz`, and the console's files when it
+/// is on.
+fn is_public(path: &str, console: bool) -> bool {
+    path == "/healthz" || (console && (path == "/console" || path.starts_with("/console/")))
+}
+
+/// Whether a request without a token may be served as far as its sender is
+/// concerned: no `Origin` (not sent by a page, or a same-origin GET), a
+/// loopback origin, or one CORS was told to admit.
+fn same_site_or_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if state
+        .allowed_origins
+        .iter()
+        .any(|allowed| allowed == origin)
+    {
+        return true;
+    }
+    origin
+        .split_once("://")
+        .is_some_and(|(scheme, host)| matches!(scheme, "http" | "https") && is_loopback_host(host))
 }
 
 /// Whether the request's `Host` (or, in HTTP/2, its `:authority`, which

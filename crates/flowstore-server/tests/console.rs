@@ -335,3 +335,86 @@ async fn flow_routes_refuse_bad_input() {
     let post = raw(addr, "POST", "/flows/onboarding/summary", AUTH, Some(b"")).await;
     assert_eq!(post.status, 405);
 }
+
+/// With a token and the console on, only the console's files and `/healthz`
+/// are public: every other route, the admin one included, wants the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_console_on_every_other_route_still_needs_the_token() {
+    let addr = spawn_server(Arc::new(memory()), console_config(true)).await;
+    for (method, target) in [
+        ("GET", "/states/k"),
+        ("GET", "/states"),
+        ("POST", "/batch/get"),
+        ("POST", "/batch/set"),
+        ("POST", "/batch/delete"),
+        ("POST", "/delete-prefix"),
+        ("POST", "/admin/acknowledge-data-loss"),
+        ("GET", "/metrics"),
+        ("GET", "/openapi.yaml"),
+        ("GET", "/flows/signup/summary"),
+        ("GET", "/flows/signup/instances"),
+    ] {
+        let response = raw(addr, method, target, &[], Some(b"{}")).await;
+        assert_eq!(response.status, 401, "{method} {target}: {response:?}");
+    }
+    for target in ["/healthz", "/console/"] {
+        let response = raw(addr, "GET", target, &[], None).await;
+        assert_eq!(response.status, 200, "{target}: {response:?}");
+    }
+}
+
+/// Without a token, a page on another site cannot write or delete through
+/// the user's browser: a request whose `Origin` is neither loopback nor an
+/// allowed origin is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_another_sites_page_is_refused() {
+    let store = Arc::new(memory());
+    put(&store, "keep", b"v").await;
+    let mut config = console_config(false);
+    config.allow_origins = vec!["https://app.example".into()];
+    let addr = spawn_server(store.clone(), config).await;
+    let body = br#"{"all":true}"#;
+    let evil = raw(
+        addr,
+        "POST",
+        "/delete-prefix",
+        &["Origin: https://evil.example", "Content-Type: text/plain"],
+        Some(body),
+    )
+    .await;
+    assert_eq!(evil.status, 403, "{evil:?}");
+    let null_origin = raw(
+        addr,
+        "POST",
+        "/delete-prefix",
+        &["Origin: null"],
+        Some(body),
+    )
+    .await;
+    assert_eq!(null_origin.status, 403, "{null_origin:?}");
+    assert!(
+        store
+            .get(&Key::new("keep").unwrap())
+            .await
+            .unwrap()
+            .is_some(),
+        "nothing deleted"
+    );
+    for origin in [
+        "http://127.0.0.1:8080",
+        "http://localhost:3000",
+        "https://app.example",
+    ] {
+        let response = raw(
+            addr,
+            "GET",
+            "/states",
+            &[&format!("Origin: {origin}")],
+            None,
+        )
+        .await;
+        assert_eq!(response.status, 200, "{origin}: {response:?}");
+    }
+    let no_origin = raw(addr, "GET", "/states", &[], None).await;
+    assert_eq!(no_origin.status, 200, "{no_origin:?}");
+}
