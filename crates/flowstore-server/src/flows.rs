@@ -6,8 +6,10 @@
 //! design's default layout, `useflow` unless `prefix` names another first
 //! segment) with one `list` and batch reads of what it listed, at most
 //! [`MAX_BATCH_LEN`] keys per request: a large flow costs many small requests,
-//! each bounded in time and memory, never one that loads the namespace. An
-//! answer with a `next` cursor stopped early; the console asks again with it.
+//! each bounded in time and memory, never one that loads the namespace: values
+//! are read 100 at a time and each chunk is reduced to the few fields shown
+//! (stored strings cut to 200 characters) before the next is read. An answer
+//! with a `next` cursor stopped early; the console asks again with it.
 //!
 //! A value that is not a flow instance is counted (`invalid`), never an error:
 //! one bad entry must not hide the rest. A store failure is an error, never an
@@ -24,7 +26,6 @@ use flowstore_core::{Cursor, Key, ListItem, Prefix, Result};
 use flowstore_flow::{DEFAULT_PREFIX, DefaultLayout, FlowInstance, FlowStatus, KeyLayout};
 use flowstore_http::protocol::format_expires_at;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::app::{AppState, failed};
 use crate::batch::json_response;
@@ -86,10 +87,52 @@ struct InstancesPage {
     next: Option<String>,
 }
 
-/// One listed key and its value (`None`: deleted since it was listed).
+/// One listed key and what its value showed: `None` if it was deleted since
+/// it was listed, `Some(None)` if it is not a flow instance. The value itself
+/// is dropped as soon as its chunk is read, so a request holds at most one
+/// chunk of values, never a whole page.
 struct Read {
     item: ListItem,
-    value: Option<Vec<u8>>,
+    glance: Option<Option<Glance>>,
+}
+
+/// The fields the console shows of an instance, each cut to
+/// [`MAX_SHOWN_CHARS`] (stored ids and step names can be any length).
+struct Glance {
+    instance_id: String,
+    variant_id: String,
+    step: String,
+    status: FlowStatus,
+    saved_at: Option<u64>,
+    schema_version: Option<String>,
+}
+
+/// The longest stored string an answer repeats, in characters.
+const MAX_SHOWN_CHARS: usize = 200;
+
+fn shown(text: String) -> String {
+    match text.char_indices().nth(MAX_SHOWN_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+impl Glance {
+    fn of(value: &[u8]) -> Option<Glance> {
+        // The context is skipped, not kept: only the shown fields stay.
+        let instance: FlowInstance<serde::de::IgnoredAny> = serde_json::from_slice(value).ok()?;
+        Some(Glance {
+            saved_at: instance.state.saved_at(),
+            schema_version: instance.state.schema_version().map(|v| shown(v.to_owned())),
+            instance_id: shown(instance.instance_id),
+            variant_id: shown(instance.variant_id),
+            step: shown(instance.state.step_id),
+            status: match instance.state.status {
+                FlowStatus::Other(other) => FlowStatus::Other(shown(other)),
+                known => known,
+            },
+        })
+    }
 }
 
 struct Scan {
@@ -115,19 +158,14 @@ pub(crate) async fn summary(
         ..Summary::default()
     };
     for read in scan.reads {
-        let Some(value) = read.value else {
-            summary.vanished += 1;
-            continue;
-        };
-        match flowstore_flow::decode_instance(&value) {
-            Ok(instance) => match instance.state.status {
-                FlowStatus::Active => {
-                    *summary.steps.entry(instance.state.step_id).or_default() += 1
-                }
+        match read.glance {
+            None => summary.vanished += 1,
+            Some(None) => summary.invalid += 1,
+            Some(Some(glance)) => match glance.status {
+                FlowStatus::Active => *summary.steps.entry(glance.step).or_default() += 1,
                 FlowStatus::Complete => summary.completed += 1,
                 FlowStatus::Other(_) => summary.other += 1,
             },
-            Err(_) => summary.invalid += 1,
         }
     }
     json_response(&summary)
@@ -146,10 +184,7 @@ pub(crate) async fn instances(
     let items = scan
         .reads
         .into_iter()
-        .filter_map(|read| {
-            let value = read.value?;
-            Some(row(read.item, &value))
-        })
+        .filter_map(|read| Some(row(read.item, read.glance?)))
         .collect();
     json_response(&InstancesPage {
         prefix: scan.prefix.as_str().to_owned(),
@@ -158,7 +193,7 @@ pub(crate) async fn instances(
     })
 }
 
-fn row(item: ListItem, value: &[u8]) -> InstanceRow {
+fn row(item: ListItem, glance: Option<Glance>) -> InstanceRow {
     let mut row = InstanceRow {
         key: item.key.as_str().to_owned(),
         version: item.version.map(|version| version.as_str().to_owned()),
@@ -172,21 +207,19 @@ fn row(item: ListItem, value: &[u8]) -> InstanceRow {
         schema_version: None,
         invalid: None,
     };
-    match flowstore_flow::decode_instance(value) {
-        Ok(instance) => fill(&mut row, instance),
-        // The kind of problem only: the message may quote stored data.
-        Err(_) => row.invalid = Some("not a flow instance".to_owned()),
+    match glance {
+        Some(glance) => {
+            row.saved_at = glance.saved_at;
+            row.schema_version = glance.schema_version;
+            row.instance_id = Some(glance.instance_id);
+            row.variant_id = Some(glance.variant_id);
+            row.status = Some(glance.status.as_str().to_owned());
+            row.step = Some(glance.step);
+        }
+        // The kind of problem only: the parser's message may quote stored data.
+        None => row.invalid = Some("not a flow instance".to_owned()),
     }
     row
-}
-
-fn fill(row: &mut InstanceRow, instance: FlowInstance<Value>) {
-    row.saved_at = instance.state.saved_at();
-    row.schema_version = instance.state.schema_version().map(str::to_owned);
-    row.instance_id = Some(instance.instance_id);
-    row.variant_id = Some(instance.variant_id);
-    row.status = Some(instance.state.status.as_str().to_owned());
-    row.step = Some(instance.state.step_id);
 }
 
 /// One bounded step through the flow's keys: one `list` of up to `limit`
@@ -227,13 +260,10 @@ async fn scan(
             .get_many(&keys)
             .await
             .map_err(|err| failed("get_many", &err))?;
-        reads.extend(
-            chunk
-                .iter()
-                .cloned()
-                .zip(values)
-                .map(|(item, value)| Read { item, value }),
-        );
+        reads.extend(chunk.iter().cloned().zip(values).map(|(item, value)| Read {
+            item,
+            glance: value.map(|value| Glance::of(&value)),
+        }));
     }
     Ok(Scan {
         prefix,

@@ -418,3 +418,27 @@ async fn without_a_token_another_sites_page_is_refused() {
     let no_origin = raw(addr, "GET", "/states", &[], None).await;
     assert_eq!(no_origin.status, 200, "{no_origin:?}");
 }
+
+/// Stored ids and step names can be any length: answers repeat at most 200
+/// characters of each, in the instance rows and the summary's step counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_stored_strings_are_cut_in_answers() {
+    let store = Arc::new(memory());
+    let long = "s".repeat(10_000);
+    let value = instance("big", "u1", &long, "active").to_string();
+    put(&store, "useflow:big:default:u1", value.as_bytes()).await;
+    let addr = spawn_server(store, console_config(true)).await;
+
+    let rows = raw(addr, "GET", "/flows/big/instances", AUTH, None).await;
+    assert_eq!(rows.status, 200, "{rows:?}");
+    let rows: Value = serde_json::from_slice(&rows.body).unwrap();
+    let step = rows["items"][0]["step"].as_str().unwrap();
+    assert_eq!(step.chars().count(), 201, "200 characters and an ellipsis");
+    assert!(step.ends_with('…'));
+
+    let summary = raw(addr, "GET", "/flows/big/summary", AUTH, None).await;
+    let summary: Value = serde_json::from_slice(&summary.body).unwrap();
+    let steps = summary["steps"].as_object().unwrap();
+    assert_eq!(steps.len(), 1);
+    assert!(steps.keys().all(|step| step.chars().count() == 201));
+}
