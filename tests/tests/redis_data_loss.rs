@@ -198,3 +198,74 @@ fn post(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// Fills `server` past a `maxmemory` set afterwards: every write is refused
+/// with `OOM` under `noeviction`.
+fn fill(server: &RedisServer) {
+    let big = "x".repeat(2 << 20);
+    server.cmd(&["SET", "filler", &big]).unwrap();
+    server
+        .cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        .unwrap();
+    server.cmd(&["CONFIG", "SET", "maxmemory", "1mb"]).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn a_full_noeviction_server_still_opens() {
+    // A marker written before the server filled up is adopted: detection on.
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let before = open(&server, "full").await;
+    let keys = write_keys(&before).await;
+    fill(&server);
+    let store = open(&server, "full").await;
+    assert!(store.detects_data_loss());
+    assert_eq!(store.get(&keys[0]).await.unwrap(), Some(b"state".to_vec()));
+    let err = store.set(&key("more"), b"x", None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+
+    // No marker to adopt: the store opens with detection off, reads work.
+    let empty = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    fill(&empty);
+    let store = open(&empty, "full").await;
+    assert!(!store.detects_data_loss());
+    assert_eq!(store.get(&key("absent")).await.unwrap(), None);
+    store.acknowledge_data_loss().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn a_read_only_replica_still_opens() {
+    let primary = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    // A replica of a primary no store opened yet has no marker to adopt.
+    let replica =
+        RedisServer::start(RedisOptions::new().replica_of(primary.port())).expect("start replica");
+    let store = open(&replica, "flow").await;
+    assert!(!store.detects_data_loss());
+    assert_eq!(store.get(&key("absent")).await.unwrap(), None);
+    drop(store);
+
+    let writer = open(&primary, "flow").await;
+    let keys = write_keys(&writer).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while replica.cmd(&["EXISTS", "flowstore-marker"]).unwrap().text() != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "the marker never reached the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let store = open(&replica, "flow").await;
+    assert!(
+        store.detects_data_loss(),
+        "the replicated marker is adopted"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.get(&keys[4]).await.unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the keys never reached the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -73,6 +73,9 @@ struct Expected {
 pub(crate) struct Markers {
     expected: Mutex<Expected>,
     lost: AtomicBool,
+    /// Off until the markers are established when the store opens, and for
+    /// good if they cannot be (see [`Shared::watch_for_data_loss`](crate::store::Shared::watch_for_data_loss)).
+    enabled: AtomicBool,
     clustered: bool,
 }
 
@@ -81,8 +84,19 @@ impl Markers {
         Markers {
             expected: Mutex::new(Expected::default()),
             lost: AtomicBool::new(false),
+            enabled: AtomicBool::new(false),
             clustered,
         }
+    }
+
+    /// Whether the detection is on (the markers were established at open).
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    /// Turns the detection on, once the markers are established.
+    pub(crate) fn enable(&self) {
+        self.enabled.store(true, Ordering::Release);
     }
 
     /// Whether the store is in the data lost state.
@@ -100,8 +114,10 @@ impl Markers {
     }
 
     /// Writes the markers (each only if absent) and adopts what they hold:
-    /// when the store opens, and when a loss is acknowledged.
-    pub(crate) async fn establish(&self, client: &Client) -> Result<()> {
+    /// when the store opens, and when a loss is acknowledged. `Ok(false)` when
+    /// the server refused to write a marker that no store wrote before (see
+    /// [`write_and_read`]): nothing to check against, the detection is off.
+    pub(crate) async fn establish(&self, client: &Client) -> Result<bool> {
         let generation = self.lock().generation;
         let names = marker_names(client, self.clustered)?;
         let token = Bytes::from(Version::generate().as_str().to_owned());
@@ -109,22 +125,34 @@ impl Markers {
             let token = token.clone();
             async move {
                 let seen = write_and_read(client, &name, token).await?;
-                Ok::<_, Error>((name, seen))
+                Ok::<_, Error>(seen.map(|seen| (name, seen)))
             }
         }))
         .await?;
+        let Some(markers) = markers.into_iter().collect::<Option<Vec<_>>>() else {
+            return Ok(false);
+        };
         let mut expected = self.lock();
         if expected.generation == generation {
             expected.generation += 1;
             expected.markers = Arc::new(markers);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Acknowledges a loss: the markers are written afresh, then reads work
     /// again.
     pub(crate) async fn acknowledge(&self, client: &Client) -> Result<()> {
-        self.establish(client).await?;
+        if !self.is_enabled() {
+            // Nothing is detected, so nothing is refused.
+            return Ok(());
+        }
+        if !self.establish(client).await? {
+            return Err(Error::backend(
+                "cannot write the data-loss marker afresh (the server refuses writes)",
+            )
+            .with_backend(BACKEND));
+        }
         if self.lost.swap(false, Ordering::AcqRel) {
             log::warn!(
                 "flowstore-redis: data loss acknowledged; reads are served again, and keys lost read as absent"
@@ -284,10 +312,16 @@ fn cluster_marker_names(state: &ClusterRouting) -> Vec<String> {
 
 /// `SET name token NX`, then `GET name`: the token the marker holds now, ours
 /// or an earlier store's. A marker that vanishes in between is written again.
-async fn write_and_read(client: &Client, name: &str, token: Bytes) -> Result<Bytes> {
+///
+/// A server that refuses the write for another reason than being unreachable
+/// or refusing our credentials (`OOM` on a full `noeviction` server,
+/// `READONLY` on a replica, `NOPERM` for an ACL that forbids the marker) must
+/// not make opening fail where it used to work: the marker is then only read,
+/// and adopted if some store wrote it; `None` if there is none to adopt.
+async fn write_and_read(client: &Client, name: &str, token: Bytes) -> Result<Option<Bytes>> {
     for _ in 0..3 {
         let key = Key::from(name);
-        let _: Option<String> = client
+        let written: std::result::Result<Option<String>, _> = client
             .set(
                 key.clone(),
                 token.clone(),
@@ -295,16 +329,41 @@ async fn write_and_read(client: &Client, name: &str, token: Bytes) -> Result<Byt
                 Some(SetOptions::NX),
                 false,
             )
-            .await
-            .map_err(marker_error)?;
+            .await;
+        if let Err(err) = written {
+            if !falls_back_to_reading(&err) {
+                return Err(marker_error(err));
+            }
+            log::debug!(
+                "flowstore-redis: cannot write the data-loss marker ({}); reading it instead",
+                map_error(err).to_one_line()
+            );
+            return client.get(key).await.map_err(marker_error);
+        }
         let seen: Option<Bytes> = client.get(key).await.map_err(marker_error)?;
         if let Some(seen) = seen {
-            return Ok(seen);
+            return Ok(Some(seen));
         }
     }
     Err(
         Error::backend("the data-loss marker vanished three times while it was written")
             .with_backend(BACKEND),
+    )
+}
+
+/// Whether a refused marker write leaves the store able to open with the
+/// marker only read: every refusal but an unreachable server and refused
+/// credentials (`READONLY` is a temporary error for commands on entries, but
+/// a replica stays read-only, and `NOPERM` concerns the marker key alone).
+fn falls_back_to_reading(err: &fred::error::Error) -> bool {
+    let prefix = err.details().split_whitespace().next().unwrap_or("");
+    if matches!(prefix, "READONLY" | "NOPERM" | "OOM") {
+        return true;
+    }
+    let err = map_error(err.clone());
+    !matches!(
+        err.kind(),
+        ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Unauthorized
     )
 }
 

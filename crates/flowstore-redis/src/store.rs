@@ -46,20 +46,26 @@ impl Shared {
     }
 
     /// Writes the data-loss markers and starts checking them after every
-    /// reconnection (see [`marker`](crate::marker)). A server whose ACL
-    /// forbids writing the marker leaves the detection off, with a warning.
+    /// reconnection (see [`marker`](crate::marker)). A server that refuses to
+    /// write a marker (full, read-only replica, ACL) with none to adopt, or
+    /// refuses our credentials for it, leaves the detection off, with a warning:
+    /// opening must not fail where it worked without the detection.
     pub(crate) async fn watch_for_data_loss(mut self) -> Result<Shared> {
-        match self.markers.establish(&self.client).await {
-            Ok(()) => {}
+        let off = match self.markers.establish(&self.client).await {
+            Ok(true) => None,
+            Ok(false) => Some(
+                "the server refuses to write the marker (full, a read-only replica, or an ACL) and no store wrote it before".to_owned(),
+            ),
             Err(err) if err.kind() == flowstore_core::ErrorKind::Unauthorized => {
-                log::warn!(
-                    "flowstore-redis: data-loss detection is off: {}",
-                    err.to_one_line()
-                );
-                return Ok(self);
+                Some(err.to_one_line())
             }
             Err(err) => return Err(err),
+        };
+        if let Some(reason) = off {
+            log::warn!("flowstore-redis: data-loss detection is off: {reason}");
+            return Ok(self);
         }
+        self.markers.enable();
         self.marker_watch = Some(self.markers.watch_reconnections(&self.client));
         Ok(self)
     }
@@ -167,6 +173,14 @@ impl RedisStore {
     /// the check was off.
     pub fn eviction_warning(&self) -> Option<&str> {
         self.shared.eviction_warning.as_deref()
+    }
+
+    /// Whether this store detects a server that lost its data (see the crate
+    /// docs, "Data loss"). Off when the server would not let the marker be
+    /// written and none was there to adopt, or when its eviction policy may
+    /// evict any key.
+    pub fn detects_data_loss(&self) -> bool {
+        self.shared.markers.is_enabled()
     }
 
     /// Whether the store talks to a Redis Cluster.
