@@ -269,3 +269,53 @@ async fn a_read_only_replica_still_opens() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn under_an_allkeys_policy_detection_is_off() {
+    // The marker has no TTL: `allkeys-*` could evict it and refuse every read.
+    let server = RedisServer::start(
+        RedisOptions::new()
+            .arg("--maxmemory-policy")
+            .arg("allkeys-lru"),
+    )
+    .expect("start redis-server");
+    let store = open(&server, "evicting").await;
+    assert!(!store.detects_data_loss());
+    assert!(store.eviction_warning().is_some());
+    let keys = write_keys(&store).await;
+    assert_eq!(
+        server.cmd(&["EXISTS", "flowstore-marker"]).unwrap().text(),
+        "0",
+        "no marker is written"
+    );
+    server.cmd(&["FLUSHALL"]).unwrap();
+    assert_eq!(store.get(&keys[0]).await.unwrap(), None);
+    assert_eq!(
+        store
+            .list(&Prefix::all(), None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        0
+    );
+    assert!(!store.ping().await.unwrap().is_degraded());
+    // `eviction=ignore` silences the warning, not the reason to stay off.
+    let quiet = RedisStore::from_url(&format!("{}?eviction=ignore", server.url()))
+        .unwrap()
+        .open()
+        .await
+        .unwrap();
+    assert!(!quiet.detects_data_loss());
+    assert_eq!(quiet.eviction_warning(), None);
+
+    // A volatile-* policy never evicts the marker (it has no TTL).
+    let volatile = RedisServer::start(
+        RedisOptions::new()
+            .arg("--maxmemory-policy")
+            .arg("volatile-lru"),
+    )
+    .expect("start redis-server");
+    assert!(open(&volatile, "flow").await.detects_data_loss());
+}

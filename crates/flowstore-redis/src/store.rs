@@ -49,8 +49,16 @@ impl Shared {
     /// reconnection (see [`marker`](crate::marker)). A server that refuses to
     /// write a marker (full, read-only replica, ACL) with none to adopt, or
     /// refuses our credentials for it, leaves the detection off, with a warning:
-    /// opening must not fail where it worked without the detection.
-    pub(crate) async fn watch_for_data_loss(mut self) -> Result<Shared> {
+    /// opening must not fail where it worked without the detection. Under an
+    /// `allkeys-*` eviction policy (`evicts_any_key`) the detection is off too:
+    /// the marker itself could be evicted, and every read refused for it.
+    pub(crate) async fn watch_for_data_loss(mut self, evicts_any_key: bool) -> Result<Shared> {
+        if evicts_any_key {
+            log::warn!(
+                "flowstore-redis: data-loss detection is off: the server's maxmemory-policy may evict any key, the marker too (keys lost one by one are expected there)"
+            );
+            return Ok(self);
+        }
         let off = match self.markers.establish(&self.client).await {
             Ok(true) => None,
             Ok(false) => Some(
