@@ -319,3 +319,78 @@ async fn under_an_allkeys_policy_detection_is_off() {
     .expect("start redis-server");
     assert!(open(&volatile, "flow").await.detects_data_loss());
 }
+
+/// Polls `store.get(key)` until it stops failing with `DataLoss`, for at most
+/// `within`; the answer then.
+async fn read_once_acknowledged(
+    store: &RedisStore,
+    key: &Key,
+    within: Duration,
+) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + within;
+    loop {
+        match store.get(key).await {
+            Err(err) if err.kind() == ErrorKind::DataLoss && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn the_loss_and_its_acknowledgement_are_fleet_wide() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    // Two processes: two stores with connections of their own.
+    let first = open(&server, "fleet").await;
+    let second = open(&server, "fleet").await;
+    let idle = open(&server, "fleet").await;
+    let keys = write_keys(&first).await;
+    server.cmd(&["FLUSHALL"]).unwrap();
+
+    // One sees it and raises the fleet's flag; writes keep working.
+    assert_data_loss(first.get(&keys[0]).await, "get on the first");
+    assert_eq!(
+        server
+            .cmd(&["EXISTS", flowstore_redis::LOST_FLAG])
+            .unwrap()
+            .text(),
+        "1"
+    );
+    second.set(&key("after"), b"new", None).await.unwrap();
+    // A store opened after the loss starts lost.
+    let late = open(&server, "fleet").await;
+    assert_data_loss(late.get(&key("after")).await, "get on a store opened after");
+    assert!(late.ping().await.unwrap().is_degraded());
+    // The late store wrote the marker afresh: another token for the second.
+    assert_data_loss(second.get(&keys[2]).await, "get on the second");
+
+    // Acknowledged through one: the others read again within about a second.
+    late.acknowledge_data_loss().await.unwrap();
+    assert_eq!(late.get(&keys[0]).await.unwrap(), None);
+    assert_eq!(
+        read_once_acknowledged(&first, &keys[0], Duration::from_secs(5)).await,
+        None
+    );
+    // A store that had not noticed the loss adopts the acknowledgement
+    // instead of raising the flag again.
+    assert_eq!(idle.get(&keys[1]).await.unwrap(), None);
+    assert_eq!(
+        read_once_acknowledged(&second, &key("after"), Duration::from_secs(5)).await,
+        Some(b"new".to_vec())
+    );
+    assert_eq!(
+        server
+            .cmd(&["EXISTS", flowstore_redis::LOST_FLAG])
+            .unwrap()
+            .text(),
+        "0"
+    );
+
+    // A second loss after the acknowledgement is seen again by everyone.
+    server.cmd(&["FLUSHALL"]).unwrap();
+    assert_data_loss(idle.get(&keys[1]).await, "get after a second loss");
+    let store = open(&server, "fleet").await;
+    assert_data_loss(store.get(&keys[1]).await, "get on a store opened after it");
+}

@@ -59,7 +59,11 @@ impl Shared {
             );
             return Ok(self);
         }
-        let off = match self.markers.establish(&self.client).await {
+        let off = match self
+            .markers
+            .establish(&self.client, Some(&self.refusals), false)
+            .await
+        {
             Ok(true) => None,
             Ok(false) => Some(
                 "the server refuses to write the marker (full, a read-only replica, or an ACL) and no store wrote it before".to_owned(),
@@ -74,8 +78,18 @@ impl Shared {
             return Ok(self);
         }
         self.markers.enable();
+        self.markers
+            .adopt_flag(&self.client, &self.refusals)
+            .await?;
         self.marker_watch = Some(self.markers.watch_reconnections(&self.client));
         Ok(self)
+    }
+
+    /// `DataLoss` in the data lost state (see [`Markers::refuse_if_lost`]).
+    pub(crate) async fn refuse_if_lost(&self, operation: Operation) -> Result<()> {
+        self.markers
+            .refuse_if_lost(&self.client, &self.refusals, operation)
+            .await
     }
 
     /// Before answering "absent" for a key of this connection.
@@ -220,7 +234,7 @@ impl fmt::Debug for RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.shared.markers.refuse_if_lost(Operation::Get)?;
+        self.shared.refuse_if_lost(Operation::Get).await?;
         let client = self.shared.client.clone();
         let key = self.key(key);
         let name = key.clone();
@@ -269,7 +283,7 @@ impl Store for RedisStore {
     }
 
     async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
-        self.shared.markers.refuse_if_lost(Operation::GetEntry)?;
+        self.shared.refuse_if_lost(Operation::GetEntry).await?;
         let key = self.key(key);
         let entry = versioned::get_entry(&self.shared, key.clone()).await?;
         if entry.is_none() {
@@ -319,7 +333,7 @@ impl Store for RedisStore {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<ListPage> {
-        self.shared.markers.refuse_if_lost(Operation::List)?;
+        self.shared.refuse_if_lost(Operation::List).await?;
         let page = list::list(&self.shared, &self.prefix, prefix, cursor, limit)
             .await
             .map_err(in_op(Operation::List))?;
@@ -345,7 +359,7 @@ impl Store for RedisStore {
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Vec<u8>>>> {
         check_batch_len(keys.len()).map_err(in_op(Operation::GetMany))?;
-        self.shared.markers.refuse_if_lost(Operation::GetMany)?;
+        self.shared.refuse_if_lost(Operation::GetMany).await?;
         let names: Vec<fred::types::Key> = keys.iter().map(|key| self.key(key)).collect();
         let values = batch::get_many(&self.shared, names.clone()).await?;
         // One check per primary that owns a missing key.
@@ -406,7 +420,10 @@ impl Store for RedisStore {
     /// markers are written afresh and reads are served again; keys lost read as
     /// absent from then on. `Ok` and no change when nothing was lost.
     async fn acknowledge_data_loss(&self) -> Result<()> {
-        self.shared.markers.acknowledge(&self.shared.client).await
+        self.shared
+            .markers
+            .acknowledge(&self.shared.client, &self.shared.refusals)
+            .await
     }
 
     fn namespace(&self) -> &Namespace {
