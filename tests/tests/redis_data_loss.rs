@@ -171,6 +171,13 @@ async fn through_flowstore_serve_the_client_keeps_the_kind() {
     .unwrap();
     assert_eq!(status, 204, "{body}");
     assert_eq!(client.get(&key("saved")).await.unwrap(), None);
+
+    // The HTTP client acknowledges through the same route.
+    server.cmd(&["FLUSHALL"]).unwrap();
+    assert_data_loss(client.get(&key("saved")).await, "get over HTTP again");
+    client.acknowledge_data_loss().await.unwrap();
+    assert_eq!(client.get(&key("saved")).await.unwrap(), None);
+    client.set(&key("after"), b"new", None).await.unwrap();
     assert_eq!(
         client.get(&key("after")).await.unwrap(),
         Some(b"new".to_vec())
