@@ -401,3 +401,63 @@ async fn the_loss_and_its_acknowledgement_are_fleet_wide() {
     let store = open(&server, "fleet").await;
     assert_data_loss(store.get(&keys[1]).await, "get on a store opened after it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn conditional_writes_and_touch_say_data_loss_not_absent() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let store = open(&server, "cond").await;
+    let keys = write_keys(&store).await;
+    let version = store.get_entry(&keys[0]).await.unwrap().unwrap().version;
+    server.cmd(&["FLUSHALL"]).unwrap();
+    // The first call to meet the loss sees it, not an "absent" answer.
+    assert_data_loss(store.touch(&keys[0], None).await, "touch");
+    assert_data_loss(
+        store
+            .set_if(
+                &keys[1],
+                b"x",
+                None,
+                &flowstore_core::Condition::Matches(version.clone()),
+                &flowstore_core::Version::generate(),
+            )
+            .await,
+        "set_if with an expected version",
+    );
+    assert_data_loss(store.delete_if(&keys[2], &version).await, "delete_if");
+    // Unconditional and create-only writes keep working.
+    store
+        .set_if(
+            &keys[3],
+            b"y",
+            None,
+            &flowstore_core::Condition::Absent,
+            &flowstore_core::Version::generate(),
+        )
+        .await
+        .unwrap();
+    store.acknowledge_data_loss().await.unwrap();
+    assert!(!store.touch(&keys[0], None).await.unwrap());
+
+    // Each on its own is the first to meet a loss.
+    for call in 0..3 {
+        server.cmd(&["FLUSHALL"]).unwrap();
+        let result = match call {
+            0 => store.touch(&keys[0], None).await.map(|_| ()),
+            1 => {
+                store
+                    .set_if(
+                        &keys[0],
+                        b"x",
+                        None,
+                        &flowstore_core::Condition::Matches(version.clone()),
+                        &flowstore_core::Version::generate(),
+                    )
+                    .await
+            }
+            _ => store.delete_if(&keys[0], &version).await,
+        };
+        assert_data_loss(result, &format!("call {call}"));
+        store.acknowledge_data_loss().await.unwrap();
+    }
+}

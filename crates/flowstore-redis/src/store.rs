@@ -7,8 +7,9 @@ use bytes::Bytes;
 use flowstore_core::health::{Part, PartDown};
 use flowstore_core::listing::check_batch_len;
 use flowstore_core::{
-    Capabilities, Condition, Cursor, Entry, ErrorKind, Health, Key, ListPage, Namespace, Operation,
-    Prefix, Result, SetItem, Store, Ttl, Version, async_trait, check_set_items, check_value_size,
+    Capabilities, Condition, Current, Cursor, Entry, ErrorKind, Health, Key, ListPage, Namespace,
+    Operation, Prefix, Result, SetItem, Store, Ttl, Version, async_trait, check_set_items,
+    check_value_size,
 };
 use fred::clients::Client;
 use fred::interfaces::{ClientLike, KeysInterface};
@@ -219,6 +220,24 @@ impl RedisStore {
     fn key(&self, key: &Key) -> fred::types::Key {
         keys::redis_key(&self.prefix, key)
     }
+
+    /// A conditional write's `Conflict` saying the key is absent is an
+    /// answer about state, like a read's "absent": confirmed against the
+    /// markers first, so a loss is `DataLoss`, not a conflict.
+    async fn confirm_conflict_absent(
+        &self,
+        operation: Operation,
+        key: &fred::types::Key,
+        outcome: Result<()>,
+    ) -> Result<()> {
+        if let Err(err) = &outcome
+            && err.kind() == ErrorKind::Conflict
+            && err.current() == Some(&Current::Absent)
+        {
+            self.shared.confirm_absent(operation, key).await?;
+        }
+        outcome
+    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -303,19 +322,36 @@ impl Store for RedisStore {
         new_version: &Version,
     ) -> Result<()> {
         check_value_size(value, self.max_value_size).map_err(in_op(Operation::SetIf))?;
-        versioned::set_if(
+        // Only a write against an expected version reads state: after a loss
+        // its "absent" is as unreliable as a read's.
+        let expects_version = matches!(condition, Condition::Matches(_));
+        if expects_version {
+            self.shared.refuse_if_lost(Operation::SetIf).await?;
+        }
+        let key = self.key(key);
+        let outcome = versioned::set_if(
             &self.shared,
-            self.key(key),
+            key.clone(),
             value,
             ttl,
             condition,
             new_version,
         )
-        .await
+        .await;
+        if expects_version {
+            self.confirm_conflict_absent(Operation::SetIf, &key, outcome)
+                .await
+        } else {
+            outcome
+        }
     }
 
     async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
-        versioned::delete_if(&self.shared, self.key(key), expected).await
+        self.shared.refuse_if_lost(Operation::DeleteIf).await?;
+        let key = self.key(key);
+        let outcome = versioned::delete_if(&self.shared, key.clone(), expected).await;
+        self.confirm_conflict_absent(Operation::DeleteIf, &key, outcome)
+            .await
     }
 
     async fn clear(&self) -> Result<()> {
@@ -393,7 +429,15 @@ impl Store for RedisStore {
     /// One script: the value stays on the server, only its header (the
     /// version) and the TTL change.
     async fn touch(&self, key: &Key, ttl: Option<Ttl>) -> Result<bool> {
-        versioned::touch(&self.shared, self.key(key), ttl, &Version::generate()).await
+        self.shared.refuse_if_lost(Operation::Touch).await?;
+        let key = self.key(key);
+        let touched =
+            versioned::touch(&self.shared, key.clone(), ttl, &Version::generate()).await?;
+        if !touched {
+            // "Absent", like a read's: confirmed against the markers first.
+            self.shared.confirm_absent(Operation::Touch, &key).await?;
+        }
+        Ok(touched)
     }
 
     /// `PING`, under the same refusal and timeout rules as every command. On a
