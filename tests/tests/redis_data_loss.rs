@@ -461,3 +461,20 @@ async fn conditional_writes_and_touch_say_data_loss_not_absent() {
         store.acknowledge_data_loss().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn the_health_probe_sees_a_flush_without_a_read() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let store = open(&server, "probe").await;
+    let keys = write_keys(&store).await;
+    assert!(!store.ping().await.unwrap().is_degraded());
+    server.cmd(&["FLUSHALL"]).unwrap();
+    assert_eq!(
+        store.ping().await.unwrap().down,
+        [PartDown::new(Part::Primary, ErrorKind::DataLoss)]
+    );
+    assert_data_loss(store.get(&keys[0]).await, "get after the probe saw it");
+    store.acknowledge_data_loss().await.unwrap();
+    assert!(!store.ping().await.unwrap().is_degraded());
+}

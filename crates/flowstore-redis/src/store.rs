@@ -440,9 +440,11 @@ impl Store for RedisStore {
         Ok(touched)
     }
 
-    /// `PING`, under the same refusal and timeout rules as every command. On a
-    /// cluster, fred sends it to one node chosen at random: the probe says the
-    /// cluster answers, not that every primary does.
+    /// `PING`, under the same refusal and timeout rules as every command, then
+    /// a `GET` of the data-loss marker(s) (see the crate docs, "Data loss"):
+    /// `degraded` with `DataLoss` once the server lost data. On a cluster, fred
+    /// sends the `PING` to one node chosen at random, and the marker `GET`s to
+    /// every primary.
     async fn ping(&self) -> Result<Health> {
         let client = self.shared.client.clone();
         let _pong: String = self
@@ -450,14 +452,33 @@ impl Store for RedisStore {
             .refusals
             .run(Operation::Ping, async move { client.ping(None).await })
             .await?;
-        if self.shared.markers.is_lost() {
+        // The markers too (every primary's), so that a probe sees a flush
+        // before any read does; in the data lost state, the fleet's flag (at
+        // most once a second), so that an acknowledgement elsewhere is seen.
+        let checked = match self.shared.refuse_if_lost(Operation::Ping).await {
+            Ok(()) => {
+                self.shared
+                    .markers
+                    .check_all(
+                        &self.shared.client,
+                        Some(&self.shared.refusals),
+                        Operation::Ping,
+                    )
+                    .await
+            }
+            lost => lost,
+        };
+        match checked {
+            Ok(()) => Ok(Health::ok()),
             // The store serves writes, not reads: degraded, named by kind.
-            return Ok(Health::degraded(vec![PartDown::new(
-                Part::Primary,
-                ErrorKind::DataLoss,
-            )]));
+            Err(err) if err.kind() == ErrorKind::DataLoss => {
+                Ok(Health::degraded(vec![PartDown::new(
+                    Part::Primary,
+                    ErrorKind::DataLoss,
+                )]))
+            }
+            Err(err) => Err(err),
         }
-        Ok(Health::ok())
     }
 
     /// Leaves the data lost state (see the crate docs, "Data loss"): the
