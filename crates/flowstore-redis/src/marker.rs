@@ -35,14 +35,16 @@
 //! On a Redis Cluster one primary can be wiped alone, so there is one marker per
 //! primary: the hash tag `N` is the smallest number whose slot that primary
 //! owns. A read that found nothing checks the marker(s) on the primary that
-//! owns the key's slot; a reconnection and a listing check them all. A primary
+//! owns the key's slot; a reconnection, a listing and a `ping` check them all. A primary
 //! added after the store connected has no marker until the next
 //! acknowledgement; a marker moved with its slot by resharding is still found.
 //!
 //! What this cannot see: a server that was emptied while no store was
-//! connected (the first store to connect writes the marker afresh), and keys
-//! lost one by one (eviction under an `allkeys-*` policy, which the eviction
-//! check at open warns about, or a `DEL` by someone else).
+//! connected (the first store to connect writes the marker afresh), a partial
+//! loss that keeps the marker (a restart from an older RDB snapshot or AOF, a
+//! failover to a lagging replica), and keys lost one by one (a `DEL` by someone
+//! else; under an `allkeys-*` eviction policy the detection is off, since the
+//! marker itself could be evicted).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

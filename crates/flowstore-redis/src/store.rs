@@ -12,7 +12,7 @@ use flowstore_core::{
     check_value_size,
 };
 use fred::clients::Client;
-use fred::interfaces::{ClientLike, KeysInterface};
+use fred::interfaces::{ClientLike, ClusterInterface, KeysInterface};
 use fred::types::{ConnectHandle, Expiration};
 
 use crate::auth::Refusals;
@@ -398,16 +398,23 @@ impl Store for RedisStore {
         self.shared.refuse_if_lost(Operation::GetMany).await?;
         let names: Vec<fred::types::Key> = keys.iter().map(|key| self.key(key)).collect();
         let values = batch::get_many(&self.shared, names.clone()).await?;
-        // One check per primary that owns a missing key.
+        // One check per primary that owns a missing key (not per slot: a
+        // batch of missing keys in many slots costs a `GET` per primary).
+        let routing = self
+            .shared
+            .clustered
+            .then(|| self.shared.client.cached_cluster_state())
+            .flatten();
         let mut checked = Vec::new();
         for (name, value) in names.iter().zip(&values) {
-            let slot = if self.shared.clustered {
-                name.cluster_hash()
-            } else {
-                0
-            };
-            if value.is_none() && !checked.contains(&slot) {
-                checked.push(slot);
+            if value.is_some() {
+                continue;
+            }
+            let owner = routing
+                .as_ref()
+                .and_then(|state| state.get_server(name.cluster_hash()).cloned());
+            if !checked.contains(&owner) {
+                checked.push(owner);
                 self.shared.confirm_absent(Operation::GetMany, name).await?;
             }
         }
