@@ -478,3 +478,60 @@ async fn the_health_probe_sees_a_flush_without_a_read() {
     store.acknowledge_data_loss().await.unwrap();
     assert!(!store.ping().await.unwrap().is_degraded());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts a Redis Cluster"]
+async fn a_cluster_shard_wiped_alone_reads_as_data_loss() {
+    let cluster = flowstore_test_servers::RedisCluster::start().expect("start the Redis Cluster");
+    let store = RedisStore::from_url(&cluster.url())
+        .unwrap()
+        .namespace(Namespace::new("lossy").unwrap())
+        .command_timeout(Duration::from_secs(2))
+        .open()
+        .await
+        .unwrap();
+    assert!(store.detects_data_loss());
+    // Keys of the shard to wipe (primary 1, no replica) and of another one.
+    let primary = |name: &Key| -> usize {
+        let slot: usize = cluster
+            .node(0)
+            .cmd(&["CLUSTER", "KEYSLOT", &format!("lossy:{}", name.as_str())])
+            .unwrap()
+            .text()
+            .parse()
+            .unwrap();
+        // The ranges RedisCluster::start assigns: [i·16384/n, (i+1)·16384/n).
+        let n = flowstore_test_servers::RedisCluster::PRIMARIES;
+        (0..n)
+            .find(|i| (i * 16384 / n..(i + 1) * 16384 / n).contains(&slot))
+            .unwrap()
+    };
+    let keys: Vec<Key> = (0..40).map(|i| key(&format!("saved/{i}"))).collect();
+    for k in &keys {
+        store.set(k, b"state", None).await.unwrap();
+    }
+    let wiped = keys
+        .iter()
+        .find(|k| primary(k) == 1)
+        .expect("a key on primary 1");
+    let kept = keys
+        .iter()
+        .find(|k| primary(k) == 2)
+        .expect("a key on primary 2");
+
+    cluster.node(1).cmd(&["FLUSHALL"]).unwrap();
+    // Another shard's keys are still there; the wiped shard's read as lost.
+    assert_eq!(store.get(kept).await.unwrap(), Some(b"state".to_vec()));
+    assert_data_loss(store.get(wiped).await, "get of a key on the wiped shard");
+    assert_data_loss(store.get(kept).await, "get of a key on another shard");
+    assert!(store.ping().await.unwrap().is_degraded());
+
+    store.acknowledge_data_loss().await.unwrap();
+    assert_eq!(store.get(wiped).await.unwrap(), None);
+    assert_eq!(store.get(kept).await.unwrap(), Some(b"state".to_vec()));
+    assert!(!store.ping().await.unwrap().is_degraded());
+
+    // The probe alone sees the next wipe, of another shard.
+    cluster.node(2).cmd(&["FLUSHALL"]).unwrap();
+    assert!(store.ping().await.unwrap().is_degraded());
+}
