@@ -476,7 +476,13 @@ impl Markers {
 
     /// Checks every marker after each reconnection fred announces, in a task
     /// of its own; dropping the handle stops it.
-    pub(crate) fn watch_reconnections(self: &Arc<Self>, client: &Client) -> JoinHandle<()> {
+    /// Its commands go through the store's refusal watch: a server that
+    /// refuses our credentials ends the check with `Unauthorized` at once.
+    pub(crate) fn watch_reconnections(
+        self: &Arc<Self>,
+        client: &Client,
+        refusals: Arc<Refusals>,
+    ) -> JoinHandle<()> {
         let mut reconnects = client.reconnect_rx();
         let markers = Arc::clone(self);
         let client = client.clone();
@@ -488,7 +494,9 @@ impl Markers {
                 }
                 // A failed check (the server went away again) proves
                 // nothing; the next reconnection or read checks again.
-                if let Err(err) = markers.check_all(&client, None, Operation::Get).await
+                if let Err(err) = markers
+                    .check_all(&client, Some(&refusals), Operation::Get)
+                    .await
                     && err.kind() != ErrorKind::DataLoss
                 {
                     log::debug!(

@@ -26,7 +26,8 @@ pub(crate) struct Shared {
     pub(crate) client: Client,
     task: ConnectHandle,
     pub(crate) clustered: bool,
-    pub(crate) refusals: Refusals,
+    /// Shared with the task that checks the markers after reconnections.
+    pub(crate) refusals: Arc<Refusals>,
     pub(crate) markers: Arc<Markers>,
     marker_watch: Option<tokio::task::JoinHandle<()>>,
     eviction_warning: Option<String>,
@@ -34,7 +35,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(client: Client, task: ConnectHandle, clustered: bool) -> Shared {
-        let refusals = Refusals::watch(&client);
+        let refusals = Arc::new(Refusals::watch(&client));
         Shared {
             client,
             task,
@@ -62,7 +63,7 @@ impl Shared {
         }
         let off = match self
             .markers
-            .establish(&self.client, Some(&self.refusals), false)
+            .establish(&self.client, Some(&*self.refusals), false)
             .await
         {
             Ok(true) => None,
@@ -82,7 +83,10 @@ impl Shared {
         self.markers
             .adopt_flag(&self.client, &self.refusals)
             .await?;
-        self.marker_watch = Some(self.markers.watch_reconnections(&self.client));
+        self.marker_watch = Some(
+            self.markers
+                .watch_reconnections(&self.client, Arc::clone(&self.refusals)),
+        );
         Ok(self)
     }
 
@@ -378,7 +382,7 @@ impl Store for RedisStore {
             .markers
             .check_all(
                 &self.shared.client,
-                Some(&self.shared.refusals),
+                Some(&*self.shared.refusals),
                 Operation::List,
             )
             .await?;
@@ -468,7 +472,7 @@ impl Store for RedisStore {
                     .markers
                     .check_all(
                         &self.shared.client,
-                        Some(&self.shared.refusals),
+                        Some(&*self.shared.refusals),
                         Operation::Ping,
                     )
                     .await
