@@ -194,10 +194,10 @@ impl Markers {
         }
         if !self.flag_seen.load(Ordering::Acquire) {
             // This process could not write it when it saw the loss: again.
-            self.raise_flag(client, Some(refusals)).await;
+            self.raise_flag(client, refusals).await;
             return false;
         }
-        match self.establish(client, Some(refusals), false).await {
+        match self.establish(client, refusals, false).await {
             Ok(true) => {}
             Ok(false) => return false,
             Err(err) => {
@@ -219,17 +219,14 @@ impl Markers {
 
     /// Writes the fleet's flag; a failure is logged, and the flag written
     /// again at the next reread.
-    async fn raise_flag(&self, client: &Client, refusals: Option<&Refusals>) {
+    async fn raise_flag(&self, client: &Client, refusals: &Refusals) {
         let writer = client.clone();
         let command = async move {
             writer
                 .set::<(), _, _>(LOST_FLAG, "1", None, None, false)
                 .await
         };
-        let written = match refusals {
-            Some(refusals) => refusals.run(Operation::Get, command).await,
-            None => command.await.map_err(map_error),
-        };
+        let written = refusals.run(Operation::Get, command).await;
         match written {
             Ok(()) => self.flag_seen.store(true, Ordering::Release),
             Err(err) => log::warn!(
@@ -270,7 +267,7 @@ impl Markers {
     pub(crate) async fn establish(
         &self,
         client: &Client,
-        refusals: Option<&Refusals>,
+        refusals: &Refusals,
         overwrite: bool,
     ) -> Result<bool> {
         let generation = self.lock().generation;
@@ -313,7 +310,7 @@ impl Markers {
             // Nothing is detected, so nothing is refused.
             return Ok(());
         }
-        if !self.establish(client, Some(refusals), true).await? {
+        if !self.establish(client, refusals, true).await? {
             return Err(Error::backend(
                 "cannot write the data-loss marker afresh (the server refuses writes)",
             )
@@ -339,7 +336,7 @@ impl Markers {
     pub(crate) async fn check_all(
         &self,
         client: &Client,
-        refusals: Option<&Refusals>,
+        refusals: &Refusals,
         operation: Operation,
     ) -> Result<()> {
         self.check(client, refusals, operation, None).await
@@ -354,14 +351,13 @@ impl Markers {
         operation: Operation,
         slot: u16,
     ) -> Result<()> {
-        self.check(client, Some(refusals), operation, Some(slot))
-            .await
+        self.check(client, refusals, operation, Some(slot)).await
     }
 
     async fn check(
         &self,
         client: &Client,
-        refusals: Option<&Refusals>,
+        refusals: &Refusals,
         operation: Operation,
         slot: Option<u16>,
     ) -> Result<()> {
@@ -428,7 +424,7 @@ impl Markers {
     async fn adopted_acknowledgement(
         &self,
         client: &Client,
-        refusals: Option<&Refusals>,
+        refusals: &Refusals,
         generation: u64,
         changed: &[(String, Option<Bytes>)],
     ) -> Result<bool> {
@@ -494,9 +490,7 @@ impl Markers {
                 }
                 // A failed check (the server went away again) proves
                 // nothing; the next reconnection or read checks again.
-                if let Err(err) = markers
-                    .check_all(&client, Some(&refusals), Operation::Get)
-                    .await
+                if let Err(err) = markers.check_all(&client, &refusals, Operation::Get).await
                     && err.kind() != ErrorKind::DataLoss
                 {
                     log::debug!(
@@ -560,7 +554,7 @@ fn cluster_marker_names(state: &ClusterRouting) -> Vec<String> {
 /// and adopted if some store wrote it; `None` if there is none to adopt.
 async fn write_and_read(
     client: &Client,
-    refusals: Option<&Refusals>,
+    refusals: &Refusals,
     name: &str,
     token: Bytes,
     overwrite: bool,
@@ -618,17 +612,14 @@ enum Refused {
     Mapped(Error),
 }
 
-/// Runs `command` through the store's refusal watch when there is one (so a
-/// refusal of our credentials is `Unauthorized` at once, not a timeout),
+/// Runs `command` through the store's refusal watch (so a refusal of our
+/// credentials is `Unauthorized` at once, not a timeout),
 /// keeping fred's error when the command itself failed.
-async fn run_raw<T, F>(refusals: Option<&Refusals>, command: F) -> std::result::Result<T, Refused>
+async fn run_raw<T, F>(refusals: &Refusals, command: F) -> std::result::Result<T, Refused>
 where
     F: std::future::Future<Output = std::result::Result<T, fred::error::Error>> + Send + 'static,
     T: Send + 'static,
 {
-    let Some(refusals) = refusals else {
-        return command.await.map_err(Refused::Fred);
-    };
     let outcome = refusals
         .run(Operation::Get, async move {
             Ok::<_, fred::error::Error>(command.await)
@@ -641,7 +632,7 @@ where
 }
 
 /// [`run_raw`], with fred's errors mapped.
-async fn run<T, F>(refusals: Option<&Refusals>, command: F) -> Result<T>
+async fn run<T, F>(refusals: &Refusals, command: F) -> Result<T>
 where
     F: std::future::Future<Output = std::result::Result<T, fred::error::Error>> + Send + 'static,
     T: Send + 'static,

@@ -63,7 +63,7 @@ impl Shared {
         }
         let off = match self
             .markers
-            .establish(&self.client, Some(&*self.refusals), false)
+            .establish(&self.client, &self.refusals, false)
             .await
         {
             Ok(true) => None,
@@ -380,11 +380,7 @@ impl Store for RedisStore {
         // A page cannot say what is missing from it: every marker is checked.
         self.shared
             .markers
-            .check_all(
-                &self.shared.client,
-                Some(&*self.shared.refusals),
-                Operation::List,
-            )
+            .check_all(&self.shared.client, &self.shared.refusals, Operation::List)
             .await?;
         Ok(page)
     }
@@ -470,11 +466,7 @@ impl Store for RedisStore {
             Ok(()) => {
                 self.shared
                     .markers
-                    .check_all(
-                        &self.shared.client,
-                        Some(&*self.shared.refusals),
-                        Operation::Ping,
-                    )
+                    .check_all(&self.shared.client, &self.shared.refusals, Operation::Ping)
                     .await
             }
             lost => lost,
