@@ -171,6 +171,13 @@ async fn through_flowstore_serve_the_client_keeps_the_kind() {
     .unwrap();
     assert_eq!(status, 204, "{body}");
     assert_eq!(client.get(&key("saved")).await.unwrap(), None);
+
+    // The HTTP client acknowledges through the same route.
+    server.cmd(&["FLUSHALL"]).unwrap();
+    assert_data_loss(client.get(&key("saved")).await, "get over HTTP again");
+    client.acknowledge_data_loss().await.unwrap();
+    assert_eq!(client.get(&key("saved")).await.unwrap(), None);
+    client.set(&key("after"), b"new", None).await.unwrap();
     assert_eq!(
         client.get(&key("after")).await.unwrap(),
         Some(b"new".to_vec())
@@ -197,4 +204,334 @@ fn post(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         .map(|(_, body)| body.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Fills `server` past a `maxmemory` set afterwards: every write is refused
+/// with `OOM` under `noeviction`.
+fn fill(server: &RedisServer) {
+    let big = "x".repeat(2 << 20);
+    server.cmd(&["SET", "filler", &big]).unwrap();
+    server
+        .cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        .unwrap();
+    server.cmd(&["CONFIG", "SET", "maxmemory", "1mb"]).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn a_full_noeviction_server_still_opens() {
+    // A marker written before the server filled up is adopted: detection on.
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let before = open(&server, "full").await;
+    let keys = write_keys(&before).await;
+    fill(&server);
+    let store = open(&server, "full").await;
+    assert!(store.detects_data_loss());
+    assert_eq!(store.get(&keys[0]).await.unwrap(), Some(b"state".to_vec()));
+    let err = store.set(&key("more"), b"x", None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+
+    // No marker to adopt: the store opens with detection off, reads work.
+    let empty = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    fill(&empty);
+    let store = open(&empty, "full").await;
+    assert!(!store.detects_data_loss());
+    assert_eq!(store.get(&key("absent")).await.unwrap(), None);
+    store.acknowledge_data_loss().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn a_read_only_replica_still_opens() {
+    let primary = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    // A replica of a primary no store opened yet has no marker to adopt.
+    let replica =
+        RedisServer::start(RedisOptions::new().replica_of(primary.port())).expect("start replica");
+    let store = open(&replica, "flow").await;
+    assert!(!store.detects_data_loss());
+    assert_eq!(store.get(&key("absent")).await.unwrap(), None);
+    drop(store);
+
+    let writer = open(&primary, "flow").await;
+    let keys = write_keys(&writer).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while replica.cmd(&["EXISTS", "flowstore-marker"]).unwrap().text() != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "the marker never reached the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let store = open(&replica, "flow").await;
+    assert!(
+        store.detects_data_loss(),
+        "the replicated marker is adopted"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.get(&keys[4]).await.unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the keys never reached the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn under_an_allkeys_policy_detection_is_off() {
+    // The marker has no TTL: `allkeys-*` could evict it and refuse every read.
+    let server = RedisServer::start(
+        RedisOptions::new()
+            .arg("--maxmemory-policy")
+            .arg("allkeys-lru"),
+    )
+    .expect("start redis-server");
+    let store = open(&server, "evicting").await;
+    assert!(!store.detects_data_loss());
+    assert!(store.eviction_warning().is_some());
+    let keys = write_keys(&store).await;
+    assert_eq!(
+        server.cmd(&["EXISTS", "flowstore-marker"]).unwrap().text(),
+        "0",
+        "no marker is written"
+    );
+    server.cmd(&["FLUSHALL"]).unwrap();
+    assert_eq!(store.get(&keys[0]).await.unwrap(), None);
+    assert_eq!(
+        store
+            .list(&Prefix::all(), None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        0
+    );
+    assert!(!store.ping().await.unwrap().is_degraded());
+    // `eviction=ignore` silences the warning, not the reason to stay off.
+    let quiet = RedisStore::from_url(&format!("{}?eviction=ignore", server.url()))
+        .unwrap()
+        .open()
+        .await
+        .unwrap();
+    assert!(!quiet.detects_data_loss());
+    assert_eq!(quiet.eviction_warning(), None);
+
+    // A volatile-* policy never evicts the marker (it has no TTL).
+    let volatile = RedisServer::start(
+        RedisOptions::new()
+            .arg("--maxmemory-policy")
+            .arg("volatile-lru"),
+    )
+    .expect("start redis-server");
+    assert!(open(&volatile, "flow").await.detects_data_loss());
+}
+
+/// Polls `store.get(key)` until it stops failing with `DataLoss`, for at most
+/// `within`; the answer then.
+async fn read_once_acknowledged(
+    store: &RedisStore,
+    key: &Key,
+    within: Duration,
+) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + within;
+    loop {
+        match store.get(key).await {
+            Err(err) if err.kind() == ErrorKind::DataLoss && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn the_loss_and_its_acknowledgement_are_fleet_wide() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    // Two processes: two stores with connections of their own.
+    let first = open(&server, "fleet").await;
+    let second = open(&server, "fleet").await;
+    let idle = open(&server, "fleet").await;
+    let keys = write_keys(&first).await;
+    server.cmd(&["FLUSHALL"]).unwrap();
+
+    // One sees it and raises the fleet's flag; writes keep working.
+    assert_data_loss(first.get(&keys[0]).await, "get on the first");
+    assert_eq!(
+        server
+            .cmd(&["EXISTS", flowstore_redis::LOST_FLAG])
+            .unwrap()
+            .text(),
+        "1"
+    );
+    second.set(&key("after"), b"new", None).await.unwrap();
+    // A store opened after the loss starts lost.
+    let late = open(&server, "fleet").await;
+    assert_data_loss(late.get(&key("after")).await, "get on a store opened after");
+    assert!(late.ping().await.unwrap().is_degraded());
+    // The late store wrote the marker afresh: another token for the second.
+    assert_data_loss(second.get(&keys[2]).await, "get on the second");
+
+    // Acknowledged through one: the others read again within about a second.
+    late.acknowledge_data_loss().await.unwrap();
+    assert_eq!(late.get(&keys[0]).await.unwrap(), None);
+    assert_eq!(
+        read_once_acknowledged(&first, &keys[0], Duration::from_secs(5)).await,
+        None
+    );
+    // A store that had not noticed the loss adopts the acknowledgement
+    // instead of raising the flag again.
+    assert_eq!(idle.get(&keys[1]).await.unwrap(), None);
+    assert_eq!(
+        read_once_acknowledged(&second, &key("after"), Duration::from_secs(5)).await,
+        Some(b"new".to_vec())
+    );
+    assert_eq!(
+        server
+            .cmd(&["EXISTS", flowstore_redis::LOST_FLAG])
+            .unwrap()
+            .text(),
+        "0"
+    );
+
+    // A second loss after the acknowledgement is seen again by everyone.
+    server.cmd(&["FLUSHALL"]).unwrap();
+    assert_data_loss(idle.get(&keys[1]).await, "get after a second loss");
+    let store = open(&server, "fleet").await;
+    assert_data_loss(store.get(&keys[1]).await, "get on a store opened after it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn conditional_writes_and_touch_say_data_loss_not_absent() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let store = open(&server, "cond").await;
+    let keys = write_keys(&store).await;
+    let version = store.get_entry(&keys[0]).await.unwrap().unwrap().version;
+    server.cmd(&["FLUSHALL"]).unwrap();
+    // The first call to meet the loss sees it, not an "absent" answer.
+    assert_data_loss(store.touch(&keys[0], None).await, "touch");
+    assert_data_loss(
+        store
+            .set_if(
+                &keys[1],
+                b"x",
+                None,
+                &flowstore_core::Condition::Matches(version.clone()),
+                &flowstore_core::Version::generate(),
+            )
+            .await,
+        "set_if with an expected version",
+    );
+    assert_data_loss(store.delete_if(&keys[2], &version).await, "delete_if");
+    // Unconditional and create-only writes keep working.
+    store
+        .set_if(
+            &keys[3],
+            b"y",
+            None,
+            &flowstore_core::Condition::Absent,
+            &flowstore_core::Version::generate(),
+        )
+        .await
+        .unwrap();
+    store.acknowledge_data_loss().await.unwrap();
+    assert!(!store.touch(&keys[0], None).await.unwrap());
+
+    // Each on its own is the first to meet a loss.
+    for call in 0..3 {
+        server.cmd(&["FLUSHALL"]).unwrap();
+        let result = match call {
+            0 => store.touch(&keys[0], None).await.map(|_| ()),
+            1 => {
+                store
+                    .set_if(
+                        &keys[0],
+                        b"x",
+                        None,
+                        &flowstore_core::Condition::Matches(version.clone()),
+                        &flowstore_core::Version::generate(),
+                    )
+                    .await
+            }
+            _ => store.delete_if(&keys[0], &version).await,
+        };
+        assert_data_loss(result, &format!("call {call}"));
+        store.acknowledge_data_loss().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn the_health_probe_sees_a_flush_without_a_read() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let store = open(&server, "probe").await;
+    let keys = write_keys(&store).await;
+    assert!(!store.ping().await.unwrap().is_degraded());
+    server.cmd(&["FLUSHALL"]).unwrap();
+    assert_eq!(
+        store.ping().await.unwrap().down,
+        [PartDown::new(Part::Primary, ErrorKind::DataLoss)]
+    );
+    assert_data_loss(store.get(&keys[0]).await, "get after the probe saw it");
+    store.acknowledge_data_loss().await.unwrap();
+    assert!(!store.ping().await.unwrap().is_degraded());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts a Redis Cluster"]
+async fn a_cluster_shard_wiped_alone_reads_as_data_loss() {
+    let cluster = flowstore_test_servers::RedisCluster::start().expect("start the Redis Cluster");
+    let store = RedisStore::from_url(&cluster.url())
+        .unwrap()
+        .namespace(Namespace::new("lossy").unwrap())
+        .command_timeout(Duration::from_secs(2))
+        .open()
+        .await
+        .unwrap();
+    assert!(store.detects_data_loss());
+    // Keys of the shard to wipe (primary 1, no replica) and of another one.
+    let primary = |name: &Key| -> usize {
+        let slot: usize = cluster
+            .node(0)
+            .cmd(&["CLUSTER", "KEYSLOT", &format!("lossy:{}", name.as_str())])
+            .unwrap()
+            .text()
+            .parse()
+            .unwrap();
+        // The ranges RedisCluster::start assigns: [i·16384/n, (i+1)·16384/n).
+        let n = flowstore_test_servers::RedisCluster::PRIMARIES;
+        (0..n)
+            .find(|i| (i * 16384 / n..(i + 1) * 16384 / n).contains(&slot))
+            .unwrap()
+    };
+    let keys: Vec<Key> = (0..40).map(|i| key(&format!("saved/{i}"))).collect();
+    for k in &keys {
+        store.set(k, b"state", None).await.unwrap();
+    }
+    let wiped = keys
+        .iter()
+        .find(|k| primary(k) == 1)
+        .expect("a key on primary 1");
+    let kept = keys
+        .iter()
+        .find(|k| primary(k) == 2)
+        .expect("a key on primary 2");
+
+    cluster.node(1).cmd(&["FLUSHALL"]).unwrap();
+    // Another shard's keys are still there; the wiped shard's read as lost.
+    assert_eq!(store.get(kept).await.unwrap(), Some(b"state".to_vec()));
+    assert_data_loss(store.get(wiped).await, "get of a key on the wiped shard");
+    assert_data_loss(store.get(kept).await, "get of a key on another shard");
+    assert!(store.ping().await.unwrap().is_degraded());
+
+    store.acknowledge_data_loss().await.unwrap();
+    assert_eq!(store.get(wiped).await.unwrap(), None);
+    assert_eq!(store.get(kept).await.unwrap(), Some(b"state".to_vec()));
+    assert!(!store.ping().await.unwrap().is_degraded());
+
+    // The probe alone sees the next wipe, of another shard.
+    cluster.node(2).cmd(&["FLUSHALL"]).unwrap();
+    assert!(store.ping().await.unwrap().is_degraded());
 }

@@ -330,6 +330,11 @@ async fn credentials_refused_on_reconnect_are_unauthorized_at_once() {
         "a delete while refused",
     );
     refused(&store.clear().await.unwrap_err(), "a clear while refused");
+    // The data-loss marker's commands too (acknowledging writes the markers).
+    refused(
+        &store.acknowledge_data_loss().await.unwrap_err(),
+        "an acknowledgement while refused",
+    );
     assert!(started.elapsed() < TIMEOUT, "{:?}", started.elapsed());
 
     // The old password is accepted again: the same store recovers on its own

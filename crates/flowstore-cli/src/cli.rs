@@ -223,7 +223,9 @@ pub(crate) enum Command {
     /// Acknowledge that the store lost data it had acknowledged (reads fail
     /// with `data_loss`, e.g. a Redis that restarted without persistence or was
     /// flushed): reads are served again, and the lost keys read as absent.
-    /// Restore what you can first (an export, the other side of a copy).
+    /// Once per Redis server, from any process: every process sharing it
+    /// follows within about a second. Restore what you can first (an export,
+    /// the other side of a copy).
     AcknowledgeDataLoss,
     /// Inspect the flows saved in the original useflow design's JSON and key
     /// layout (`useflow:{flowId}:{variantId}:{instanceId}`), as flowstore-flow

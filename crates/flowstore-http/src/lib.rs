@@ -27,7 +27,7 @@ mod versioned;
 #[cfg(feature = "client")]
 pub use builder::{HttpStoreBuilder, TOKEN_ENV};
 #[cfg(feature = "protocol")]
-pub use protocol::{ABSENT_HEADER, NAMESPACE_HEADER, encode_key};
+pub use protocol::{ABSENT_HEADER, ACKNOWLEDGE_DATA_LOSS_PATH, NAMESPACE_HEADER, encode_key};
 #[cfg(feature = "client")]
 pub use store::HttpStore;
 

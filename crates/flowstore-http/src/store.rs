@@ -19,7 +19,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use crate::builder::{HeaderNames, HttpStoreBuilder};
 use crate::error::in_op;
 use crate::protocol::{
-    ABSENT_HEADER, ABSENT_VALUE, HEALTH_PATH, STATES_PATH, TTL_PARAMETER, encode_key,
+    ABSENT_HEADER, ABSENT_VALUE, ACKNOWLEDGE_DATA_LOSS_PATH, HEALTH_PATH, STATES_PATH,
+    TTL_PARAMETER, encode_key,
 };
 
 /// Room for an error body on top of the value limit when reading responses.
@@ -285,6 +286,23 @@ impl Store for HttpStore {
                 "the flowstore server reports that none of its stores can serve",
             ))),
             _ => Err(self.error_from(Operation::Ping, &answer)),
+        }
+    }
+
+    /// `POST {base}/admin/acknowledge-data-loss`: the server's store leaves
+    /// its data lost state (`204`). A store there that does not detect data
+    /// loss answers `501`, which is `Unsupported` here.
+    async fn acknowledge_data_loss(&self) -> Result<()> {
+        // No operation names an acknowledgement (it is no data operation, and
+        // layers do not observe it); errors carry the probe's, the closest.
+        let operation = Operation::Ping;
+        let url = format!("{}{ACKNOWLEDGE_DATA_LOSS_PATH}", self.inner.base);
+        let answer = self
+            .send(operation, Method::POST, url, Some(Bytes::new()))
+            .await?;
+        match answer.status {
+            StatusCode::NO_CONTENT => Ok(()),
+            _ => Err(self.error_from(operation, &answer)),
         }
     }
 

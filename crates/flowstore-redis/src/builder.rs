@@ -203,24 +203,26 @@ impl RedisBuilder {
             }
         };
         let clustered = self.topology == Topology::Cluster;
-        let shared = Shared::new(client, task, clustered)
-            .watch_for_data_loss()
-            .await?;
+        // Read even with `eviction=ignore`: the data-loss detection depends on it.
+        let eviction = eviction::check(&client, clustered).await;
         let warning = match self.eviction {
             EvictionCheck::Ignore => None,
             check => {
-                let warning = eviction::check(&shared.client, clustered).await;
-                if let Some(message) = &warning {
+                if let Some(message) = &eviction.warning {
                     if check == EvictionCheck::Refuse {
+                        task.abort();
                         return Err(Error::config(format!(
                             "{message} (refused because of eviction=refuse)"
                         )));
                     }
                     log::warn!("flowstore-redis: {message}");
                 }
-                warning
+                eviction.warning
             }
         };
+        let shared = Shared::new(client, task, clustered)
+            .watch_for_data_loss(eviction.evicts_any_key)
+            .await?;
         Ok(RedisStore::new(
             Arc::new(shared.with_eviction_warning(warning)),
             self.namespace,

@@ -8,23 +8,48 @@ use fred::clients::Client;
 use fred::interfaces::{ClusterInterface, ConfigInterface};
 use fred::types::config::Server;
 
-/// Returns a warning when some primary's policy lets it evict keys, `None` when
-/// every answer was `noeviction` or nothing could be learned.
-pub(crate) async fn check(client: &Client, clustered: bool) -> Option<String> {
+/// What the check learned.
+#[derive(Debug, Default)]
+pub(crate) struct Eviction {
+    /// A warning when some primary's policy lets it evict keys, `None` when
+    /// every answer was `noeviction` or nothing could be learned.
+    pub(crate) warning: Option<String>,
+    /// Whether some primary may evict *any* key (an `allkeys-*` policy): the
+    /// data-loss marker too, which has no TTL, so the detection is off there.
+    pub(crate) evicts_any_key: bool,
+}
+
+pub(crate) async fn check(client: &Client, clustered: bool) -> Eviction {
     if !clustered {
-        return policy_warning(None, read_policy(client).await);
+        return Eviction::of(None, read_policy(client).await);
     }
     let primaries = client
         .cached_cluster_state()
         .map(|state| state.unique_primary_nodes())
         .unwrap_or_default();
+    let mut found = Eviction::default();
     for primary in primaries {
         let policy = read_policy(&client.with_cluster_node(primary.clone())).await;
-        if let Some(warning) = policy_warning(Some(&primary), policy) {
-            return Some(warning);
+        let eviction = Eviction::of(Some(&primary), policy);
+        // The first warning, unless a later primary's is about any key.
+        let worse = eviction.evicts_any_key && !found.evicts_any_key;
+        if eviction.warning.is_some() && (found.warning.is_none() || worse) {
+            found.warning = eviction.warning;
+        }
+        found.evicts_any_key |= eviction.evicts_any_key;
+    }
+    found
+}
+
+impl Eviction {
+    fn of(server: Option<&Server>, policy: Option<String>) -> Eviction {
+        Eviction {
+            evicts_any_key: policy
+                .as_deref()
+                .is_some_and(|policy| policy.starts_with("allkeys-")),
+            warning: policy_warning(server, policy),
         }
     }
-    None
 }
 
 async fn read_policy<C: ConfigInterface + Sync>(client: &C) -> Option<String> {
@@ -75,5 +100,8 @@ mod tests {
         );
         let warning = policy_warning(None, Some("volatile-ttl".into())).unwrap();
         assert!(warning.contains("with a TTL"), "{warning}");
+        assert!(Eviction::of(None, Some("allkeys-random".into())).evicts_any_key);
+        assert!(!Eviction::of(None, Some("volatile-lru".into())).evicts_any_key);
+        assert!(!Eviction::of(None, None).evicts_any_key);
     }
 }

@@ -7,11 +7,12 @@ use bytes::Bytes;
 use flowstore_core::health::{Part, PartDown};
 use flowstore_core::listing::check_batch_len;
 use flowstore_core::{
-    Capabilities, Condition, Cursor, Entry, ErrorKind, Health, Key, ListPage, Namespace, Operation,
-    Prefix, Result, SetItem, Store, Ttl, Version, async_trait, check_set_items, check_value_size,
+    Capabilities, Condition, Current, Cursor, Entry, ErrorKind, Health, Key, ListPage, Namespace,
+    Operation, Prefix, Result, SetItem, Store, Ttl, Version, async_trait, check_set_items,
+    check_value_size,
 };
 use fred::clients::Client;
-use fred::interfaces::{ClientLike, KeysInterface};
+use fred::interfaces::{ClientLike, ClusterInterface, KeysInterface};
 use fred::types::{ConnectHandle, Expiration};
 
 use crate::auth::Refusals;
@@ -25,7 +26,8 @@ pub(crate) struct Shared {
     pub(crate) client: Client,
     task: ConnectHandle,
     pub(crate) clustered: bool,
-    pub(crate) refusals: Refusals,
+    /// Shared with the task that checks the markers after reconnections.
+    pub(crate) refusals: Arc<Refusals>,
     pub(crate) markers: Arc<Markers>,
     marker_watch: Option<tokio::task::JoinHandle<()>>,
     eviction_warning: Option<String>,
@@ -33,7 +35,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(client: Client, task: ConnectHandle, clustered: bool) -> Shared {
-        let refusals = Refusals::watch(&client);
+        let refusals = Arc::new(Refusals::watch(&client));
         Shared {
             client,
             task,
@@ -46,22 +48,53 @@ impl Shared {
     }
 
     /// Writes the data-loss markers and starts checking them after every
-    /// reconnection (see [`marker`](crate::marker)). A server whose ACL
-    /// forbids writing the marker leaves the detection off, with a warning.
-    pub(crate) async fn watch_for_data_loss(mut self) -> Result<Shared> {
-        match self.markers.establish(&self.client).await {
-            Ok(()) => {}
+    /// reconnection (see [`marker`](crate::marker)). A server that refuses to
+    /// write a marker (full, read-only replica, ACL) with none to adopt, or
+    /// refuses our credentials for it, leaves the detection off, with a warning:
+    /// opening must not fail where it worked without the detection. Under an
+    /// `allkeys-*` eviction policy (`evicts_any_key`) the detection is off too:
+    /// the marker itself could be evicted, and every read refused for it.
+    pub(crate) async fn watch_for_data_loss(mut self, evicts_any_key: bool) -> Result<Shared> {
+        if evicts_any_key {
+            log::warn!(
+                "flowstore-redis: data-loss detection is off: the server's maxmemory-policy may evict any key, the marker too (keys lost one by one are expected there)"
+            );
+            return Ok(self);
+        }
+        let off = match self
+            .markers
+            .establish(&self.client, &self.refusals, false)
+            .await
+        {
+            Ok(true) => None,
+            Ok(false) => Some(
+                "the server refuses to write the marker (full, a read-only replica, or an ACL) and no store wrote it before".to_owned(),
+            ),
             Err(err) if err.kind() == flowstore_core::ErrorKind::Unauthorized => {
-                log::warn!(
-                    "flowstore-redis: data-loss detection is off: {}",
-                    err.to_one_line()
-                );
-                return Ok(self);
+                Some(err.to_one_line())
             }
             Err(err) => return Err(err),
+        };
+        if let Some(reason) = off {
+            log::warn!("flowstore-redis: data-loss detection is off: {reason}");
+            return Ok(self);
         }
-        self.marker_watch = Some(self.markers.watch_reconnections(&self.client));
+        self.markers.enable();
+        self.markers
+            .adopt_flag(&self.client, &self.refusals)
+            .await?;
+        self.marker_watch = Some(
+            self.markers
+                .watch_reconnections(&self.client, Arc::clone(&self.refusals)),
+        );
         Ok(self)
+    }
+
+    /// `DataLoss` in the data lost state (see [`Markers::refuse_if_lost`]).
+    pub(crate) async fn refuse_if_lost(&self, operation: Operation) -> Result<()> {
+        self.markers
+            .refuse_if_lost(&self.client, &self.refusals, operation)
+            .await
     }
 
     /// Before answering "absent" for a key of this connection.
@@ -169,6 +202,14 @@ impl RedisStore {
         self.shared.eviction_warning.as_deref()
     }
 
+    /// Whether this store detects a server that lost its data (see the crate
+    /// docs, "Data loss"). Off when the server would not let the marker be
+    /// written and none was there to adopt, or when its eviction policy may
+    /// evict any key.
+    pub fn detects_data_loss(&self) -> bool {
+        self.shared.markers.is_enabled()
+    }
+
     /// Whether the store talks to a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         self.shared.clustered
@@ -182,6 +223,24 @@ impl RedisStore {
 
     fn key(&self, key: &Key) -> fred::types::Key {
         keys::redis_key(&self.prefix, key)
+    }
+
+    /// A conditional write's `Conflict` saying the key is absent is an
+    /// answer about state, like a read's "absent": confirmed against the
+    /// markers first, so a loss is `DataLoss`, not a conflict.
+    async fn confirm_conflict_absent(
+        &self,
+        operation: Operation,
+        key: &fred::types::Key,
+        outcome: Result<()>,
+    ) -> Result<()> {
+        if let Err(err) = &outcome
+            && err.kind() == ErrorKind::Conflict
+            && err.current() == Some(&Current::Absent)
+        {
+            self.shared.confirm_absent(operation, key).await?;
+        }
+        outcome
     }
 }
 
@@ -198,7 +257,7 @@ impl fmt::Debug for RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
-        self.shared.markers.refuse_if_lost(Operation::Get)?;
+        self.shared.refuse_if_lost(Operation::Get).await?;
         let client = self.shared.client.clone();
         let key = self.key(key);
         let name = key.clone();
@@ -247,7 +306,7 @@ impl Store for RedisStore {
     }
 
     async fn get_entry(&self, key: &Key) -> Result<Option<Entry>> {
-        self.shared.markers.refuse_if_lost(Operation::GetEntry)?;
+        self.shared.refuse_if_lost(Operation::GetEntry).await?;
         let key = self.key(key);
         let entry = versioned::get_entry(&self.shared, key.clone()).await?;
         if entry.is_none() {
@@ -267,19 +326,36 @@ impl Store for RedisStore {
         new_version: &Version,
     ) -> Result<()> {
         check_value_size(value, self.max_value_size).map_err(in_op(Operation::SetIf))?;
-        versioned::set_if(
+        // Only a write against an expected version reads state: after a loss
+        // its "absent" is as unreliable as a read's.
+        let expects_version = matches!(condition, Condition::Matches(_));
+        if expects_version {
+            self.shared.refuse_if_lost(Operation::SetIf).await?;
+        }
+        let key = self.key(key);
+        let outcome = versioned::set_if(
             &self.shared,
-            self.key(key),
+            key.clone(),
             value,
             ttl,
             condition,
             new_version,
         )
-        .await
+        .await;
+        if expects_version {
+            self.confirm_conflict_absent(Operation::SetIf, &key, outcome)
+                .await
+        } else {
+            outcome
+        }
     }
 
     async fn delete_if(&self, key: &Key, expected: &Version) -> Result<()> {
-        versioned::delete_if(&self.shared, self.key(key), expected).await
+        self.shared.refuse_if_lost(Operation::DeleteIf).await?;
+        let key = self.key(key);
+        let outcome = versioned::delete_if(&self.shared, key.clone(), expected).await;
+        self.confirm_conflict_absent(Operation::DeleteIf, &key, outcome)
+            .await
     }
 
     async fn clear(&self) -> Result<()> {
@@ -297,18 +373,14 @@ impl Store for RedisStore {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<ListPage> {
-        self.shared.markers.refuse_if_lost(Operation::List)?;
+        self.shared.refuse_if_lost(Operation::List).await?;
         let page = list::list(&self.shared, &self.prefix, prefix, cursor, limit)
             .await
             .map_err(in_op(Operation::List))?;
         // A page cannot say what is missing from it: every marker is checked.
         self.shared
             .markers
-            .check_all(
-                &self.shared.client,
-                Some(&self.shared.refusals),
-                Operation::List,
-            )
+            .check_all(&self.shared.client, &self.shared.refusals, Operation::List)
             .await?;
         Ok(page)
     }
@@ -323,19 +395,26 @@ impl Store for RedisStore {
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Vec<u8>>>> {
         check_batch_len(keys.len()).map_err(in_op(Operation::GetMany))?;
-        self.shared.markers.refuse_if_lost(Operation::GetMany)?;
+        self.shared.refuse_if_lost(Operation::GetMany).await?;
         let names: Vec<fred::types::Key> = keys.iter().map(|key| self.key(key)).collect();
         let values = batch::get_many(&self.shared, names.clone()).await?;
-        // One check per primary that owns a missing key.
+        // One check per primary that owns a missing key (not per slot: a
+        // batch of missing keys in many slots costs a `GET` per primary).
+        let routing = self
+            .shared
+            .clustered
+            .then(|| self.shared.client.cached_cluster_state())
+            .flatten();
         let mut checked = Vec::new();
         for (name, value) in names.iter().zip(&values) {
-            let slot = if self.shared.clustered {
-                name.cluster_hash()
-            } else {
-                0
-            };
-            if value.is_none() && !checked.contains(&slot) {
-                checked.push(slot);
+            if value.is_some() {
+                continue;
+            }
+            let owner = routing
+                .as_ref()
+                .and_then(|state| state.get_server(name.cluster_hash()).cloned());
+            if !checked.contains(&owner) {
+                checked.push(owner);
                 self.shared.confirm_absent(Operation::GetMany, name).await?;
             }
         }
@@ -357,12 +436,22 @@ impl Store for RedisStore {
     /// One script: the value stays on the server, only its header (the
     /// version) and the TTL change.
     async fn touch(&self, key: &Key, ttl: Option<Ttl>) -> Result<bool> {
-        versioned::touch(&self.shared, self.key(key), ttl, &Version::generate()).await
+        self.shared.refuse_if_lost(Operation::Touch).await?;
+        let key = self.key(key);
+        let touched =
+            versioned::touch(&self.shared, key.clone(), ttl, &Version::generate()).await?;
+        if !touched {
+            // "Absent", like a read's: confirmed against the markers first.
+            self.shared.confirm_absent(Operation::Touch, &key).await?;
+        }
+        Ok(touched)
     }
 
-    /// `PING`, under the same refusal and timeout rules as every command. On a
-    /// cluster, fred sends it to one node chosen at random: the probe says the
-    /// cluster answers, not that every primary does.
+    /// `PING`, under the same refusal and timeout rules as every command, then
+    /// a `GET` of the data-loss marker(s) (see the crate docs, "Data loss"):
+    /// `degraded` with `DataLoss` once the server lost data. On a cluster, fred
+    /// sends the `PING` to one node chosen at random, and the marker `GET`s to
+    /// every primary.
     async fn ping(&self) -> Result<Health> {
         let client = self.shared.client.clone();
         let _pong: String = self
@@ -370,21 +459,39 @@ impl Store for RedisStore {
             .refusals
             .run(Operation::Ping, async move { client.ping(None).await })
             .await?;
-        if self.shared.markers.is_lost() {
+        // The markers too (every primary's), so that a probe sees a flush
+        // before any read does; in the data lost state, the fleet's flag (at
+        // most once a second), so that an acknowledgement elsewhere is seen.
+        let checked = match self.shared.refuse_if_lost(Operation::Ping).await {
+            Ok(()) => {
+                self.shared
+                    .markers
+                    .check_all(&self.shared.client, &self.shared.refusals, Operation::Ping)
+                    .await
+            }
+            lost => lost,
+        };
+        match checked {
+            Ok(()) => Ok(Health::ok()),
             // The store serves writes, not reads: degraded, named by kind.
-            return Ok(Health::degraded(vec![PartDown::new(
-                Part::Primary,
-                ErrorKind::DataLoss,
-            )]));
+            Err(err) if err.kind() == ErrorKind::DataLoss => {
+                Ok(Health::degraded(vec![PartDown::new(
+                    Part::Primary,
+                    ErrorKind::DataLoss,
+                )]))
+            }
+            Err(err) => Err(err),
         }
-        Ok(Health::ok())
     }
 
     /// Leaves the data lost state (see the crate docs, "Data loss"): the
     /// markers are written afresh and reads are served again; keys lost read as
     /// absent from then on. `Ok` and no change when nothing was lost.
     async fn acknowledge_data_loss(&self) -> Result<()> {
-        self.shared.markers.acknowledge(&self.shared.client).await
+        self.shared
+            .markers
+            .acknowledge(&self.shared.client, &self.shared.refusals)
+            .await
     }
 
     fn namespace(&self) -> &Namespace {

@@ -68,6 +68,11 @@ pub const STATES_PATH: &str = "/states";
 /// when it cannot.
 pub const HEALTH_PATH: &str = "/healthz";
 
+/// The path, relative to the base URL, of `POST`: acknowledge that the
+/// server's store lost data (its `Store::acknowledge_data_loss`); `204` when
+/// done, `501` for a store that does not detect data loss.
+pub const ACKNOWLEDGE_DATA_LOSS_PATH: &str = "/admin/acknowledge-data-loss";
+
 /// The query parameter of `PUT {base}/states/{key}` that sets a TTL, in the
 /// duration grammar of [`flowstore_core::Ttl`]'s `Display`/`FromStr` (`30s`).
 /// With the listing's parameters ([`PREFIX_PARAMETER`] and the others on
