@@ -425,13 +425,26 @@ async fn conditional_writes_and_touch_say_data_loss_not_absent() {
         "set_if with an expected version",
     );
     assert_data_loss(store.delete_if(&keys[2], &version).await, "delete_if");
-    // Unconditional and create-only writes keep working.
+    // A create-if-absent states that the key was absent: refused too (it
+    // would succeed over a lost key); an unconditional write keeps working.
+    assert_data_loss(
+        store
+            .set_if(
+                &keys[3],
+                b"y",
+                None,
+                &flowstore_core::Condition::Absent,
+                &flowstore_core::Version::generate(),
+            )
+            .await,
+        "set_if only if absent",
+    );
     store
         .set_if(
             &keys[3],
             b"y",
             None,
-            &flowstore_core::Condition::Absent,
+            &flowstore_core::Condition::Always,
             &flowstore_core::Version::generate(),
         )
         .await

@@ -79,10 +79,26 @@ impl Shared {
             log::warn!("flowstore-redis: data-loss detection is off: {reason}");
             return Ok(self);
         }
+        // The fleet's flag first, detection on only once it was read: an ACL
+        // that admits the markers but not the flag must not make `open` fail
+        // (detection stays off, as when the markers cannot be written).
+        match self.markers.adopt_flag(&self.client, &self.refusals).await {
+            Ok(()) => {}
+            Err(err)
+                if !matches!(
+                    err.kind(),
+                    flowstore_core::ErrorKind::Unavailable | flowstore_core::ErrorKind::Timeout
+                ) =>
+            {
+                log::warn!(
+                    "flowstore-redis: data-loss detection is off: the fleet's flag cannot be read ({})",
+                    err.to_one_line()
+                );
+                return Ok(self);
+            }
+            Err(err) => return Err(err),
+        }
         self.markers.enable();
-        self.markers
-            .adopt_flag(&self.client, &self.refusals)
-            .await?;
         self.marker_watch = Some(
             self.markers
                 .watch_reconnections(&self.client, Arc::clone(&self.refusals)),
@@ -326,10 +342,11 @@ impl Store for RedisStore {
         new_version: &Version,
     ) -> Result<()> {
         check_value_size(value, self.max_value_size).map_err(in_op(Operation::SetIf))?;
-        // Only a write against an expected version reads state: after a loss
-        // its "absent" is as unreliable as a read's.
-        let expects_version = matches!(condition, Condition::Matches(_));
-        if expects_version {
+        // A write that states what the key holds reads state: after a loss
+        // its "absent" is as unreliable as a read's — a create-if-absent
+        // (locks, idempotency keys) would succeed over a lost key.
+        let reads_state = !matches!(condition, Condition::Always);
+        if reads_state {
             self.shared.refuse_if_lost(Operation::SetIf).await?;
         }
         let key = self.key(key);
@@ -342,7 +359,7 @@ impl Store for RedisStore {
             new_version,
         )
         .await;
-        if expects_version {
+        if reads_state {
             self.confirm_conflict_absent(Operation::SetIf, &key, outcome)
                 .await
         } else {
@@ -480,7 +497,12 @@ impl Store for RedisStore {
                     ErrorKind::DataLoss,
                 )]))
             }
-            Err(err) => Err(err),
+            // A marker that cannot be read (one primary down or slow) does not
+            // make the whole store down: `PING` answered, so it is degraded.
+            Err(err) => Ok(Health::degraded(vec![PartDown::new(
+                Part::Primary,
+                err.kind(),
+            )])),
         }
     }
 
