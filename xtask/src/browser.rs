@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::ci::{self, WASM_TARGET};
-use crate::util::{self, cargo, cargo_home, is_root, root, target_dir, which};
+use crate::util::{self, cargo, cargo_home, root, target_dir, which};
 
 const CRATE: &str = "flowstore-browser";
 const EXAMPLE: &str = "form-app";
@@ -88,29 +88,12 @@ pub(crate) fn ensure_chromium() -> Result<(PathBuf, PathBuf), String> {
     if let (Some(chromium), Some(driver)) = (find_chromium(), find_chromedriver()) {
         return Ok((chromium, driver));
     }
-    const INSTALL: &str = "apt-get install -y chromium chromium-driver";
-    if !(is_root() && which("apt-get").is_some()) {
-        return Err(format!(
-            "the browser tests need Chromium and chromedriver; run: sudo {INSTALL}\n\
-             (or set CHROME_BIN and CHROMEDRIVER to a Chrome and a matching chromedriver)"
-        ));
-    }
-    let apt = |args: &[&str]| {
-        let mut cmd = Command::new("apt-get");
-        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        util::run(&mut cmd)
-    };
-    // A fresh image often has no package lists yet.
-    if apt(&["install", "-y", "chromium", "chromium-driver"]).is_err() {
-        apt(&["update"])?;
-        apt(&["install", "-y", "chromium", "chromium-driver"])
-            .map_err(|e| format!("{e}\nrun: {INSTALL}"))?;
-    }
+    util::apt_install(&["chromium", "chromium-driver"], "the browser tests").map_err(|e| {
+        format!("{e}\n(or set CHROME_BIN and CHROMEDRIVER to a Chrome and a matching chromedriver)")
+    })?;
     match (find_chromium(), find_chromedriver()) {
         (Some(chromium), Some(driver)) => Ok((chromium, driver)),
-        _ => Err(format!(
-            "{INSTALL} ran but chromium/chromedriver are still not on PATH"
-        )),
+        _ => Err("installed chromium and chromium-driver but they are still not on PATH".into()),
     }
 }
 

@@ -4,9 +4,7 @@
 
 use std::process::Command;
 
-use crate::util::{self, is_root, which};
-
-const INSTALL: &str = "sh -c 'apt-get update && apt-get install -y nodejs'";
+use crate::util::{self, which};
 
 /// The oldest Node.js with `fetch`, which the APIStore of the test uses.
 const MIN_MAJOR: u32 = 18;
@@ -18,24 +16,12 @@ pub(crate) fn ensure_node() -> Result<(), String> {
     if which("node").is_some() {
         return check_version();
     }
-    if !(is_root() && which("apt-get").is_some()) {
-        return Err(format!(
-            "the JavaScript round trip test needs Node.js 18 or later (`node`), which is \
-             not on PATH; run: sudo {INSTALL}"
-        ));
-    }
-    eprintln!("xtask: installing nodejs (node is missing) with apt-get");
-    let apt = |args: &[&str]| {
-        util::run(
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )
-    };
-    apt(&["update", "-q"])?;
-    apt(&["install", "-y", "-q", "--no-install-recommends", "nodejs"])?;
+    util::apt_install(
+        &["nodejs"],
+        "the JavaScript round trip test (Node.js 18 or later)",
+    )?;
     if which("node").is_none() {
-        return Err(format!("{INSTALL} ran but node is still not on PATH"));
+        return Err("installed nodejs but node is still not on PATH".into());
     }
     check_version()
 }

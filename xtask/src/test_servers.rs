@@ -3,7 +3,6 @@
 //! when their binaries are missing.
 
 use std::env;
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -209,35 +208,17 @@ pub(crate) fn ensure_installed(redis: bool, postgres: bool) -> Result<(), String
     if packages.is_empty() {
         return Ok(());
     }
-    let list = packages.join(" ");
-    let can_apt = util::which("apt-get").is_some();
-    if !(can_apt && util::is_root()) {
-        let how = if can_apt {
-            format!("sudo apt-get install -y {list}")
-        } else {
-            format!(
-                "install {list} with your package manager (on Debian: apt-get install -y {list})"
-            )
-        };
-        return Err(format!(
-            "the tests need {list}, which is not installed; run:\n    {how}\n\
-             or point the FLOWSTORE_TEST_*_URL variables at running servers"
-        ));
-    }
-    eprintln!("xtask: installing {list} (missing) with apt-get");
-    util::run(Command::new("apt-get").args(["update", "-q"]))?;
-    util::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&packages)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
+    util::apt_install(
+        &packages,
+        "the tests (or point the FLOWSTORE_TEST_*_URL variables at running servers)",
     )?;
     let still = (redis && servers::redis_server_binary().is_none())
         || (postgres && servers::postgres_bin_dir().is_none())
         || (postgres && util::which("openssl").is_none());
     if still {
         return Err(format!(
-            "installed {list} but still cannot find its binaries"
+            "installed {} but still cannot find its binaries",
+            packages.join(" ")
         ));
     }
     Ok(())

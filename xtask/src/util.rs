@@ -59,6 +59,35 @@ pub(crate) fn output(cmd: &mut Command) -> Result<String, String> {
     process::output(cmd.stderr(Stdio::inherit())).map_err(|e| e.to_string())
 }
 
+/// Installs Debian `packages` with apt-get (lists refreshed first: a fresh
+/// image often has none) when we can — root and apt-get present; otherwise
+/// fails saying that `needed_for` needs them and what to run. The one install
+/// path for every tool xtask may have to fetch (servers, Chromium, Node.js).
+pub(crate) fn apt_install(packages: &[&str], needed_for: &str) -> Result<(), String> {
+    let list = packages.join(" ");
+    let can_apt = which("apt-get").is_some();
+    if !(can_apt && is_root()) {
+        let how = if can_apt {
+            format!("sudo apt-get install -y {list}")
+        } else {
+            format!(
+                "install {list} with your package manager (on Debian: apt-get install -y {list})"
+            )
+        };
+        return Err(format!(
+            "{needed_for} needs {list}, which is missing; run:\n    {how}"
+        ));
+    }
+    eprintln!("xtask: installing {list} (missing) with apt-get");
+    let apt = |args: &[&str]| {
+        run(Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    apt(&["update", "-q"])?;
+    apt(&[&["install", "-y", "-q"][..], packages].concat())
+}
+
 /// The time each step took, for the summary at the end.
 #[derive(Debug, Default)]
 pub(crate) struct Timings {
