@@ -23,6 +23,7 @@ mod bench_batch;
 mod bench_versions;
 mod browser;
 mod ci;
+mod mutants;
 mod node;
 mod test_run;
 mod test_servers;
@@ -56,6 +57,10 @@ commands:
   bench batch [--runs N]
                    a batch get of 100 keys against 100 sequential gets on
                    PostgreSQL, Redis, Redis Cluster and flowstore serve
+  mutants [--list] [--shard K/N] [--jobs N]
+                   cargo-mutants over flowstore-memory and flowstore-core's key,
+                   ttl, namespace, limits, error and url modules, tested by both
+                   crates' tests; fails below 90% caught (hours: not part of ci)
   help             this text
 
 Server URLs are taken from FLOWSTORE_TEST_POSTGRES_URL, FLOWSTORE_TEST_REDIS_URL,
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "browser" => browser::run(),
         "screenshots" => browser::screenshots(),
+        "mutants" => mutants::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
