@@ -138,11 +138,14 @@ async fn cut_set(
     }
 }
 
+/// The proxy mode that cuts a request of the given size.
+type Cut = fn(u64) -> ProxyMode;
+
 async fn cut_writes_are_errors(remote: Remote) {
     let target = start(remote).await;
     let k = key("cut");
     let len = 64;
-    let cuts: [(&str, fn(u64) -> ProxyMode); 3] = [
+    let cuts: [(&str, Cut); 3] = [
         ("the whole request sent, then closed", ProxyMode::CloseAfter),
         (
             "the whole request sent, then no answer",

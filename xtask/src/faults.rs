@@ -38,7 +38,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         tests.args(["--test", binary]);
     }
     // One test at a time: they measure latencies and time bounds.
-    tests.args(["--", "--include-ignored", "--nocapture", "--test-threads", "1"]);
+    tests.args([
+        "--",
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ]);
     for (var, url) in &servers.env {
         tests.env(var, url);
     }

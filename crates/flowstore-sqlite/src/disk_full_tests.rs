@@ -45,19 +45,22 @@ async fn a_full_database_fails_clearly_keeps_its_data_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.db");
     // 64 pages of 4 KiB: the schema and a few dozen values of 8 KiB.
-    MAX_PAGE_COUNT
-        .lock()
-        .unwrap()
-        .push((path.clone(), 64));
+    MAX_PAGE_COUNT.lock().unwrap().push((path.clone(), 64));
     let store = SqliteStore::open(&path).await.unwrap();
 
-    store.set(&key("early"), b"before the disk filled", None).await.unwrap();
+    store
+        .set(&key("early"), b"before the disk filled", None)
+        .await
+        .unwrap();
     let len = 8 * 1024;
     let mut written = Vec::new();
     let full = loop {
         let i = written.len();
         assert!(i < 1_000, "the database never filled up");
-        match store.set(&key(&format!("fill:{i}")), &value(i, len), None).await {
+        match store
+            .set(&key(&format!("fill:{i}")), &value(i, len), None)
+            .await
+        {
             Ok(()) => written.push(i),
             Err(err) => break err,
         }
@@ -69,7 +72,10 @@ async fn a_full_database_fails_clearly_keeps_its_data_and_recovers() {
     assert_eq!(full.backend_name(), Some("sqlite"));
     // The write that did not fit wrote nothing; the others are all there.
     let failed = written.len();
-    assert_eq!(store.get(&key(&format!("fill:{failed}"))).await.unwrap(), None);
+    assert_eq!(
+        store.get(&key(&format!("fill:{failed}"))).await.unwrap(),
+        None
+    );
     assert_eq!(
         store.get(&key("early")).await.unwrap(),
         Some(b"before the disk filled".to_vec())
