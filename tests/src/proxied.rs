@@ -25,11 +25,6 @@ pub enum Remote {
     Http,
 }
 
-impl Remote {
-    /// Every one of them.
-    pub const ALL: [Remote; 3] = [Remote::Redis, Remote::Postgres, Remote::Http];
-}
-
 impl fmt::Display for Remote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -33,7 +33,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     };
     let servers = test_servers::start(&[Kind::Postgres, Kind::Redis, Kind::RedisCluster])?;
     let mut tests = cargo();
-    tests.args(["test", "-p", "flowstore-tests"]);
+    // Every binary runs even when one fails: each reports figures of its own.
+    tests.args(["test", "-p", "flowstore-tests", "--no-fail-fast"]);
     for binary in BINARIES {
         tests.args(["--test", binary]);
     }
