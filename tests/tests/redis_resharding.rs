@@ -5,7 +5,8 @@
 //! the slot's keys, `CLUSTER SETSLOT … NODE`), and back.
 //!
 //! No `MOVED` or `ASK` redirection may reach a caller (the client follows
-//! them), a read never goes back before the last acknowledged write, and
+//! them), nor a permanent error (only `Timeout`/`Unavailable` while a slot is
+//! in flux), a read never goes back before the last acknowledged write, and
 //! after the moves every key holds at least its last acknowledged value:
 //! lost acknowledged writes are counted, printed and asserted zero.
 //!
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 use flowstore_core::{Key, Namespace, Store};
 use flowstore_redis::RedisStore;
 use flowstore_test_servers::{RedisCluster, RedisServer, Reply};
+use flowstore_tests::faults::assert_temporary;
 use flowstore_tests::history::FULL_VAR;
 
 const NAMESPACE: &str = "reshard";
@@ -57,8 +59,8 @@ fn key(i: usize) -> Key {
 struct Seen {
     acked: u64,
     attempted: u64,
-    /// Errors other than redirections (temporary ones are allowed while a
-    /// slot moves; they are printed).
+    /// Temporary errors (allowed while a slot moves: a command may wait out
+    /// its timeout for a slot in flux; counted and printed).
     errors: u64,
 }
 
@@ -77,6 +79,7 @@ async fn writer(store: Arc<RedisStore>, k: Key, stop: Arc<AtomicBool>) -> Seen {
             Ok(()) => seen.acked = next,
             Err(err) => {
                 assert!(!redirection(&err), "a redirection reached a set: {err:?}");
+                assert_temporary(&err, "a set while a slot moved");
                 seen.errors += 1;
                 continue;
             }
@@ -97,6 +100,7 @@ async fn writer(store: Arc<RedisStore>, k: Key, stop: Arc<AtomicBool>) -> Seen {
             ),
             Err(err) => {
                 assert!(!redirection(&err), "a redirection reached a get: {err:?}");
+                assert_temporary(&err, "a get while a slot moved");
                 seen.errors += 1;
             }
         }
