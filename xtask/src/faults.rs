@@ -13,12 +13,12 @@ use crate::test_servers::{self, Kind};
 use crate::util::{self, cargo};
 
 /// The fault test binaries of the `tests/` crate this command runs.
-const BINARIES: [&str; 4] = [
-    "history",
-    "proxy_faults",
-    "concurrent_upserts",
-    "redis_resharding",
-];
+const BINARIES: [&str; 3] = ["history", "proxy_faults", "concurrent_upserts"];
+
+/// The resharding check: a program of the `tests/` crate, not a test, while
+/// it meets a known fred bug (see its module docs), so CI never runs it and
+/// nothing reports it as passed.
+const RESHARDING: &str = "redis-resharding";
 
 /// The variable the tests read for their full size (`flowstore_tests::history::FULL_VAR`).
 const FULL_VAR: &str = "FLOWSTORE_FAULTS_FULL";
@@ -50,5 +50,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         tests.env(var, url);
     }
     tests.env(FULL_VAR, if full { "1" } else { "0" });
-    util::run(&mut tests)
+    let tests = util::run(&mut tests);
+
+    let mut resharding = cargo();
+    resharding.args(["run", "-p", "flowstore-tests", "--bin", RESHARDING]);
+    resharding.env(FULL_VAR, if full { "1" } else { "0" });
+    let resharding = util::run(&mut resharding);
+    match (tests, resharding) {
+        (Ok(()), Ok(())) => Ok(()),
+        (tests, resharding) => Err([tests.err(), resharding.err()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n")),
+    }
 }
