@@ -9,6 +9,8 @@
 //!   [--runs N]`: what entry versions cost (`conditional` and `counter`);
 //!   `cargo xtask bench batch [--runs N]`: a batch get of 100 keys against 100
 //!   sequential gets.
+//! - `cargo xtask faults [--full]`: the fault tests of issue 15 §3 on their own
+//!   (see [`faults`]); `--full` at full size.
 //! - `cargo xtask browser`: the browser tests (see [`browser`]); `cargo xtask
 //!   screenshots`: the web console's screenshots in `docs/`.
 //!
@@ -23,6 +25,7 @@ mod bench_batch;
 mod bench_versions;
 mod browser;
 mod ci;
+mod faults;
 mod mutants;
 mod node;
 mod test_run;
@@ -43,6 +46,9 @@ commands:
                    first failure unless --keep-going
   servers          start throwaway PostgreSQL and Redis servers (single, cluster,
                    sentinel), print `export FLOWSTORE_TEST_…_URL=…` lines, wait for Ctrl-C
+  faults [--full]  the fault tests (history check, TCP fault proxy, concurrent
+                   upserts, Redis Cluster resharding) with their output, one at a
+                   time; --full at full size (figures in docs/faults.md)
   browser          the flowstore-browser wasm tests in headless Chromium, the
                    example app's reload check and the web console's checks
                    (installs what they need)
@@ -81,6 +87,7 @@ fn main() -> ExitCode {
         "ci" => ci::run(rest),
         "servers" => test_servers::serve(rest),
         "bench" => bench::run(rest),
+        "faults" => faults::run(rest),
         "browser" => browser::run(),
         "screenshots" => browser::screenshots(),
         "mutants" => mutants::run(rest),

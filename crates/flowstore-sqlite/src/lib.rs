@@ -6,6 +6,8 @@
 // impl, `builder.rs` the builder and its URL parameters, `error.rs` the mapping
 // of the client's errors to `flowstore_core::Error`.
 mod builder;
+#[cfg(test)]
+mod disk_full_tests;
 mod error;
 mod queue;
 pub mod raw;

@@ -215,6 +215,8 @@ fn open(config: &WriterConfig) -> Result<Connection> {
     })?;
     raw::limit_wal(&conn, config.wal_size_limit)
         .map_err(|err| map_error(&err, "cannot set up the database"))?;
+    #[cfg(test)]
+    crate::disk_full_tests::apply_max_page_count(&conn, &config.path);
     Ok(conn)
 }
 
