@@ -11,6 +11,8 @@
 //!   sequential gets.
 //! - `cargo xtask browser`: the browser tests (see [`browser`]); `cargo xtask
 //!   screenshots`: the web console's screenshots in `docs/`.
+//! - `cargo xtask api-fuzz [--max-examples N] [--seed N]`: the OpenAPI document
+//!   against a running `flowstore serve`, with Schemathesis (see [`api_fuzz`]).
 //!
 //! This crate keeps to `std` and one std-only crate of the workspace,
 //! `flowstore-test-servers` (`testing/servers`: the throwaway-server launcher, and
@@ -18,6 +20,7 @@
 //! needs real libraries (the WebDriver check of the browser example app) lives in
 //! the test crate `flowstore-browser-e2e` (`testing/browser-e2e`), which xtask runs.
 
+mod api_fuzz;
 mod bench;
 mod bench_batch;
 mod bench_versions;
@@ -56,6 +59,12 @@ commands:
   bench batch [--runs N]
                    a batch get of 100 keys against 100 sequential gets on
                    PostgreSQL, Redis, Redis Cluster and flowstore serve
+  api-fuzz [--max-examples N] [--seed N]
+                   drive the OpenAPI document against `flowstore serve` (memory
+                   store, with a token; without and with --console) with
+                   Schemathesis, every check on (installed with pip into
+                   target/api-fuzz-venv); fails on any response the document
+                   does not allow. Not part of `ci`
   help             this text
 
 Server URLs are taken from FLOWSTORE_TEST_POSTGRES_URL, FLOWSTORE_TEST_REDIS_URL,
@@ -78,6 +87,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "browser" => browser::run(),
         "screenshots" => browser::screenshots(),
+        "api-fuzz" => api_fuzz::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
