@@ -11,6 +11,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use crate::test_servers::{self, Kind};
@@ -23,10 +24,24 @@ pub(crate) struct Serve {
 }
 
 impl Serve {
+    /// The release build's `flowstore serve`, no token.
     pub(crate) fn start() -> Result<Serve, String> {
         let binary = util::target_dir().join("release").join("flowstore");
-        let mut child = Command::new(&binary)
+        Serve::spawn(&binary, &[], &[])
+    }
+
+    /// `binary serve` over a memory store on a free loopback port, with the
+    /// serve flags `flags` and the environment `env` (`FLOWSTORE_TOKEN`);
+    /// returns once it prints the address it listens on.
+    pub(crate) fn spawn(
+        binary: &Path,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Serve, String> {
+        let mut child = Command::new(binary)
             .args(["--store", "memory://", "serve", "--listen", "127.0.0.1:0"])
+            .args(flags)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -13,6 +13,8 @@
 //!   (see [`faults`]); `--full` at full size.
 //! - `cargo xtask browser`: the browser tests (see [`browser`]); `cargo xtask
 //!   screenshots`: the web console's screenshots in `docs/`.
+//! - `cargo xtask api-fuzz [--max-examples N] [--seed N]`: the OpenAPI document
+//!   against a running `flowstore serve`, with Schemathesis (see [`api_fuzz`]).
 //!
 //! This crate keeps to `std` and one std-only crate of the workspace,
 //! `flowstore-test-servers` (`testing/servers`: the throwaway-server launcher, and
@@ -20,6 +22,7 @@
 //! needs real libraries (the WebDriver check of the browser example app) lives in
 //! the test crate `flowstore-browser-e2e` (`testing/browser-e2e`), which xtask runs.
 
+mod api_fuzz;
 mod bench;
 mod bench_batch;
 mod bench_versions;
@@ -67,6 +70,12 @@ commands:
                    cargo-mutants over flowstore-memory and flowstore-core's key,
                    ttl, namespace, limits, error and url modules, tested by both
                    crates' tests; fails below 90% caught (hours: not part of ci)
+  api-fuzz [--max-examples N] [--seed N]
+                   drive the OpenAPI document against `flowstore serve` (memory
+                   store, with a token; without and with --console) with
+                   Schemathesis, every check on (installed with pip into
+                   target/api-fuzz-venv); fails on any response the document
+                   does not allow. Not part of `ci`
   help             this text
 
 Server URLs are taken from FLOWSTORE_TEST_POSTGRES_URL, FLOWSTORE_TEST_REDIS_URL,
@@ -91,6 +100,7 @@ fn main() -> ExitCode {
         "browser" => browser::run(),
         "screenshots" => browser::screenshots(),
         "mutants" => mutants::run(rest),
+        "api-fuzz" => api_fuzz::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

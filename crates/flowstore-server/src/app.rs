@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use flowstore_core::health::{PartDown, parts_down};
 use flowstore_core::{Condition, Error, ErrorKind, Key, Result, Store, Ttl, Version};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -96,32 +96,37 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
     let mut app = Router::new()
         .route(
             "/states/{key}",
-            get(get_state)
-                .put(put_state)
-                .delete(delete_state)
-                .patch(batch::touch_state),
+            checked(
+                get(get_state)
+                    .put(put_state)
+                    .delete(delete_state)
+                    .patch(batch::touch_state),
+            ),
         )
-        .route("/states", get(batch::list_states).delete(clear_states))
-        .route(BATCH_GET_PATH, post(batch::batch_get))
-        .route(BATCH_SET_PATH, post(batch::batch_set))
-        .route(BATCH_DELETE_PATH, post(batch::batch_delete))
-        .route(DELETE_PREFIX_PATH, post(batch::delete_prefix))
-        .route(ACKNOWLEDGE_DATA_LOSS_PATH, post(acknowledge_data_loss))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
-        .route("/openapi.yaml", get(openapi))
-        .route("/flows/{flow_id}/summary", get(flows::summary))
-        .route("/flows/{flow_id}/instances", get(flows::instances));
+        .route(
+            "/states",
+            checked(get(batch::list_states).delete(clear_states)),
+        )
+        .route(BATCH_GET_PATH, checked(post(batch::batch_get)))
+        .route(BATCH_SET_PATH, checked(post(batch::batch_set)))
+        .route(BATCH_DELETE_PATH, checked(post(batch::batch_delete)))
+        .route(DELETE_PREFIX_PATH, checked(post(batch::delete_prefix)))
+        .route(
+            ACKNOWLEDGE_DATA_LOSS_PATH,
+            checked(post(acknowledge_data_loss)),
+        )
+        .route("/healthz", checked(get(healthz)))
+        .route("/metrics", checked(get(metrics_text)))
+        .route("/openapi.yaml", checked(get(openapi)))
+        .route("/flows/{flow_id}/summary", checked(get(flows::summary)))
+        .route("/flows/{flow_id}/instances", checked(get(flows::instances)));
     if config.console {
         app = app
-            .route("/console", get(console::redirect))
-            .route("/console/", get(console::index))
-            .route("/console/{file}", get(console::asset));
+            .route("/console", checked(get(console::redirect)))
+            .route("/console/", checked(get(console::index)))
+            .route("/console/{file}", checked(get(console::asset)));
     }
     let mut app = app
-        // One query check in front of every route (not the fallback: an unknown
-        // route stays a plain 404).
-        .route_layer(middleware::from_fn(known_parameters_only))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -132,6 +137,15 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
         app = app.layer(cors);
     }
     Ok(app)
+}
+
+/// `route` with the query check ([`known_parameters_only`]) in front of its
+/// handlers only: a method the route does not have stays `405 Method Not
+/// Allowed` whatever its query, as the OpenAPI document says, and an unknown
+/// route a plain 404 (the fallback has no check). Every route goes through
+/// this.
+fn checked(route: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
+    route.route_layer(middleware::from_fn(known_parameters_only))
 }
 
 fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>> {

@@ -366,6 +366,41 @@ async fn every_states_route_refuses_unknown_query_parameters() {
     );
 }
 
+/// A method a route does not have is 405 whatever the query holds: the query
+/// check sits in front of the route's handlers, not of its "method not
+/// allowed" answer (found by `cargo xtask api-fuzz`: `TRACE /states?prefix=a`
+/// was a 400 the OpenAPI document does not allow).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_a_route_lacks_is_405_whatever_the_query() {
+    let store = Arc::new(memory());
+    let addr = spawn_server(store.clone(), local_config()).await;
+    store.set(&key("k"), b"v", None).await.unwrap();
+    for (method, target) in [
+        ("TRACE", "/states?prefix=a"),
+        ("TRACE", "/states/k?ttl=1s"),
+        ("POST", "/states/k?x=1"),
+        ("PUT", "/states?limit=1"),
+        ("GET", "/batch/get?x=1"),
+        ("POST", "/healthz?x=1"),
+        ("DELETE", "/openapi.yaml?x=1"),
+        ("TRACE", "/flows/f/summary?limit=1"),
+    ] {
+        let response = raw(addr, method, target, &[], None).await;
+        assert_eq!(response.status, 405, "{method} {target}: {response:?}");
+    }
+    // A method the route has still meets the query check first.
+    let response = raw(addr, "GET", "/states?x=1", &[], None).await;
+    assert_eq!(
+        (response.status, response.error_kind().as_str()),
+        (400, "invalid_argument")
+    );
+    assert_eq!(
+        store.get(&key("k")).await.unwrap().as_deref(),
+        Some(&b"v"[..]),
+        "a refused request changed the store"
+    );
+}
+
 fn with_token(token: &str) -> ServerConfig {
     let mut config = local_config();
     config.token = Some(Token::new(token).unwrap());
