@@ -398,6 +398,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn kind_names_parse_back_and_unknown_names_say_so() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(kind.as_str().parse::<ErrorKind>(), Ok(kind));
+        }
+        let err = "no_such_kind".parse::<ErrorKind>().unwrap_err();
+        assert_eq!(err.to_string(), "unknown error kind");
+    }
+
+    #[test]
     fn only_unavailable_and_timeout_are_temporary_by_default() {
         for kind in ErrorKind::ALL {
             let expected = matches!(kind, ErrorKind::Unavailable | ErrorKind::Timeout);

@@ -124,8 +124,34 @@ impl fmt::Debug for Key {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
     use crate::ErrorKind;
+
+    #[test]
+    fn length_is_in_bytes_and_never_empty() {
+        let key = Key::new("é/k").unwrap();
+        assert_eq!(key.len(), 4);
+        assert!(!key.is_empty());
+    }
+
+    #[test]
+    fn text_views_are_the_key_itself() {
+        let key = Key::new("user:42/step").unwrap();
+        assert_eq!(AsRef::<str>::as_ref(&key), "user:42/step");
+        assert_eq!(key.to_string(), "user:42/step");
+        // `Borrow<str>` lets a map keyed by `Key` be searched with a `&str`.
+        let map = HashMap::from([(key.clone(), 1)]);
+        assert_eq!(map.get("user:42/step"), Some(&1));
+        assert_eq!(map.get("user:43/step"), None);
+    }
+
+    #[test]
+    fn debug_quotes_and_escapes_the_key() {
+        let key = Key::new("a\"b\n").unwrap();
+        assert_eq!(format!("{key:?}"), r#"Key("a\"b\n")"#);
+    }
 
     #[test]
     fn length_limit_counts_bytes() {

@@ -19,3 +19,25 @@ pub fn check_value_size(value: &[u8], max: usize) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_limit_is_sixteen_mebibytes() {
+        // SPEC §2 names the figure; stores and the HTTP body limit rely on it.
+        assert_eq!(DEFAULT_MAX_VALUE_SIZE, 16 << 20);
+    }
+
+    #[test]
+    fn the_limit_itself_is_allowed_one_more_byte_is_not() {
+        assert!(check_value_size(&[0; 8], 8).is_ok());
+        let err = check_value_size(&[0; 9], 8).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueTooLarge);
+        assert_eq!(
+            err.to_string(),
+            "value is 9 bytes, this store's limit is 8 bytes"
+        );
+    }
+}
