@@ -37,7 +37,7 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::ValueTooLarge);
         assert_eq!(
             err.to_string(),
-            "value is 9 bytes, this store's limit is 8 bytes"
+            "value_too_large: value is 9 bytes, this store's limit is 8 bytes"
         );
     }
 }
