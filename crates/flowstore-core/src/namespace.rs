@@ -84,3 +84,43 @@ impl fmt::Debug for Namespace {
         write!(f, "Namespace({:?})", &*self.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn rules_refuse_empty_overlong_and_nul_as_config_errors() {
+        for bad in [
+            String::new(),
+            "n".repeat(Namespace::MAX_LEN + 1),
+            "a\0b".into(),
+        ] {
+            let err = Namespace::new(bad.clone()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad:?}");
+        }
+        // The limit counts bytes: 64 four-byte characters are exactly 256.
+        assert!(Namespace::new("😀".repeat(64)).is_ok());
+        assert!(Namespace::new(format!("{}n", "😀".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn conversions_check_the_rules_and_keep_the_text() {
+        let from_str = Namespace::try_from("tenant-a").unwrap();
+        let from_string = Namespace::try_from(String::from("tenant-a")).unwrap();
+        assert_eq!(from_str, from_string);
+        assert_eq!(from_string.as_str(), "tenant-a");
+        assert!(Namespace::try_from("").is_err());
+        assert!(Namespace::try_from(String::new()).is_err());
+    }
+
+    #[test]
+    fn text_views_are_the_namespace_itself() {
+        let namespace = Namespace::new("a\"b").unwrap();
+        assert_eq!(AsRef::<str>::as_ref(&namespace), "a\"b");
+        assert_eq!(namespace.to_string(), "a\"b");
+        assert_eq!(format!("{namespace:?}"), r#"Namespace("a\"b")"#);
+        assert_eq!(Namespace::default().as_str(), "flow");
+    }
+}
