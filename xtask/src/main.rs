@@ -66,7 +66,7 @@ commands:
   bench batch [--runs N]
                    a batch get of 100 keys against 100 sequential gets on
                    PostgreSQL, Redis, Redis Cluster and flowstore serve
-  mutants [--list] [--shard K/N] [--jobs N]
+  mutants [--list] [--iterate] [--shard K/N] [--jobs N]
                    cargo-mutants over flowstore-memory and flowstore-core's key,
                    ttl, namespace, limits, error and url modules, tested by both
                    crates' tests; fails below 90% caught (hours: not part of ci)

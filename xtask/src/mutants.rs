@@ -34,7 +34,7 @@ const MUTATED_FILES: &[&str] = &[
 /// The share of viable mutants the tests must catch (issue 15 §2).
 const MIN_SCORE_PERCENT: u64 = 90;
 
-const USAGE: &str = "usage: cargo xtask mutants [--list] [--shard K/N] [--jobs N]";
+const USAGE: &str = "usage: cargo xtask mutants [--list] [--iterate] [--shard K/N] [--jobs N]";
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut list = false;
@@ -43,6 +43,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--list" => list = true,
+            // Test again only what the last run did not catch (after new tests).
+            "--iterate" => passthrough.push(arg.clone()),
             "--shard" | "--jobs" => {
                 let value = args
                     .next()
