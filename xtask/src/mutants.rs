@@ -57,6 +57,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     ensure_cargo_mutants()?;
 
     let output = target_dir().join("mutants");
+    let totals_file = output.join("totals.txt");
+    // An --iterate run tests only what the last run did not catch: its score
+    // adds to the totals that run left.
+    let earlier = if passthrough.iter().any(|a| a == "--iterate") {
+        Some(Totals::read(&totals_file)?)
+    } else {
+        None
+    };
     let mut cmd = cargo();
     cmd.args(["mutants", "--no-shuffle"])
         .args(["-p", "flowstore-core", "-p", "flowstore-memory"])
@@ -85,7 +93,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if !matches!(status.code(), Some(0 | 2 | 3)) {
         return Err(format!("cargo mutants failed ({status})"));
     }
-    let outcome = Outcome::read(&output.join("mutants.out"))?;
+    let mut outcome = Outcome::read(&output.join("mutants.out"))?;
+    if let Some(earlier) = earlier {
+        outcome.caught += earlier.caught;
+        outcome.unviable += earlier.unviable;
+    }
+    Totals {
+        caught: outcome.caught,
+        unviable: outcome.unviable,
+    }
+    .write(&totals_file)?;
     eprintln!("{}", outcome.summary());
     if outcome.score_percent() < MIN_SCORE_PERCENT {
         return Err(format!(
@@ -108,6 +125,43 @@ fn ensure_cargo_mutants() -> Result<(), String> {
         "--version",
         &format!("={CARGO_MUTANTS_VERSION}"),
     ]))
+}
+
+/// What earlier runs caught (timeouts counted as caught) and found unviable:
+/// the mutants an `--iterate` run does not test again.
+#[derive(Debug, Default)]
+struct Totals {
+    caught: usize,
+    unviable: usize,
+}
+
+impl Totals {
+    fn read(path: &Path) -> Result<Totals, String> {
+        let text = fs::read_to_string(path).map_err(|e| {
+            format!(
+                "reading {} (run without --iterate first): {e}",
+                path.display()
+            )
+        })?;
+        let mut totals = Totals::default();
+        for line in text.lines() {
+            let (name, count) = line.split_once(' ').unwrap_or((line, ""));
+            let count = count
+                .parse()
+                .map_err(|_| format!("{}: bad line `{line}`", path.display()))?;
+            match name {
+                "caught" => totals.caught = count,
+                "unviable" => totals.unviable = count,
+                _ => return Err(format!("{}: bad line `{line}`", path.display())),
+            }
+        }
+        Ok(totals)
+    }
+
+    fn write(&self, path: &Path) -> Result<(), String> {
+        let text = format!("caught {}\nunviable {}\n", self.caught, self.unviable);
+        fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+    }
 }
 
 /// What a run found, from cargo-mutants' `caught.txt`, `missed.txt`,
@@ -181,5 +235,21 @@ mod tests {
             unviable: 3,
         };
         assert_eq!(nothing.score_percent(), 0, "no viable mutant is no score");
+    }
+
+    #[test]
+    fn totals_survive_a_round_trip_and_bad_files_are_refused() {
+        let path = std::env::temp_dir().join(format!("xtask-mutants-{}.txt", std::process::id()));
+        Totals {
+            caught: 7,
+            unviable: 3,
+        }
+        .write(&path)
+        .unwrap();
+        let read = Totals::read(&path).unwrap();
+        assert_eq!((read.caught, read.unviable), (7, 3));
+        fs::write(&path, "caught seven\n").unwrap();
+        assert!(Totals::read(&path).is_err());
+        fs::remove_file(&path).unwrap();
     }
 }
