@@ -140,6 +140,12 @@ mod tests {
     use crate::ErrorKind;
 
     #[test]
+    fn converts_to_and_from_its_duration() {
+        let ttl = Ttl::try_from(Duration::from_millis(1500)).unwrap();
+        assert_eq!(Duration::from(ttl), Duration::from_millis(1500));
+    }
+
+    #[test]
     fn grammar_accepts_each_unit() {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
