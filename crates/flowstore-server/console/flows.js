@@ -5,7 +5,7 @@
 // counts in bounded steps; "Count more" asks for the next step and adds it
 // up here.
 
-import { $, el, setText, show, status, when } from './dom.js';
+import { $, el, keepFocus, setText, show, status, when } from './dom.js';
 import * as api from './api.js';
 
 const INSTANCES_PER_PAGE = 50;
@@ -35,6 +35,7 @@ const prefix = () => $('flow-prefix').value.trim() || 'useflow';
 async function discover(fresh) {
   if (fresh || found === null) found = { prefix: prefix(), flows: new Map(), scanned: 0, other: 0, next: null };
   const scan = found;
+  const had = document.activeElement;
   $('flows-scan').disabled = true;
   $('flows-scan-more').disabled = true;
   status('Looking for flows…');
@@ -53,6 +54,7 @@ async function discover(fresh) {
   } finally {
     $('flows-scan').disabled = false;
     $('flows-scan-more').disabled = false;
+    keepFocus(had, 'flows-found-title');
   }
 }
 
@@ -101,6 +103,7 @@ function start(flow, prefix) {
 
 async function count() {
   const run = current;
+  const had = document.activeElement;
   $('flow-more').disabled = true;
   status('Counting instances…');
   try {
@@ -121,6 +124,7 @@ async function count() {
     status('');
   } finally {
     $('flow-more').disabled = false;
+    keepFocus(had, 'flow-title');
   }
 }
 
@@ -154,6 +158,7 @@ function renderSummary(run) {
 
 async function instances() {
   const run = current;
+  const had = document.activeElement;
   $('instances-more').disabled = true;
   try {
     const page = await api.flowInstances(run.flow, run.prefix, run.instancesNext, INSTANCES_PER_PAGE);
@@ -165,6 +170,7 @@ async function instances() {
     setText('flows-error', `Listing instances failed: ${error.message}`);
   } finally {
     $('instances-more').disabled = false;
+    keepFocus(had, 'instances-title');
   }
 }
 

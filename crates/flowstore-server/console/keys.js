@@ -2,7 +2,7 @@
 // key's size, expiry and entry version; a value view fetched on demand; a
 // delete conditional on the version shown.
 
-import { $, el, setText, show, status, bytes, when } from './dom.js';
+import { $, el, keepFocus, setText, show, status, bytes, when } from './dom.js';
 import * as api from './api.js';
 
 /** The most of a value the view downloads before asking. */
@@ -64,6 +64,7 @@ export function enter() {
 }
 
 async function load() {
+  const had = document.activeElement;
   setText('keys-error', '');
   $('keys-next').disabled = true;
   $('keys-prev').disabled = true;
@@ -76,6 +77,7 @@ async function load() {
     setText('keys-error', `Listing failed: ${error.message}`);
     status('');
   }
+  keepFocus(had, 'keys-title');
 }
 
 function render(page) {

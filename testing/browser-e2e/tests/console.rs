@@ -338,6 +338,10 @@ async fn browse_pages(client: &Client) -> Result<(), String> {
             "the next page",
         )
         .await?;
+        if pages == 1 {
+            // Disabled while the page loaded, the button has the focus again.
+            focused(client, "keys-next", "after the next page loaded").await?;
+        }
     }
     let expected: Vec<String> = (0..BULK).map(|i| format!("bulk:{i:05}")).collect();
     if seen != expected {
