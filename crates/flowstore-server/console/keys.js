@@ -12,7 +12,7 @@ const PREVIEW_BYTES = 256 * 1024;
  * and a whole 16 MiB value in the page would freeze the tab. Beyond it, the
  * value is offered as a download.
  */
-export const HEX_RENDER_BYTES = 64 * 1024;
+const HEX_RENDER_BYTES = 64 * 1024;
 const TEXT_RENDER_CHARS = 1024 * 1024;
 
 const listing = {

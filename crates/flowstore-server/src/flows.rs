@@ -5,14 +5,15 @@
 //!
 //! `GET /flows` pages through the keys of every flow (`{prefix}:`) with one
 //! `list` of at most [`MAX_BATCH_LEN`] keys and reads no value: the flow id is
-//! the key's second segment. The other two page through the flow's keys (`{prefix}:{flowId}:`, the original
-//! design's default layout, `useflow` unless `prefix` names another first
-//! segment) with one `list` and batch reads of what it listed, at most
-//! [`MAX_BATCH_LEN`] keys per request: a large flow costs many small requests,
-//! each bounded in time and memory, never one that loads the namespace: values
-//! are read 100 at a time and each chunk is reduced to the few fields shown
-//! (stored strings cut to 200 characters) before the next is read. An answer
-//! with a `next` cursor stopped early; the console asks again with it.
+//! the key's second segment. The other two page through the flow's keys
+//! (`{prefix}:{flowId}:`, the original design's default layout, `useflow`
+//! unless `prefix` names another first segment) with one `list` and batch
+//! reads of what it listed, at most [`MAX_BATCH_LEN`] keys per request: a
+//! large flow costs many small requests, each bounded in time and memory,
+//! never one that loads the namespace: values are read 100 at a time and each
+//! chunk is reduced to the few fields shown (stored strings cut to 200
+//! characters) before the next is read. An answer with a `next` cursor
+//! stopped early; the console asks again with it.
 //!
 //! A value that is not a flow instance is counted (`invalid`), never an error:
 //! one bad entry must not hide the rest. A store failure is an error, never an
@@ -26,7 +27,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::Response;
 use flowstore_core::listing::{MAX_BATCH_LEN, check_list_limit};
 use flowstore_core::{Cursor, Key, ListItem, Prefix, Result};
-use flowstore_flow::{DEFAULT_PREFIX, DefaultLayout, FlowInstance, FlowStatus, KeyLayout};
+use flowstore_flow::{DefaultLayout, FlowInstance, FlowStatus, KeyLayout};
 use flowstore_http::protocol::format_expires_at;
 use serde::Serialize;
 
@@ -223,7 +224,7 @@ fn flow_id_of<'k>(key: &'k str, prefix: &str) -> Option<&'k str> {
 fn layout(prefix: Option<String>) -> Result<DefaultLayout> {
     match prefix {
         Some(first) => DefaultLayout::with_prefix(first),
-        None => DefaultLayout::with_prefix(DEFAULT_PREFIX),
+        None => Ok(DefaultLayout::new()),
     }
 }
 
