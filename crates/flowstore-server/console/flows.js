@@ -38,6 +38,7 @@ async function discover(fresh) {
   const had = document.activeElement;
   $('flows-scan').disabled = true;
   $('flows-scan-more').disabled = true;
+  setText('flows-error', '');
   status('Looking for flows…');
   try {
     const page = await api.discoverFlows(scan.prefix, scan.next);
