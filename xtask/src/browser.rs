@@ -201,11 +201,28 @@ pub(crate) fn check_example_app(tools: &Tools) -> Result<(), String> {
     util::run(&mut check)
 }
 
+/// The console pages `cargo xtask screenshots` writes, `docs/console-{page}.png`.
+const SCREENSHOTS: [&str; 4] = ["signin", "keys", "flows", "phone"];
+
 /// The web console's browser check with `FLOWSTORE_CONSOLE_SCREENSHOTS=docs/`:
 /// `docs/console-*.png`, one per page (and one at phone width).
 pub(crate) fn screenshots() -> Result<(), String> {
     let (chromium, chromedriver) = ensure_chromium()?;
     let docs = root().join("docs");
+    let pngs: Vec<PathBuf> = SCREENSHOTS
+        .iter()
+        .map(|page| docs.join(format!("console-{page}.png")))
+        .collect();
+    // The committed screenshots go first: one the run did not write is then
+    // missing, not silently the old one (`git checkout docs/` brings them
+    // back after a failed run).
+    for png in &pngs {
+        match fs::remove_file(png) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("removing the old {}: {e}", png.display())),
+        }
+    }
     let mut check = cargo();
     check
         .args([
@@ -221,9 +238,13 @@ pub(crate) fn screenshots() -> Result<(), String> {
         .env("CHROMEDRIVER", &chromedriver)
         .env("CHROME_BIN", &chromium);
     util::run(&mut check)?;
-    for page in ["signin", "keys", "flows", "phone"] {
-        let png = docs.join(format!("console-{page}.png"));
-        let bytes = fs::read(&png).map_err(|e| format!("reading {}: {e}", png.display()))?;
+    for png in &pngs {
+        let bytes = fs::read(png).map_err(|e| {
+            format!(
+                "{} was not written by this run ({e}): the console check took no such screenshot",
+                png.display()
+            )
+        })?;
         if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
             return Err(format!("{} is not a PNG", png.display()));
         }

@@ -121,6 +121,11 @@ export async function deleteKey(key, version) {
   if (!response.ok) await fail(response);
 }
 
+/** One page of `GET /flows`: the flow ids found among up to `limit` keys under `{prefix}:`. */
+export function discoverFlows(prefix, cursor) {
+  return getJson(`../flows${query({ prefix, cursor })}`);
+}
+
 export function flowSummary(flow, prefix, cursor) {
   return getJson(`../flows/${encodeURIComponent(flow)}/summary${query({ prefix, cursor })}`);
 }

@@ -6,13 +6,20 @@ import * as api from './api.js';
 import * as keys from './keys.js';
 import * as flows from './flows.js';
 
-const PAGES = { keys: { section: 'keys-page', nav: 'nav-keys', module: keys }, flows: { section: 'flows-page', nav: 'nav-flows', module: flows } };
+const PAGES = {
+  keys: { section: 'keys-page', nav: 'nav-keys', heading: 'keys-title', module: keys },
+  flows: { section: 'flows-page', nav: 'nav-flows', heading: 'flows-title', module: flows },
+};
+
+/** The page shown, so that a page newly shown (not one shown again) takes the focus. */
+let shownPage = null;
 
 function route() {
   if (!api.signedIn()) {
     show('nav', false);
     for (const page of Object.values(PAGES)) show(page.section, false);
     show('signin-page', true);
+    shownPage = null;
     $('token').focus();
     return;
   }
@@ -23,6 +30,11 @@ function route() {
     show(page.section, other === name);
     if (other === name) $(page.nav).setAttribute('aria-current', 'page');
     else $(page.nav).removeAttribute('aria-current');
+  }
+  if (shownPage !== name) {
+    // Keyboard and screen-reader users land on the new page's heading.
+    $(PAGES[name].heading).focus();
+    shownPage = name;
   }
   PAGES[name].module.enter();
 }

@@ -25,6 +25,20 @@ export function show(id, visible) {
   $(id).hidden = !visible;
 }
 
+/**
+ * After a button that had the focus (`had`) was disabled for a request: a
+ * disabled button drops the keyboard focus, so it gets it back, or, when it
+ * is gone, hidden or still disabled, `fallback` (an element id) gets it.
+ */
+export function keepFocus(had, fallback) {
+  if (!(had instanceof HTMLButtonElement)) return;
+  if (had.isConnected && !had.disabled && !had.closest('[hidden]')) {
+    if (document.activeElement !== had) had.focus();
+  } else {
+    $(fallback).focus();
+  }
+}
+
 export function status(text) {
   setText('status', text);
 }

@@ -1,25 +1,84 @@
-// The Flows page: for one flow id, how many active instances sit at each
-// step (the "where are users stuck" chart), how many are complete, and the
-// instances themselves. The server counts in bounded steps; "Count more"
-// asks for the next step and adds it up here.
+// The Flows page: which flow ids the store holds (found by scanning keys in
+// bounded steps, "Scan more keys" for the next step), and for one flow id,
+// how many active instances sit at each step (the "where are users stuck"
+// chart), how many are complete, and the instances themselves. The server
+// counts in bounded steps; "Count more" asks for the next step and adds it
+// up here.
 
-import { $, el, setText, show, status, when } from './dom.js';
+import { $, el, keepFocus, setText, show, status, when } from './dom.js';
 import * as api from './api.js';
 
 const INSTANCES_PER_PAGE = 50;
 
 let current = null;
+/** The discovery scan: flow id → keys seen, and where to go on. */
+let found = null;
 
 export function setup() {
   $('flows-form').addEventListener('submit', (event) => {
     event.preventDefault();
-    start($('flow-id').value.trim(), $('flow-prefix').value.trim());
+    start($('flow-id').value.trim(), prefix());
   });
   $('flow-more').addEventListener('click', () => count());
   $('instances-more').addEventListener('click', () => instances());
+  $('flows-scan').addEventListener('click', () => discover(true));
+  $('flows-scan-more').addEventListener('click', () => discover(false));
 }
 
-export function enter() {}
+export function enter() {
+  if (found === null) discover(true);
+}
+
+const prefix = () => $('flow-prefix').value.trim() || 'useflow';
+
+/** One step of the discovery: `fresh` starts over (with the prefix typed now). */
+async function discover(fresh) {
+  if (fresh || found === null) found = { prefix: prefix(), flows: new Map(), scanned: 0, other: 0, next: null };
+  const scan = found;
+  const had = document.activeElement;
+  $('flows-scan').disabled = true;
+  $('flows-scan-more').disabled = true;
+  setText('flows-error', '');
+  status('Looking for flows…');
+  try {
+    const page = await api.discoverFlows(scan.prefix, scan.next);
+    if (scan !== found) return;
+    for (const { flow_id: id, keys } of page.flows) scan.flows.set(id, (scan.flows.get(id) ?? 0) + keys);
+    scan.scanned += page.scanned;
+    scan.other += page.other;
+    scan.next = page.next;
+    renderFound(scan);
+    status(scan.next ? 'Scanned part of the keys for flows.' : 'Scanned every key for flows.');
+  } catch (error) {
+    setText('flows-error', `Looking for flows failed: ${error.message}`);
+    status('');
+  } finally {
+    $('flows-scan').disabled = false;
+    $('flows-scan-more').disabled = false;
+    keepFocus(had, 'flows-found-title');
+  }
+}
+
+function renderFound(scan) {
+  const ids = [...scan.flows.keys()].sort();
+  const items = ids.map((id) => {
+    const keys = scan.flows.get(id);
+    const open = el('button', { type: 'button', className: 'link', dataset: { flow: id } }, id);
+    open.setAttribute('aria-label', `Show flow ${id} (${keys} keys seen)`);
+    open.addEventListener('click', () => {
+      $('flow-id').value = id;
+      start(id, scan.prefix);
+    });
+    return el('li', {}, open, el('span', { className: 'hint' }, ` ${keys} keys`));
+  });
+  $('flows-found-list').replaceChildren(...items);
+  const where = `keys under “${scan.prefix}:”`;
+  const seen = `${scan.scanned} ${where} scanned${scan.next ? ' so far' : ''}`;
+  const what = ids.length === 0 ? 'no flow found' : `${ids.length} flow id${ids.length === 1 ? '' : 's'}`;
+  const other = scan.other ? `, ${scan.other} not in the flow key layout` : '';
+  setText('flows-found-caption', `${seen}: ${what}${other}. Or type a flow id above.`);
+  show('flows-scan-more', Boolean(scan.next));
+}
 
 function start(flow, prefix) {
   if (!flow) return;
@@ -38,12 +97,14 @@ function start(flow, prefix) {
   $('flow-chart').replaceChildren();
   setText('flows-error', '');
   show('flow-result', true);
+  $('flow-title').focus();
   count();
   instances();
 }
 
 async function count() {
   const run = current;
+  const had = document.activeElement;
   $('flow-more').disabled = true;
   status('Counting instances…');
   try {
@@ -64,6 +125,7 @@ async function count() {
     status('');
   } finally {
     $('flow-more').disabled = false;
+    keepFocus(had, 'flow-title');
   }
 }
 
@@ -97,6 +159,7 @@ function renderSummary(run) {
 
 async function instances() {
   const run = current;
+  const had = document.activeElement;
   $('instances-more').disabled = true;
   try {
     const page = await api.flowInstances(run.flow, run.prefix, run.instancesNext, INSTANCES_PER_PAGE);
@@ -108,6 +171,7 @@ async function instances() {
     setText('flows-error', `Listing instances failed: ${error.message}`);
   } finally {
     $('instances-more').disabled = false;
+    keepFocus(had, 'instances-title');
   }
 }
 
@@ -119,12 +183,12 @@ function instanceRow(item) {
       el('td', { className: 'mono' }, item.version ?? '—'));
   }
   return el('tr', { dataset: { key: item.key } },
-    el('td', { className: 'mono' }, item.instanceId),
-    el('td', { className: 'mono' }, item.variantId),
+    el('td', { className: 'mono' }, item.instance_id),
+    el('td', { className: 'mono' }, item.variant_id),
     el('td', { className: 'mono' }, item.step),
     el('td', {}, item.status),
-    el('td', {}, when(item.savedAt)),
-    el('td', {}, item.schemaVersion ?? '—'),
+    el('td', {}, when(item.saved_at)),
+    el('td', {}, item.schema_version ?? '—'),
     el('td', { className: 'key' }, item.key),
     el('td', { className: 'mono' }, item.version ?? '—'));
 }

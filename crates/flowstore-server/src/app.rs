@@ -118,6 +118,7 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
         .route("/healthz", checked(get(healthz)))
         .route("/metrics", checked(get(metrics_text)))
         .route("/openapi.yaml", checked(get(openapi)))
+        .route("/flows", checked(get(flows::discover)))
         .route("/flows/{flow_id}/summary", checked(get(flows::summary)))
         .route("/flows/{flow_id}/instances", checked(get(flows::instances)));
     if config.console {
@@ -215,7 +216,7 @@ async fn front_door(
     let route = telemetry::route_label(request.uri().path());
     // Decided by the path itself, never by a metrics label.
     let public = is_public(request.uri().path(), state.console);
-    let response = if state.loopback_hosts_only && !addressed_to_loopback(&request) {
+    let mut response = if state.loopback_hosts_only && !addressed_to_loopback(&request) {
         error_response(
             StatusCode::MISDIRECTED_REQUEST,
             &Error::new(
@@ -263,6 +264,12 @@ async fn front_door(
         }
     };
     telemetry::record(method, route, response.status(), started.elapsed());
+    // A stored value is served as `application/octet-stream`: a browser must
+    // never guess it is HTML or script (the console's answers say it too).
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -294,19 +301,23 @@ fn same_site_or_allowed(state: &AppState, headers: &HeaderMap) -> bool {
         .is_some_and(|(scheme, host)| matches!(scheme, "http" | "https") && is_loopback_host(host))
 }
 
-/// Whether the request's `Host` (or, in HTTP/2, its `:authority`, which
-/// hyper puts in the URI) is a loopback name. No host at all is refused too.
+/// Whether the authority the request is addressed to is a loopback name. No
+/// authority at all is refused too.
+///
+/// The request target's authority wins over `Host` when there is one: an
+/// absolute-form target (`GET http://host/states HTTP/1.1`) names the host
+/// and `Host` is to be ignored (RFC 9112 §3.2.2), and in HTTP/2 hyper puts
+/// `:authority`, which takes precedence over `Host` (RFC 9113 §8.3.1), in
+/// the URI. Judging `Host` alone would let such a request pass on a header
+/// the server does not go by.
 fn addressed_to_loopback(request: &Request) -> bool {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .or_else(|| {
-            request
-                .uri()
-                .authority()
-                .map(|authority| authority.as_str())
-        });
+    let host = match request.uri().authority() {
+        Some(authority) => Some(authority.as_str()),
+        None => request
+            .headers()
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok()),
+    };
     host.is_some_and(is_loopback_host)
 }
 

@@ -59,8 +59,10 @@ pub(crate) const ASSETS: &[(&str, &str, &[u8])] = &[
 #[cfg(test)]
 const SIZE_BUDGET: usize = 150 * 1024;
 
-/// The policy of every console answer: the console's own files only.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+/// The policy of every console answer: the console's own files only; no
+/// images at all (the console shows none, and a stored `<img>` that slipped
+/// in as markup could not even load).
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'none'; \
 connect-src 'self'; form-action 'none'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// `GET /console`: to `console/`, so that relative URLs resolve inside it.
@@ -104,14 +106,12 @@ fn asset_response(name: &str) -> Response<Body> {
     response
 }
 
+/// The console's own headers. `X-Content-Type-Options: nosniff` is on every
+/// answer of the server (the front door adds it).
 fn secure(headers: &mut HeaderMap) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
     );
     headers.insert(
         header::REFERRER_POLICY,
@@ -140,6 +140,7 @@ mod tests {
             "object-src 'none'",
             "base-uri 'none'",
             "frame-ancestors 'none'",
+            "img-src 'none'",
         ] {
             assert!(CSP.contains(directive), "{directive}");
         }

@@ -1,15 +1,19 @@
-//! The console's flow routes: `GET /flows/{flowId}/summary` (how many active
-//! instances sit at each step, how many are complete) and
-//! `GET /flows/{flowId}/instances` (one row per instance).
+//! The console's flow routes: `GET /flows` (which flow ids have keys),
+//! `GET /flows/{flowId}/summary` (how many active instances sit at each step,
+//! how many are complete) and `GET /flows/{flowId}/instances` (one row per
+//! instance).
 //!
-//! Both page through the flow's keys (`{prefix}:{flowId}:`, the original
-//! design's default layout, `useflow` unless `prefix` names another first
-//! segment) with one `list` and batch reads of what it listed, at most
-//! [`MAX_BATCH_LEN`] keys per request: a large flow costs many small requests,
-//! each bounded in time and memory, never one that loads the namespace: values
-//! are read 100 at a time and each chunk is reduced to the few fields shown
-//! (stored strings cut to 200 characters) before the next is read. An answer
-//! with a `next` cursor stopped early; the console asks again with it.
+//! `GET /flows` pages through the keys of every flow (`{prefix}:`) with one
+//! `list` of at most [`MAX_BATCH_LEN`] keys and reads no value: the flow id is
+//! the key's second segment. The other two page through the flow's keys
+//! (`{prefix}:{flowId}:`, the original design's default layout, `useflow`
+//! unless `prefix` names another first segment) with one `list` and batch
+//! reads of what it listed, at most [`MAX_BATCH_LEN`] keys per request: a
+//! large flow costs many small requests, each bounded in time and memory,
+//! never one that loads the namespace: values are read 100 at a time and each
+//! chunk is reduced to the few fields shown (stored strings cut to 200
+//! characters) before the next is read. An answer with a `next` cursor
+//! stopped early; the console asks again with it.
 //!
 //! A value that is not a flow instance is counted (`invalid`), never an error:
 //! one bad entry must not hide the rest. A store failure is an error, never an
@@ -23,7 +27,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::Response;
 use flowstore_core::listing::{MAX_BATCH_LEN, check_list_limit};
 use flowstore_core::{Cursor, Key, ListItem, Prefix, Result};
-use flowstore_flow::{DEFAULT_PREFIX, DefaultLayout, FlowInstance, FlowStatus, KeyLayout};
+use flowstore_flow::{DefaultLayout, FlowInstance, FlowStatus, KeyLayout};
 use flowstore_http::protocol::format_expires_at;
 use serde::Serialize;
 
@@ -34,6 +38,8 @@ use crate::response::store_error_response;
 
 /// Keys a summary reads per request when the client names no `limit`.
 const DEFAULT_SUMMARY_LIMIT: usize = MAX_BATCH_LEN;
+/// Keys a discovery lists per request when the client names no `limit`.
+const DEFAULT_DISCOVER_LIMIT: usize = MAX_BATCH_LEN;
 /// Rows of an instances page when the client names no `limit`.
 const DEFAULT_INSTANCES_LIMIT: usize = 50;
 /// Keys per batch read: a thousand large values at once would hold them all
@@ -61,9 +67,31 @@ struct Summary {
     next: Option<String>,
 }
 
-/// One row of `GET /flows/{flowId}/instances`.
+/// The answer of `GET /flows`: the flow ids found in one page of keys.
 #[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+struct Discovered {
+    /// The key prefix that was scanned (`{prefix}:`).
+    prefix: String,
+    /// Keys listed by this request.
+    scanned: usize,
+    /// The flow ids of those keys, in id order, with how many keys each had
+    /// in this page (a flow can span pages: add the counts up).
+    flows: Vec<FlowKeys>,
+    /// Keys under the prefix that are not `{prefix}:{flowId}:…`.
+    other: u64,
+    /// Where to go on, `null` when every key under the prefix was listed.
+    next: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct FlowKeys {
+    flow_id: String,
+    keys: u64,
+}
+
+/// One row of `GET /flows/{flowId}/instances`. Field names are snake_case
+/// like the listing's (`expires_at`).
+#[derive(Debug, Serialize)]
 struct InstanceRow {
     key: String,
     /// The store's entry version of the key, as the listing saw it.
@@ -139,6 +167,65 @@ struct Scan {
     prefix: Prefix,
     reads: Vec<Read>,
     next: Option<Cursor>,
+}
+
+/// `GET /flows?prefix=&cursor=&limit=`: one `list` under `{prefix}:`, no
+/// value read.
+pub(crate) async fn discover(
+    State(state): State<Arc<AppState>>,
+    Extension(query): Extension<Query>,
+) -> Response<Body> {
+    let parsed = (|| -> Result<_> {
+        let layout = layout(query.prefix)?;
+        let cursor = query.cursor.map(Cursor::new).transpose()?;
+        let limit = query.limit.unwrap_or(DEFAULT_DISCOVER_LIMIT);
+        check_list_limit(limit)?;
+        Ok((layout.all_prefix(), cursor, limit))
+    })();
+    let (prefix, cursor, limit) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => return store_error_response(&err),
+    };
+    let page = match state.store.list(&prefix, cursor.as_ref(), limit).await {
+        Ok(page) => page,
+        Err(err) => return failed("list", &err),
+    };
+    let mut flows: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut other = 0;
+    for item in &page.items {
+        match flow_id_of(item.key.as_str(), prefix.as_str()) {
+            Some(flow_id) => *flows.entry(flow_id).or_default() += 1,
+            None => other += 1,
+        }
+    }
+    json_response(&Discovered {
+        prefix: prefix.as_str().to_owned(),
+        scanned: page.items.len(),
+        flows: flows
+            .into_iter()
+            .map(|(flow_id, keys)| FlowKeys {
+                flow_id: flow_id.to_owned(),
+                keys,
+            })
+            .collect(),
+        other,
+        next: page.next.map(|next| next.as_str().to_owned()),
+    })
+}
+
+/// The flow id of `key` under `prefix` (`{prefix}{flowId}:…`): the text up
+/// to the next `:`, `None` when there is no such non-empty segment.
+fn flow_id_of<'k>(key: &'k str, prefix: &str) -> Option<&'k str> {
+    let (flow_id, _) = key.strip_prefix(prefix)?.split_once(':')?;
+    (!flow_id.is_empty()).then_some(flow_id)
+}
+
+/// The layout whose first segment is `prefix`, `useflow` when not given.
+fn layout(prefix: Option<String>) -> Result<DefaultLayout> {
+    match prefix {
+        Some(first) => DefaultLayout::with_prefix(first),
+        None => Ok(DefaultLayout::new()),
+    }
 }
 
 /// `GET /flows/{flowId}/summary?prefix=&cursor=&limit=`.
@@ -231,10 +318,7 @@ async fn scan(
     default_limit: usize,
 ) -> std::result::Result<Scan, Response<Body>> {
     let parsed = (|| -> Result<_> {
-        let layout = match query.prefix {
-            Some(first) => DefaultLayout::with_prefix(first)?,
-            None => DefaultLayout::with_prefix(DEFAULT_PREFIX)?,
-        };
+        let layout = layout(query.prefix)?;
         if flow_id.is_empty() {
             return Err(flowstore_core::Error::invalid_argument(
                 "the flow id is empty",
@@ -270,4 +354,22 @@ async fn scan(
         reads,
         next: page.next,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_ids_are_the_second_segment() {
+        let prefix = "useflow:";
+        assert_eq!(
+            flow_id_of("useflow:onboarding:default:u1", prefix),
+            Some("onboarding")
+        );
+        assert_eq!(flow_id_of("useflow:a:", prefix), Some("a"));
+        for not_a_flow in ["useflow:loose", "useflow::x", "other:a:b", "useflow"] {
+            assert_eq!(flow_id_of(not_a_flow, prefix), None, "{not_a_flow}");
+        }
+    }
 }

@@ -58,12 +58,18 @@ fn known_parameters(method: &Method, path: &str) -> &'static [&'static str] {
         .is_some_and(|rest| rest.starts_with('/'));
     if method == Method::PUT && state {
         &[TTL_PARAMETER]
-    } else if method == Method::GET && (path == STATES_PATH || is_flow_route(path)) {
+    } else if method == Method::GET
+        && (path == STATES_PATH || path == FLOWS_PATH || is_flow_route(path))
+    {
         LISTING
     } else {
         &[]
     }
 }
+
+/// `GET /flows` (flow id discovery): its `prefix` is the layout's first
+/// segment, `cursor` and `limit` as in a listing.
+const FLOWS_PATH: &str = "/flows";
 
 /// `/flows/{flowId}/summary` and `/flows/{flowId}/instances`: their `prefix`
 /// is the layout's first segment, `cursor` and `limit` as in a listing.
@@ -188,6 +194,12 @@ mod tests {
     fn ttl_is_known_only_when_putting_a_state() {
         assert_eq!(known_parameters(&Method::PUT, "/states/k"), TTL);
         assert_eq!(known_parameters(&Method::GET, "/states"), LISTING);
+        assert_eq!(known_parameters(&Method::GET, "/flows"), LISTING);
+        assert_eq!(known_parameters(&Method::GET, "/flows/f/summary"), LISTING);
+        assert_eq!(
+            known_parameters(&Method::GET, "/flows/f/instances"),
+            LISTING
+        );
         for (method, path) in [
             (Method::GET, "/states/k"),
             (Method::DELETE, "/states/k"),
@@ -198,6 +210,10 @@ mod tests {
             (Method::POST, "/batch/get"),
             (Method::POST, "/delete-prefix"),
             (Method::PATCH, "/states/k"),
+            (Method::POST, "/flows"),
+            (Method::GET, "/flows/"),
+            (Method::GET, "/flows//summary"),
+            (Method::GET, "/flows/a/b/summary"),
         ] {
             assert!(
                 known_parameters(&method, path).is_empty(),

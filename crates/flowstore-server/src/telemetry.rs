@@ -42,7 +42,9 @@ pub(crate) fn prometheus() -> Option<PrometheusHandle> {
 const METHODS: [&str; 8] = [
     "GET", "PUT", "DELETE", "POST", "HEAD", "OPTIONS", "PATCH", "other",
 ];
-const ROUTES: [&str; 14] = [
+/// Indexed by [`route_label`]: a new route goes at the end, with its own
+/// index there (the order is the labels', never the router's).
+const ROUTES: [&str; 15] = [
     "/states/{key}",
     "/states",
     "/healthz",
@@ -57,6 +59,7 @@ const ROUTES: [&str; 14] = [
     "/console",
     "/flows/{flowId}/summary",
     "/flows/{flowId}/instances",
+    "/flows",
 ];
 const STATUSES: [&str; 17] = [
     "200", "204", "400", "401", "404", "405", "412", "413", "500", "501", "503", "504", "1xx",
@@ -108,6 +111,7 @@ pub(crate) fn route_label(path: &str) -> RouteLabel {
         "/batch/delete" => 8,
         "/delete-prefix" => 9,
         "/admin/acknowledge-data-loss" => 10,
+        "/flows" => 14,
         _ if path.starts_with("/states/") => 0,
         _ if path == "/console" || path.starts_with("/console/") => 11,
         _ if path.starts_with("/flows/") && path.ends_with("/summary") => 12,
@@ -196,6 +200,15 @@ mod tests {
     #[test]
     fn route_labels_match_their_routes() {
         assert_eq!(route_label("/console/console.js").as_str(), "/console");
+        assert_eq!(
+            route_label("/flows/a/summary").as_str(),
+            "/flows/{flowId}/summary"
+        );
+        assert_eq!(
+            route_label("/flows/a/instances").as_str(),
+            "/flows/{flowId}/instances"
+        );
+        assert_eq!(route_label("/flows/").as_str(), "other");
         for (index, route) in ROUTES.iter().enumerate() {
             if route.contains('{') || *route == "other" {
                 continue;

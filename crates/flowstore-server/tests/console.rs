@@ -153,7 +153,13 @@ async fn console_files_are_public_with_a_strict_policy() {
 async fn without_a_token_only_loopback_hosts_are_answered() {
     let addr = spawn_server(Arc::new(memory()), console_config(false)).await;
     let port = addr.port();
-    for target in ["/healthz", "/states", "/console/", "/flows/f/summary"] {
+    for target in [
+        "/healthz",
+        "/states",
+        "/console/",
+        "/flows",
+        "/flows/f/summary",
+    ] {
         for host in [
             format!("evil.example.com:{port}"),
             "evil.example.com".to_owned(),
@@ -175,6 +181,18 @@ async fn without_a_token_only_loopback_hosts_are_answered() {
             assert_eq!(response.status, 200, "{target} for {host}: {response:?}");
         }
     }
+
+    // An absolute-form target names the host the server goes by; `Host` is
+    // then ignored (RFC 9112 §3.2.2), so it cannot vouch for the request.
+    let absolute = get_with_host(addr, "http://evil.example.com/states", "localhost").await;
+    assert_eq!(absolute.status, 421, "{absolute:?}");
+    let absolute = get_with_host(
+        addr,
+        &format!("http://localhost:{port}/states"),
+        "evil.example.com",
+    )
+    .await;
+    assert_eq!(absolute.status, 200, "{absolute:?}");
 
     // With a token, the token is the guard: any host is served.
     let with_token = spawn_server(Arc::new(memory()), console_config(true)).await;
@@ -278,13 +296,24 @@ async fn instances_are_listed_with_step_status_and_versions() {
     assert_eq!(items[0]["step"], Value::Null);
     let u1 = &items[1];
     assert_eq!(u1["key"], "useflow:onboarding:default:u1");
-    assert_eq!(u1["instanceId"], "u1");
-    assert_eq!(u1["variantId"], "default");
+    // snake_case, like the listing's fields.
+    assert_eq!(u1["instance_id"], "u1");
+    assert_eq!(u1["variant_id"], "default");
     assert_eq!(u1["step"], "profile");
     assert_eq!(u1["status"], "active");
-    assert_eq!(u1["savedAt"], 1733300007000u64);
-    assert_eq!(u1["schemaVersion"], "2");
+    assert_eq!(u1["saved_at"], 1733300007000u64);
+    assert_eq!(u1["schema_version"], "2");
+    assert_eq!(u1["expires_at"], Value::Null);
     assert_eq!(u1["invalid"], Value::Null);
+    for camel in [
+        "instanceId",
+        "variantId",
+        "savedAt",
+        "schemaVersion",
+        "expiresAt",
+    ] {
+        assert!(u1.get(camel).is_none(), "{camel} in {u1}");
+    }
     let version = store
         .get_entry(&Key::new("useflow:onboarding:default:u1").unwrap())
         .await
@@ -327,13 +356,21 @@ async fn flow_routes_refuse_bad_input() {
         "/flows/onboarding/instances?limit=5000",
         "/flows/onboarding/summary?ttl=1s",
         "/flows/onboarding/instances?flow=x",
+        "/flows?prefix=a:b",
+        "/flows?prefix=",
+        "/flows?limit=0",
+        "/flows?limit=1001",
+        "/flows?cursor=",
+        "/flows?ttl=1s",
     ] {
         let response = raw(addr, "GET", target, AUTH, None).await;
         assert_eq!(response.status, 400, "{target}: {response:?}");
         assert_eq!(response.error_kind(), "invalid_argument", "{target}");
     }
-    let post = raw(addr, "POST", "/flows/onboarding/summary", AUTH, Some(b"")).await;
-    assert_eq!(post.status, 405);
+    for target in ["/flows/onboarding/summary", "/flows"] {
+        let post = raw(addr, "POST", target, AUTH, Some(b"")).await;
+        assert_eq!(post.status, 405, "{target}");
+    }
 }
 
 /// With a token and the console on, only the console's files and `/healthz`
@@ -351,6 +388,7 @@ async fn with_the_console_on_every_other_route_still_needs_the_token() {
         ("POST", "/admin/acknowledge-data-loss"),
         ("GET", "/metrics"),
         ("GET", "/openapi.yaml"),
+        ("GET", "/flows"),
         ("GET", "/flows/signup/summary"),
         ("GET", "/flows/signup/instances"),
     ] {
@@ -441,4 +479,115 @@ async fn long_stored_strings_are_cut_in_answers() {
     let steps = summary["steps"].as_object().unwrap();
     assert_eq!(steps.len(), 1);
     assert!(steps.keys().all(|step| step.chars().count() == 201));
+}
+
+/// `GET /flows` finds the flow ids under the layout's first segment, one
+/// bounded `list` per request, and pages with `next` like the listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_ids_are_discovered_in_bounded_pages() {
+    let store = memory();
+    seed(&store).await;
+    put(&store, "useflow:loose", b"x").await;
+    put(&store, "useflow::empty-id", b"x").await;
+    let addr = spawn_server(Arc::new(store.clone()), console_config(true)).await;
+
+    let whole = raw(addr, "GET", "/flows", AUTH, None).await;
+    assert_eq!(whole.status, 200, "{whole:?}");
+    assert_eq!(whole.header("content-type"), Some("application/json"));
+    assert_eq!(
+        whole.json(),
+        json!({
+            "prefix": "useflow:",
+            "scanned": 14,
+            "flows": [
+                { "flow_id": "checkout", "keys": 1 },
+                { "flow_id": "onboarding", "keys": 10 },
+                { "flow_id": "onboarding2", "keys": 1 },
+            ],
+            "other": 2,
+            "next": null,
+        })
+    );
+
+    // Two keys per request: the same ids and counts, added up over the
+    // pages (a flow spans several).
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    let mut cursor: Option<String> = None;
+    let (mut requests, mut scanned, mut other) = (0, 0, 0);
+    loop {
+        let target = match &cursor {
+            Some(next) => format!("/flows?limit=2&cursor={next}"),
+            None => "/flows?limit=2".to_owned(),
+        };
+        let page = raw(addr, "GET", &target, AUTH, None).await;
+        assert_eq!(page.status, 200, "{page:?}");
+        let page = page.json();
+        requests += 1;
+        let listed = page["scanned"].as_u64().unwrap();
+        assert!(listed <= 2, "{page}");
+        scanned += listed;
+        other += page["other"].as_u64().unwrap();
+        for flow in page["flows"].as_array().unwrap() {
+            *counts
+                .entry(flow["flow_id"].as_str().unwrap().to_owned())
+                .or_default() += flow["keys"].as_u64().unwrap();
+        }
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert!(requests >= 7, "{requests}");
+    assert_eq!((scanned, other), (14, 2));
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [
+            ("checkout".to_owned(), 1),
+            ("onboarding".to_owned(), 10),
+            ("onboarding2".to_owned(), 1),
+        ]
+    );
+
+    // Another first segment.
+    let app = raw(addr, "GET", "/flows?prefix=app", AUTH, None).await;
+    assert_eq!(app.status, 200, "{app:?}");
+    assert_eq!(
+        app.json()["flows"],
+        json!([{ "flow_id": "onboarding", "keys": 1 }])
+    );
+    assert_eq!(app.json()["prefix"], "app:");
+    let none = raw(addr, "GET", "/flows?prefix=nothing", AUTH, None).await;
+    assert_eq!(none.json()["flows"], json!([]));
+    assert_eq!(none.json()["next"], Value::Null);
+}
+
+/// `X-Content-Type-Options: nosniff` on every answer: data, errors, the
+/// fallback's 404 and the console's files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_says_nosniff() {
+    let store = memory();
+    put(&store, "k", b"<html><script>alert(1)</script>").await;
+    for console in [true, false] {
+        let mut config = console_config(true);
+        config.console = console;
+        let addr = spawn_server(Arc::new(store.clone()), config).await;
+        for (target, headers, status) in [
+            ("/states/k", AUTH, 200),
+            ("/states/k", &[][..], 401),
+            ("/states/absent", AUTH, 404),
+            ("/no-such-route", AUTH, 404),
+            ("/healthz", &[][..], 200),
+            ("/flows", AUTH, 200),
+            // Off, the console is no public path: the token is asked for.
+            ("/console/", &[][..], if console { 200 } else { 401 }),
+        ] {
+            let response = raw(addr, "GET", target, headers, None).await;
+            assert_eq!(response.status, status, "{target}: {response:?}");
+            assert_eq!(
+                response.header("x-content-type-options"),
+                Some("nosniff"),
+                "{target} (console {console})"
+            );
+        }
+    }
 }

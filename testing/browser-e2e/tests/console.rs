@@ -5,8 +5,10 @@
 //! token; 2 000 keys across pages; a JSON value; a delete (and a delete
 //! refused because the key changed since the listing); hostile keys, values
 //! and step ids that must render as text with no script running; the flows
-//! page's counts (with "count more" past the server's per-request bound)
-//! against the seeded data.
+//! page's flow ids (found with "scan more" past the server's per-request
+//! bound) and counts (with "count more") against the seeded data; a large
+//! binary value (hex of its start only, the rest as a download); focus after
+//! dialogs; and sign-in and opening a value with the keyboard alone.
 //!
 //! With `FLOWSTORE_CONSOLE_SCREENSHOTS` naming a directory, a PNG of each page
 //! is written there (`cargo xtask screenshots` points it at `docs/`).
@@ -16,6 +18,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key as WebKey;
 use fantoccini::{Client, Locator};
 use flowstore_browser_e2e::chrome::{Chromedriver, wait_for};
 use flowstore_browser_e2e::{CHROME_BIN_VAR, CHROMEDRIVER_VAR, path_from_env};
@@ -43,6 +47,12 @@ const STEPS: [(&str, usize); 4] = [
     (HOSTILE_STEP, 1),
 ];
 const COMPLETED: usize = 120;
+/// Another flow, listed before `onboarding`: discovery finds both.
+const CHECKOUT: usize = 3;
+/// A binary value longer than the view's 256 KiB preview.
+const BIG_BINARY: usize = 300 * 1024;
+/// Characters of 3 bytes: the 256 KiB preview ends inside one.
+const LONG_TEXT_CHARS: usize = 100_000;
 
 #[tokio::test]
 #[ignore = "needs Chromium and chromedriver: run by `cargo xtask browser`"]
@@ -122,6 +132,17 @@ async fn seed(store: &MemoryStore) {
         br#"{"name":"Ada","plan":"pro","tags":["a","b"]}"#.to_vec(),
     ));
     pairs.push((key("binary:blob"), vec![0, 159, 146, 150, 255]));
+    pairs.push((
+        key("binary:big"),
+        (0..BIG_BINARY).map(|i| (i % 256) as u8).collect(),
+    ));
+    pairs.push((key("text:long"), "€".repeat(LONG_TEXT_CHARS).into_bytes()));
+    for i in 0..CHECKOUT {
+        pairs.push((
+            key(&format!("useflow:checkout:default:c{i}")),
+            instance(&format!("c{i}"), "cart", "active"),
+        ));
+    }
     pairs.push((key(HOSTILE_KEY), HOSTILE_VALUE.as_bytes().to_vec()));
     let mut n = 0;
     for (step, count) in STEPS {
@@ -187,6 +208,9 @@ async fn walk_through(
     view_binary(client)
         .await
         .map_err(|e| format!("viewing a binary value: {e}"))?;
+    view_large(client)
+        .await
+        .map_err(|e| format!("viewing large values: {e}"))?;
     delete(client, store)
         .await
         .map_err(|e| format!("deleting a key: {e}"))?;
@@ -196,6 +220,9 @@ async fn walk_through(
     flows(client, shots)
         .await
         .map_err(|e| format!("the flows page: {e}"))?;
+    keyboard_only(client)
+        .await
+        .map_err(|e| format!("with the keyboard alone: {e}"))?;
     no_script_ran(client)
         .await
         .map_err(|e| format!("at the end: {e}"))?;
@@ -311,6 +338,10 @@ async fn browse_pages(client: &Client) -> Result<(), String> {
             "the next page",
         )
         .await?;
+        if pages == 1 {
+            // Disabled while the page loaded, the button has the focus again.
+            focused(client, "keys-next", "after the next page loaded").await?;
+        }
     }
     let expected: Vec<String> = (0..BULK).map(|i| format!("bulk:{i:05}")).collect();
     if seen != expected {
@@ -396,6 +427,79 @@ async fn view_binary(client: &Client) -> Result<(), String> {
     click(client, "#value-close").await
 }
 
+/// A binary value past the preview is still hex (not text decoded
+/// leniently); loaded whole, only the hex of its first 64 KiB is rendered and
+/// the rest is a download. A long text whose preview ends inside a character
+/// is still text.
+async fn view_large(client: &Client) -> Result<(), String> {
+    list(client, "binary:").await?;
+    click(client, "#keys-rows button[data-key='binary:big']").await?;
+    wait_for(
+        client,
+        "document.getElementById('value-format').textContent === 'binary (hex, cut)'",
+        "the preview of a large binary value shown as hex",
+    )
+    .await?;
+    let lines = "return [document.getElementById('value-body').textContent.split('\\n').length, \
+                 !document.getElementById('value-capped').hidden, \
+                 !document.getElementById('value-all').hidden, \
+                 !document.getElementById('value-download').hidden]";
+    let preview = script(client, lines).await?;
+    if preview != json!([4096, true, true, false]) {
+        return Err(format!(
+            "the preview should render 4 096 hex lines (64 KiB), say so and offer the whole value: {preview}"
+        ));
+    }
+    click(client, "#value-all").await?;
+    wait_for(
+        client,
+        "document.getElementById('value-format').textContent === 'binary (hex)' \
+         && !document.getElementById('value-download').hidden",
+        "the whole value loaded",
+    )
+    .await?;
+    let whole = script(client, lines).await?;
+    if whole != json!([4096, true, false, true]) {
+        return Err(format!(
+            "the whole value should still render 4 096 hex lines and offer a download: {whole}"
+        ));
+    }
+    let link = script(
+        client,
+        "const a = document.getElementById('value-download'); return [a.href.startsWith('blob:'), a.textContent, a.download]",
+    )
+    .await?;
+    if link
+        != json!([
+            true,
+            "Download the whole value (300.0 KiB)",
+            "binary_big.bin"
+        ])
+    {
+        return Err(format!("the download link reads {link}"));
+    }
+    click(client, "#value-close").await?;
+
+    list(client, "text:").await?;
+    click(client, "#keys-rows button[data-key='text:long']").await?;
+    wait_for(
+        client,
+        "document.getElementById('value-format').textContent === 'text (cut)'",
+        "a cut text shown as text",
+    )
+    .await?;
+    let text = script(
+        client,
+        "const t = document.getElementById('value-body').textContent; return [t.length, /^€+$/.test(t)]",
+    )
+    .await?;
+    // 256 KiB of 3-byte characters: 87 381 whole ones, the split one left out.
+    if text != json!([87_381, true]) {
+        return Err(format!("the cut text reads [length, all €] = {text}"));
+    }
+    click(client, "#value-close").await
+}
+
 async fn delete(client: &Client, store: &MemoryStore) -> Result<(), String> {
     list(client, "bulk:").await?;
     // Deleted after a confirmation.
@@ -421,6 +525,7 @@ async fn delete(client: &Client, store: &MemoryStore) -> Result<(), String> {
         "the listing without the deleted key",
     )
     .await?;
+    focused(client, "keys-title", "after a delete (its row is gone)").await?;
     if store
         .get(&key("bulk:00000"))
         .await
@@ -429,9 +534,59 @@ async fn delete(client: &Client, store: &MemoryStore) -> Result<(), String> {
     {
         return Err("the key is still in the store".into());
     }
-    // Cancelled: nothing happens.
+    // Cancelled: nothing happens, and the focus is back on the button.
     click(client, "#keys-rows tr[data-key='bulk:00001'] button.delete").await?;
+    wait_for(
+        client,
+        "!document.getElementById('delete-confirm').hidden",
+        "the confirmation",
+    )
+    .await?;
     click(client, "#delete-no").await?;
+    wait_for(
+        client,
+        "document.getElementById('delete-confirm').hidden",
+        "the confirmation to close",
+    )
+    .await?;
+    if store
+        .get(&key("bulk:00001"))
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        return Err("a cancelled delete deleted the key".into());
+    }
+    let after_cancel = script(
+        client,
+        "return [document.getElementById('keys-rows').firstElementChild?.dataset.key, \
+         document.activeElement?.closest('tr')?.dataset.key ?? null, \
+         document.activeElement?.classList.contains('delete') ?? false]",
+    )
+    .await?;
+    if after_cancel != json!(["bulk:00001", "bulk:00001", true]) {
+        return Err(format!(
+            "after cancelling, [first row, focused row, focus on Delete] = {after_cancel}"
+        ));
+    }
+    // The question names the version it is conditional on, and claims no
+    // condition when there is no version (a store without entry versions).
+    let questions = script_async(
+        client,
+        "const done = arguments[arguments.length - 1]; \
+         import('./keys.js').then(m => done([m.deleteQuestion({key: 'k', version: 'v1'}), \
+         m.deleteQuestion({key: 'k', version: null})]), e => done(String(e)))",
+    )
+    .await?;
+    let with = questions[0].as_str().unwrap_or_default();
+    let without = questions[1].as_str().unwrap_or_default();
+    if !(with.contains("at version v1") && with.contains("only if nobody changed it"))
+        || without.contains("version v")
+        || without.contains("only if")
+        || !without.contains("no entry versions")
+    {
+        return Err(format!("the delete questions read {questions}"));
+    }
     // Changed since the listing: the delete is refused by its If-Match.
     store
         .set(&key("bulk:00001"), b"changed elsewhere", None)
@@ -510,6 +665,55 @@ async fn flows(client: &Client, shots: Option<&Path>) -> Result<(), String> {
         "the flows page",
     )
     .await?;
+    focused(client, "flows-title", "on the newly shown flows page").await?;
+    // Discovery: one request lists 1 000 keys under `useflow:`, so it
+    // stops early; "scan more" finds the rest.
+    wait_for(
+        client,
+        "!document.getElementById('flows-scan-more').hidden",
+        "the first discovery step with a scan-more button",
+    )
+    .await?;
+    let onboarding = STEPS.iter().map(|(_, n)| n).sum::<usize>() + COMPLETED + 1;
+    let first = discovered(client).await?;
+    if first
+        != json!([
+            ["checkout", "3"],
+            ["onboarding", (1000 - CHECKOUT).to_string()]
+        ])
+    {
+        return Err(format!("the first discovery step found {first}"));
+    }
+    click(client, "#flows-scan-more").await?;
+    wait_for(
+        client,
+        "document.getElementById('flows-scan-more').hidden",
+        "the discovery to reach the end",
+    )
+    .await?;
+    let all = discovered(client).await?;
+    if all
+        != json!([
+            ["checkout", CHECKOUT.to_string()],
+            ["onboarding", onboarding.to_string()]
+        ])
+    {
+        return Err(format!("discovery found {all}"));
+    }
+    // A discovered id opens its flow.
+    click(client, "#flows-found-list button[data-flow='checkout']").await?;
+    wait_for(
+        client,
+        &format!(
+            "document.getElementById('flow-scanned').textContent === '{CHECKOUT}' \
+             && document.getElementById('flow-active').textContent === '{CHECKOUT}' \
+             && document.querySelector('#flow-chart .bar-row')?.dataset.step === 'cart'"
+        ),
+        "the checkout flow's counts",
+    )
+    .await?;
+    // Typing an id still works.
+    clear(client, "#flow-id").await?;
     type_into(client, "#flow-id", "onboarding").await?;
     click(client, "#flow-show").await?;
     // The first request reads 1 000 of the flow's keys and stops early.
@@ -526,7 +730,7 @@ async fn flows(client: &Client, shots: Option<&Path>) -> Result<(), String> {
     )
     .await?;
     click(client, "#flow-more").await?;
-    let total = STEPS.iter().map(|(_, n)| n).sum::<usize>() + COMPLETED + 1;
+    let total = onboarding;
     wait_for(
         client,
         &format!("document.getElementById('flow-scanned').textContent === '{total}'"),
@@ -605,6 +809,143 @@ async fn flows(client: &Client, shots: Option<&Path>) -> Result<(), String> {
     Ok(())
 }
 
+/// Signs in again and opens a value with Tab, Enter and typing only; the
+/// focus lands on each new page's heading and comes back to the key's
+/// button when the value view closes.
+async fn keyboard_only(client: &Client) -> Result<(), String> {
+    click(client, "#nav-keys").await?;
+    click(client, "#sign-out").await?;
+    wait_for(
+        client,
+        "!document.getElementById('signin-page').hidden",
+        "the sign-in form after signing out",
+    )
+    .await?;
+    focused(client, "token", "on the sign-in form").await?;
+    press(client, TOKEN).await?;
+    press(client, &char::from(WebKey::Enter).to_string()).await?;
+    wait_for(
+        client,
+        "!document.getElementById('keys-page').hidden",
+        "the keys page after a keyboard sign-in",
+    )
+    .await?;
+    focused(client, "keys-title", "after signing in").await?;
+    tab_to(
+        client,
+        "document.activeElement.id === 'keys-prefix'",
+        "the prefix field",
+    )
+    .await?;
+    // Select what the field holds, then type over it.
+    let select_all = KeyActions::new("keyboard".to_owned())
+        .then(KeyAction::Down {
+            value: WebKey::Control.into(),
+        })
+        .then(KeyAction::Down { value: 'a' })
+        .then(KeyAction::Up { value: 'a' })
+        .then(KeyAction::Up {
+            value: WebKey::Control.into(),
+        });
+    client
+        .perform_actions(select_all)
+        .await
+        .map_err(|e| format!("selecting the prefix: {e}"))?;
+    script(
+        client,
+        "document.getElementById('keys-caption').textContent = 'waiting'",
+    )
+    .await?;
+    press(client, &format!("profile:{}", char::from(WebKey::Enter))).await?;
+    wait_for(
+        client,
+        "document.getElementById('keys-caption').textContent.startsWith('Page 1 ') \
+         && document.getElementById('keys-rows').firstElementChild?.dataset.key === 'profile:ada'",
+        "the listing of profile:",
+    )
+    .await?;
+    tab_to(
+        client,
+        "document.activeElement.dataset.key === 'profile:ada'",
+        "the key's button",
+    )
+    .await?;
+    press(client, &char::from(WebKey::Enter).to_string()).await?;
+    wait_for(
+        client,
+        "document.getElementById('value-format').textContent === 'JSON' \
+         && document.getElementById('value-key').textContent === 'profile:ada'",
+        "the value opened with Enter",
+    )
+    .await?;
+    tab_to(
+        client,
+        "document.activeElement.id === 'value-close'",
+        "the Close button",
+    )
+    .await?;
+    press(client, &char::from(WebKey::Enter).to_string()).await?;
+    wait_for(
+        client,
+        "document.getElementById('value-view').hidden \
+         && document.activeElement.dataset.key === 'profile:ada'",
+        "the focus back on the key's button after closing",
+    )
+    .await
+}
+
+/// The flow ids the Flows page lists, with their key counts.
+async fn discovered(client: &Client) -> Result<Value, String> {
+    script(
+        client,
+        "return [...document.querySelectorAll('#flows-found-list li')].map(li => \
+         [li.querySelector('button').dataset.flow, li.querySelector('.hint').textContent.trim().split(' ')[0]])",
+    )
+    .await
+}
+
+/// Fails unless the element with id `id` has the focus.
+async fn focused(client: &Client, id: &str, when: &str) -> Result<(), String> {
+    let active = script(client, "return document.activeElement?.id ?? null").await?;
+    if active != json!(id) {
+        return Err(format!("{when}, the focus is on {active}, not #{id}"));
+    }
+    Ok(())
+}
+
+/// Presses each character of `keys` (WebDriver key codes for special keys)
+/// on whatever has the focus.
+async fn press(client: &Client, keys: &str) -> Result<(), String> {
+    let mut actions = KeyActions::new("keyboard".to_owned());
+    for key in keys.chars() {
+        actions = actions
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+    }
+    client
+        .perform_actions(actions)
+        .await
+        .map_err(|e| format!("pressing keys: {e}"))
+}
+
+/// Presses Tab until `condition` (a script expression) holds, at most 20 times.
+async fn tab_to(client: &Client, condition: &str, what: &str) -> Result<(), String> {
+    for _ in 0..20 {
+        if script(client, &format!("return Boolean({condition})")).await? == json!(true) {
+            return Ok(());
+        }
+        press(client, &char::from(WebKey::Tab).to_string()).await?;
+    }
+    let active = script(
+        client,
+        "return document.activeElement?.outerHTML.slice(0, 120) ?? null",
+    )
+    .await?;
+    Err(format!(
+        "20 Tabs did not reach {what}; the focus is on {active}"
+    ))
+}
+
 // ---------------------------------------------------------------------------
 // WebDriver helpers
 
@@ -641,6 +982,13 @@ async fn clear(client: &Client, css: &str) -> Result<(), String> {
 async fn script(client: &Client, script: &str) -> Result<Value, String> {
     client
         .execute(script, Vec::new())
+        .await
+        .map_err(|e| format!("running `{script}`: {e}"))
+}
+
+async fn script_async(client: &Client, script: &str) -> Result<Value, String> {
+    client
+        .execute_async(script, Vec::new())
         .await
         .map_err(|e| format!("running `{script}`: {e}"))
 }
