@@ -191,6 +191,19 @@ mod tests {
     }
 
     #[test]
+    fn base_and_rest_are_the_parts_before_the_query() {
+        let url = StoreUrl::parse("Redis://h:6379/2?namespace=n").unwrap();
+        assert_eq!(url.base(), "Redis://h:6379/2");
+        assert_eq!(url.scheme().as_deref(), Some("redis"));
+        assert_eq!(url.rest(), "h:6379/2");
+        let bare = StoreUrl::parse("memory").unwrap();
+        assert_eq!(
+            (bare.base(), bare.rest(), bare.scheme()),
+            ("memory", "memory", None)
+        );
+    }
+
+    #[test]
     fn duplicates_and_bad_escapes_are_config_errors() {
         let mut url = StoreUrl::parse("x://h?namespace=a&namespace=b").unwrap();
         assert!(url.take("namespace").is_err());
