@@ -206,7 +206,10 @@ fn fuzz(
     // Printed here, before the token is put into the environment, and keep it
     // so: `Command`'s Debug shows the variables set on it (`util::run` would
     // print the token).
-    eprintln!("$ {TOKEN_ENV}=… SCHEMATHESIS_HOOKS={} {cmd:?}", hooks.display());
+    eprintln!(
+        "$ {TOKEN_ENV}=… SCHEMATHESIS_HOOKS={} {cmd:?}",
+        hooks.display()
+    );
     let status = cmd
         .env(HOOKS_ENV, &hooks)
         .env(TOKEN_ENV, token)
