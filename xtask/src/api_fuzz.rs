@@ -67,6 +67,13 @@ struct Run {
 /// The environment variable `xtask/api-fuzz.toml` reads the token from.
 const TOKEN_ENV: &str = "FLOWSTORE_API_FUZZ_TOKEN";
 
+/// The environment variable Schemathesis loads hooks from: here
+/// `xtask/api-fuzz-hooks.py`, which drops the generated "valid" cases that
+/// the document's prose refuses but no OpenAPI 3.0 schema can say (a cursor
+/// the store did not hand out, a key over 1024 bytes, `If-Match` with
+/// `If-None-Match`).
+const HOOKS_ENV: &str = "SCHEMATHESIS_HOOKS";
+
 struct Options {
     max_examples: u32,
     seed: Option<u64>,
@@ -171,6 +178,7 @@ fn fuzz(
     report_dir: &Path,
     options: &Options,
 ) -> Result<(), String> {
+    let hooks = root().join("xtask").join("api-fuzz-hooks.py");
     let mut cmd = Command::new(schemathesis);
     cmd.arg("--config-file")
         .arg(root().join("xtask").join("api-fuzz.toml"))
@@ -195,9 +203,15 @@ fn fuzz(
     // The config file sends it as a bearer token; Schemathesis hides the
     // `Authorization` header in its output (`--output-sanitize` is on by
     // default), so the token is printed nowhere.
-    // Echoed without the environment (`util::run` would print the token).
-    eprintln!("$ {TOKEN_ENV}=… {cmd:?}");
+    // Printed here, before the token is put into the environment, and keep it
+    // so: `Command`'s Debug shows the variables set on it (`util::run` would
+    // print the token).
+    eprintln!(
+        "$ {TOKEN_ENV}=… SCHEMATHESIS_HOOKS={} {cmd:?}",
+        hooks.display()
+    );
     let status = cmd
+        .env(HOOKS_ENV, &hooks)
         .env(TOKEN_ENV, token)
         .current_dir(target_dir())
         .status()

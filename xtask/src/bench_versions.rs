@@ -38,7 +38,7 @@ impl Serve {
         flags: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Serve, String> {
-        let mut child = Command::new(binary)
+        let child = Command::new(binary)
             .args(["--store", "memory://", "serve", "--listen", "127.0.0.1:0"])
             .args(flags)
             .envs(env.iter().copied())
@@ -46,7 +46,14 @@ impl Serve {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let stdout = child
+        // The guard first: every early return below drops it, which kills
+        // and reaps the child instead of leaving a server running.
+        let mut serve = Serve {
+            url: String::new(),
+            child,
+        };
+        let stdout = serve
+            .child
             .stdout
             .take()
             .ok_or("no stdout from flowstore serve")?;
@@ -58,10 +65,8 @@ impl Serve {
             .trim()
             .strip_prefix("listening on ")
             .ok_or_else(|| format!("flowstore serve printed {line:?}"))?;
-        Ok(Serve {
-            url: format!("http://{addr}"),
-            child,
-        })
+        serve.url = format!("http://{addr}");
+        Ok(serve)
     }
 }
 

@@ -3,8 +3,10 @@
 //! The API knows `ttl` on `PUT /states/{key}` and `prefix`, `cursor` and
 //! `limit` on `GET /states` (a listing). Any other, on any route, and any of
 //! them on another route, is `400 invalid_argument`, so a misspelt `tll=30s` is never
-//! silently ignored. [`known_parameters_only`] runs in front of every route
-//! (the router adds it with `route_layer`), so a new route cannot forget it.
+//! silently ignored. [`known_parameters_only`] runs in front of each route's
+//! handlers: the router wraps every route in `checked` (app.rs), and a server
+//! test walks every path and method of the OpenAPI document with an unknown
+//! parameter, so a new route that forgets `checked` fails it.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -49,16 +51,17 @@ pub(crate) async fn known_parameters_only(mut request: Request, next: Next) -> R
 const LISTING: &[&str] = &[PREFIX_PARAMETER, CURSOR_PARAMETER, LIMIT_PARAMETER];
 
 /// The query parameters a request may carry: `ttl` on a `PUT` of a state (the
-/// only `PUT` route), the listing's on `GET /states`, nothing on any other
-/// request. The path is the router's own (without a prefix the router is
-/// nested under).
+/// only `PUT` route), the listing's on `GET /states` and the flow routes,
+/// nothing on any other request. `HEAD` is a `GET` without the body (axum
+/// answers it with the `GET` handler), so it knows what `GET` knows. The path
+/// is the router's own (without a prefix the router is nested under).
 fn known_parameters(method: &Method, path: &str) -> &'static [&'static str] {
     let state = path
         .strip_prefix(STATES_PATH)
         .is_some_and(|rest| rest.starts_with('/'));
     if method == Method::PUT && state {
         &[TTL_PARAMETER]
-    } else if method == Method::GET
+    } else if (method == Method::GET || method == Method::HEAD)
         && (path == STATES_PATH || path == FLOWS_PATH || is_flow_route(path))
     {
         LISTING
@@ -200,6 +203,8 @@ mod tests {
             known_parameters(&Method::GET, "/flows/f/instances"),
             LISTING
         );
+        assert_eq!(known_parameters(&Method::HEAD, "/states"), LISTING);
+        assert_eq!(known_parameters(&Method::HEAD, "/flows/f/summary"), LISTING);
         for (method, path) in [
             (Method::GET, "/states/k"),
             (Method::DELETE, "/states/k"),
@@ -214,6 +219,8 @@ mod tests {
             (Method::GET, "/flows/"),
             (Method::GET, "/flows//summary"),
             (Method::GET, "/flows/a/b/summary"),
+            (Method::HEAD, "/states/k"),
+            (Method::POST, "/states"),
         ] {
             assert!(
                 known_parameters(&method, path).is_empty(),

@@ -366,6 +366,98 @@ async fn every_states_route_refuses_unknown_query_parameters() {
     );
 }
 
+/// Every operation of the OpenAPI document, as `(method, path template)`,
+/// read from its `paths` (two-space path lines, four-space method lines; no
+/// YAML parser among the dependencies). The count is checked against the
+/// operations' `operationId`s, so an operation this reading misses fails the
+/// test instead of going unchecked.
+fn documented_operations() -> Vec<(String, String)> {
+    let document = flowstore_server::OPENAPI_YAML;
+    let paths = document
+        .split_once("\npaths:\n")
+        .and_then(|(_, rest)| rest.split_once("\ncomponents:\n"))
+        .map(|(paths, _)| paths)
+        .expect("the document has `paths` before `components`");
+    let mut operations = Vec::new();
+    let mut path = None;
+    for line in paths.lines() {
+        if let Some(template) = line.strip_prefix("  /").and_then(|l| l.strip_suffix(':')) {
+            path = Some(format!("/{template}"));
+        } else if let Some(method) = line.strip_prefix("    ").and_then(|l| l.strip_suffix(':'))
+            && matches!(method, "get" | "put" | "post" | "delete" | "patch" | "head")
+        {
+            let path = path.clone().expect("a method line under a path");
+            operations.push((method.to_ascii_uppercase(), path));
+        }
+    }
+    assert_eq!(
+        operations.len(),
+        // An operation's own `operationId` (six spaces in); links name
+        // theirs deeper.
+        document
+            .lines()
+            .filter(|line| line.starts_with("      operationId:"))
+            .count(),
+        "every operation of the document was read: {operations:?}"
+    );
+    operations
+}
+
+/// Every path and method the served OpenAPI document lists (the console's
+/// page included) refuses an unknown query parameter with `400
+/// invalid_argument`: a route added without `checked` (app.rs) fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_operation_refuses_unknown_query_parameters() {
+    let store = Arc::new(memory());
+    let mut config = local_config();
+    config.console = true;
+    let addr = spawn_server(store.clone(), config).await;
+    store.set(&key("k"), b"v", None).await.unwrap();
+    let operations = documented_operations();
+    assert!(operations.len() >= 17, "{operations:?}");
+    for (method, template) in operations {
+        let path = template.replace("{key}", "k").replace("{flowId}", "f");
+        assert!(!path.contains('{'), "a path parameter left in {template}");
+        let target = format!("{path}?zz=1");
+        let body = matches!(method.as_str(), "PUT" | "POST" | "PATCH").then_some(&b"{}"[..]);
+        let response = raw(addr, &method, &target, &[], body).await;
+        // The status first: a route without the check answers as usual,
+        // often without an error body.
+        assert_eq!(response.status, 400, "{method} {target}: {response:?}");
+        assert_eq!(
+            response.error_kind(),
+            "invalid_argument",
+            "{method} {target}"
+        );
+    }
+    assert_eq!(
+        store.get(&key("k")).await.unwrap().as_deref(),
+        Some(&b"v"[..]),
+        "a refused request changed the store"
+    );
+}
+
+/// `HEAD` is `GET` without the body: it knows the listing's parameters as
+/// `GET` does (it was refused with 400 while `GET` answered 200).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_knows_the_query_parameters_get_knows() {
+    let addr = spawn_server(Arc::new(memory()), local_config()).await;
+    for target in [
+        "/states?limit=1",
+        "/states?prefix=a&limit=2",
+        "/flows/f/summary?limit=1",
+        "/flows/f/instances?prefix=useflow",
+    ] {
+        let get = raw(addr, "GET", target, &[], None).await;
+        assert_eq!(get.status, 200, "GET {target}: {get:?}");
+        let head = raw(addr, "HEAD", target, &[], None).await;
+        assert_eq!(head.status, 200, "HEAD {target}: {head:?}");
+        assert!(head.body.is_empty(), "HEAD {target} has a body");
+    }
+    let head = raw(addr, "HEAD", "/states?zz=1", &[], None).await;
+    assert_eq!(head.status, 400, "{head:?}");
+}
+
 /// A method a route does not have is 405 whatever the query holds: the query
 /// check sits in front of the route's handlers, not of its "method not
 /// allowed" answer (found by `cargo xtask api-fuzz`: `TRACE /states?prefix=a`
