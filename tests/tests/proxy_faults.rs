@@ -387,6 +387,7 @@ async fn retry_stays_within_its_deadline_and_cap(remote: Remote) {
         )
         .await;
         let single = started.elapsed();
+        eprintln!("{remote} {mode:?}: a single get failed after {single:?}");
         assert_temporary(
             &result.expect_err(&format!("a get under {mode:?} answered")),
             &format!("a get under {mode:?}"),

@@ -457,6 +457,26 @@ mod tests {
         assert_eq!(proxy.connections(), 2);
     }
 
+    /// The race `set_mode` closes under its lock: a pump that reads after a
+    /// blackhole dropped a chunk of its connection forwards nothing in the
+    /// next mode, but closes.
+    #[test]
+    fn a_blackholed_connection_never_forwards_again() {
+        let proxy = FaultProxy::start(echo()).unwrap();
+        let pump = Pump {
+            number: 0,
+            shared: Arc::clone(&proxy.shared),
+            cut: Arc::new(AtomicBool::new(false)),
+            direction: Direction::Down,
+        };
+        proxy.set_mode(ProxyMode::Blackhole);
+        let Step { forward, close } = pump.step(4);
+        assert_eq!((forward, close), (0, false));
+        proxy.set_mode(ProxyMode::Pass);
+        let Step { forward, close } = pump.step(4);
+        assert_eq!((forward, close), (0, true));
+    }
+
     #[test]
     fn a_closed_connection_leaves_the_open_list() {
         let proxy = FaultProxy::start(echo()).unwrap();
