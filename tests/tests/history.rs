@@ -12,7 +12,10 @@
 //! `FLOWSTORE_TEST_POSTGRES_URL`, `FLOWSTORE_TEST_REDIS_URL` and
 //! `FLOWSTORE_TEST_REDIS_CLUSTER_URL` (`cargo xtask ci` and `cargo xtask
 //! faults` start them), each run in a namespace of its own. The tests take a
-//! lock so that they run one at a time: the latencies are one backend's.
+//! lock so that they run one at a time, so that no two of this binary's
+//! backends share the machine; other test binaries and servers may still run
+//! alongside (`cargo xtask ci` runs several at once), so the printed
+//! latencies are indicative, not a benchmark.
 
 #![allow(
     clippy::await_holding_lock,

@@ -1,7 +1,7 @@
 //! `cargo xtask faults [--full]`: the fault tests of issue 15 §3 on their
 //! own — the history check, the TCP fault proxy tests (cut writes, retry
-//! deadline and cap), the concurrent upserts and the Redis Cluster resharding
-//! under load — with the output of every test shown, against the servers of
+//! deadline and cap), the concurrent upserts, SQLite's disk-full unit test and
+//! the Redis Cluster resharding under load — with the output of every test shown, against the servers of
 //! the `FLOWSTORE_TEST_*_URL` variables or throwaway ones.
 //!
 //! `cargo xtask ci` runs the same tests at CI size among all the others.
@@ -52,13 +52,27 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     tests.env(FULL_VAR, if full { "1" } else { "0" });
     let tests = util::run(&mut tests);
 
+    // `flowstore-sqlite`'s unit tests named `disk_full` (its own crate: the
+    // test needs a hook only its unit tests reach).
+    let mut disk_full = cargo();
+    disk_full.args([
+        "test",
+        "-p",
+        "flowstore-sqlite",
+        "--lib",
+        "disk_full",
+        "--",
+        "--nocapture",
+    ]);
+    let disk_full = util::run(&mut disk_full);
+
     let mut resharding = cargo();
     resharding.args(["run", "-p", "flowstore-tests", "--bin", RESHARDING]);
     resharding.env(FULL_VAR, if full { "1" } else { "0" });
     let resharding = util::run(&mut resharding);
-    match (tests, resharding) {
-        (Ok(()), Ok(())) => Ok(()),
-        (tests, resharding) => Err([tests.err(), resharding.err()]
+    match (tests, disk_full, resharding) {
+        (Ok(()), Ok(()), Ok(())) => Ok(()),
+        (tests, disk_full, resharding) => Err([tests.err(), disk_full.err(), resharding.err()]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()

@@ -11,6 +11,7 @@
 //! [`ProxyMode::CloseAfter`] that many) and count how often a client
 //! reconnected.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,8 +61,9 @@ struct Shared {
     /// Bytes [`ProxyMode::CloseAfter`] / [`ProxyMode::BlackholeAfter`] still
     /// forward client→server before they cut.
     budget: AtomicU64,
-    /// Every open connection (both ends), so that a reset can close them.
-    open: Mutex<Vec<TcpStream>>,
+    /// Every open connection (both ends) by its number, so that a reset can
+    /// close them; a connection leaves when its pumps end.
+    open: Mutex<HashMap<u64, [TcpStream; 2]>>,
     stopped: AtomicBool,
     connections: AtomicU64,
     bytes_up: AtomicU64,
@@ -113,7 +115,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             mode: Mutex::new(ProxyMode::Pass),
             budget: AtomicU64::new(0),
-            open: Mutex::new(Vec::new()),
+            open: Mutex::new(HashMap::new()),
             stopped: AtomicBool::new(false),
             connections: AtomicU64::new(0),
             bytes_up: AtomicU64::new(0),
@@ -145,10 +147,12 @@ impl FaultProxy {
             self.shared.budget.store(bytes, Ordering::SeqCst);
         }
         let previous = std::mem::replace(&mut *current, mode);
-        drop(current);
+        // Still under the mode lock, so that no pump forwards anything in
+        // the new mode on a connection this closes.
         if mode == ProxyMode::Reset || previous.garbles() {
             close_all(&self.shared);
         }
+        drop(current);
     }
 
     /// How many connections the proxy has opened to the server so far (one
@@ -174,7 +178,7 @@ impl Drop for FaultProxy {
 
 fn close_all(shared: &Shared) {
     let open = std::mem::take(&mut *shared.open.lock().unwrap_or_else(|e| e.into_inner()));
-    for stream in open {
+    for stream in open.into_values().flatten() {
         let _ = stream.shutdown(Shutdown::Both);
     }
 }
@@ -194,21 +198,27 @@ fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Shared>) {
             continue;
         };
         let _ = (client.set_nodelay(true), server.set_nodelay(true));
-        shared.connections.fetch_add(1, Ordering::SeqCst);
+        let number = shared.connections.fetch_add(1, Ordering::SeqCst);
         // A connection that cannot be registered is dropped (closed) here.
-        let _ = pair(client, server, &shared);
+        let _ = pair(number, client, server, &shared);
     }
 }
 
-/// Registers both ends and starts one pump per direction.
-fn pair(client: TcpStream, server: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
+/// Registers both ends as connection `number` and starts one pump per
+/// direction.
+fn pair(number: u64, client: TcpStream, server: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     {
         let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.push(client.try_clone()?);
-        open.push(server.try_clone()?);
+        // Checked under the lock: once the proxy's drop closed everything,
+        // nothing registers any more.
+        if shared.stopped.load(Ordering::SeqCst) {
+            return Err(io::Error::other("the proxy stopped"));
+        }
+        open.insert(number, [client.try_clone()?, server.try_clone()?]);
     }
     let (client_in, server_in) = (client.try_clone()?, server.try_clone()?);
     let up = Pump {
+        number,
         shared: Arc::clone(shared),
         cut: Arc::new(AtomicBool::new(false)),
         direction: Direction::Up,
@@ -225,10 +235,12 @@ fn pair(client: TcpStream, server: TcpStream, shared: &Arc<Shared>) -> io::Resul
 /// One direction of one connection.
 #[derive(Clone)]
 struct Pump {
+    /// Which connection, in [`Shared::open`].
+    number: u64,
     shared: Arc<Shared>,
-    /// Set (by the up pump) once this connection used up the cut budget:
-    /// from then on neither direction forwards anything. Shared by the
-    /// connection's two pumps.
+    /// Set once this connection used up the cut budget or a blackhole
+    /// dropped a chunk of it: from then on neither direction forwards
+    /// anything, whatever the mode. Shared by the connection's two pumps.
     cut: Arc<AtomicBool>,
     direction: Direction,
 }
@@ -251,13 +263,15 @@ impl Pump {
             };
             let Step { forward, close } = self.step(read);
             if forward > 0 {
-                if to.write_all(&buffer[..forward]).is_err() {
-                    break;
-                }
+                // Counted before they go out, so that once the server has
+                // them the count does too.
                 if self.direction == Direction::Up {
                     self.shared
                         .bytes_up
                         .fetch_add(forward as u64, Ordering::SeqCst);
+                }
+                if to.write_all(&buffer[..forward]).is_err() {
+                    break;
                 }
             }
             if close {
@@ -266,6 +280,13 @@ impl Pump {
         }
         let _ = from.shutdown(Shutdown::Both);
         let _ = to.shutdown(Shutdown::Both);
+        // The other pump's read now ends too; the connection's descriptors
+        // close once both pumps and this entry are gone.
+        self.shared
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.number);
     }
 
     fn step(&self, read: usize) -> Step {
@@ -273,9 +294,21 @@ impl Pump {
             forward,
             close: false,
         };
-        let close_on_cut = match self.shared.mode() {
+        let mode = self.shared.mode();
+        // First: a connection that lost bytes never forwards again, even if
+        // the mode changed before `set_mode` closed it.
+        if self.cut.load(Ordering::SeqCst) {
+            return Step {
+                forward: 0,
+                close: !mode.garbles(),
+            };
+        }
+        let close_on_cut = match mode {
             ProxyMode::Pass => return go_on(read),
-            ProxyMode::Blackhole => return go_on(0),
+            ProxyMode::Blackhole => {
+                self.cut.store(true, Ordering::SeqCst);
+                return go_on(0);
+            }
             ProxyMode::Reset => {
                 return Step {
                     forward: 0,
@@ -289,9 +322,7 @@ impl Pump {
             ProxyMode::CloseAfter(_) => true,
             ProxyMode::BlackholeAfter(_) => false,
         };
-        let forward = if self.cut.load(Ordering::SeqCst) {
-            0
-        } else if self.direction == Direction::Down {
+        let forward = if self.direction == Direction::Down {
             // Nothing cut on this connection yet: its answers pass.
             return go_on(read);
         } else {
@@ -396,6 +427,7 @@ mod tests {
         let mut late = connect(&proxy, Duration::from_secs(5));
         assert!(round_trip(&mut late).is_err(), "served after the cut");
         assert_received(&received, b"pingpingpi");
+        assert_eq!(proxy.bytes_up(), 10, "forwarded after the cut");
 
         proxy.set_mode(ProxyMode::Pass);
         let mut healed = connect(&proxy, Duration::from_secs(5));
@@ -423,6 +455,43 @@ mod tests {
         let mut healed = connect(&proxy, Duration::from_secs(5));
         assert_eq!(round_trip(&mut healed).unwrap(), b"ping");
         assert_eq!(proxy.connections(), 2);
+    }
+
+    /// The race `set_mode` closes under its lock: a pump that reads after a
+    /// blackhole dropped a chunk of its connection forwards nothing in the
+    /// next mode, but closes.
+    #[test]
+    fn a_blackholed_connection_never_forwards_again() {
+        let proxy = FaultProxy::start(echo()).unwrap();
+        let pump = Pump {
+            number: 0,
+            shared: Arc::clone(&proxy.shared),
+            cut: Arc::new(AtomicBool::new(false)),
+            direction: Direction::Down,
+        };
+        proxy.set_mode(ProxyMode::Blackhole);
+        let Step { forward, close } = pump.step(4);
+        assert_eq!((forward, close), (0, false));
+        proxy.set_mode(ProxyMode::Pass);
+        let Step { forward, close } = pump.step(4);
+        assert_eq!((forward, close), (0, true));
+    }
+
+    #[test]
+    fn a_closed_connection_leaves_the_open_list() {
+        let proxy = FaultProxy::start(echo()).unwrap();
+        let open = || proxy.shared.open.lock().unwrap().len();
+        let mut stream = connect(&proxy, Duration::from_secs(5));
+        assert_eq!(round_trip(&mut stream).unwrap(), b"ping");
+        assert_eq!(open(), 1);
+        drop(stream);
+        for _ in 0..100 {
+            if open() == 0 {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!("a closed connection is still held open");
     }
 
     #[test]

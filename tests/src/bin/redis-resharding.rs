@@ -8,7 +8,9 @@
 //! them), nor a permanent error (only `Timeout`/`Unavailable` while a slot is
 //! in flux), a read never goes back before the last acknowledged write, and
 //! after the moves every key holds at least its last acknowledged value:
-//! lost acknowledged writes are counted, printed and asserted zero.
+//! lost acknowledged writes are counted. The writers record what they saw
+//! wrong rather than panic, so that the program prints every count (and the
+//! first few of each writer's violations) before it exits non-zero.
 //!
 //! A program, not a test: `cargo xtask faults` runs it (one move there and
 //! back of the slots of 16 keys; `--full`: 64 keys, three times) on a
@@ -34,7 +36,6 @@ use std::time::{Duration, Instant};
 use flowstore_core::{Key, Namespace, Store};
 use flowstore_redis::RedisStore;
 use flowstore_test_servers::{RedisCluster, RedisServer, Reply};
-use flowstore_tests::faults::assert_temporary;
 use flowstore_tests::history::FULL_VAR;
 
 const NAMESPACE: &str = "reshard";
@@ -50,13 +51,47 @@ fn key(i: usize) -> Key {
 }
 
 /// What one writer saw of its key.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Seen {
     acked: u64,
     attempted: u64,
     /// Temporary errors (allowed while a slot moves: a command may wait out
     /// its timeout for a slot in flux; counted and printed).
     errors: u64,
+    /// How many answers broke a rule: a redirection or a permanent error
+    /// reaching the caller, a read older than the last acknowledged write or
+    /// of nothing, a value no writer wrote.
+    violations: u64,
+    /// The first few of them, described.
+    examples: Vec<String>,
+}
+
+/// How many violations each writer describes.
+const EXAMPLES: usize = 5;
+
+impl Seen {
+    fn violation(&mut self, what: String) {
+        self.violations += 1;
+        if self.examples.len() < EXAMPLES {
+            self.examples.push(what);
+        }
+    }
+
+    /// Counts a failed call: temporary and no redirection, or a violation.
+    fn failed(&mut self, err: &flowstore_core::Error, what: &str) {
+        if redirection(err) {
+            self.violation(format!("a redirection reached a {what}: {err:?}"));
+        } else if !(err.is_temporary()
+            && matches!(
+                err.kind(),
+                flowstore_core::ErrorKind::Timeout | flowstore_core::ErrorKind::Unavailable
+            ))
+        {
+            self.violation(format!("a {what} failed permanently: {err:?}"));
+        } else {
+            self.errors += 1;
+        }
+    }
 }
 
 fn redirection(err: &flowstore_core::Error) -> bool {
@@ -73,42 +108,35 @@ async fn writer(store: Arc<RedisStore>, k: Key, stop: Arc<AtomicBool>) -> Seen {
         match result {
             Ok(()) => seen.acked = next,
             Err(err) => {
-                assert!(!redirection(&err), "a redirection reached a set: {err:?}");
-                assert_temporary(&err, "a set while a slot moved");
-                seen.errors += 1;
+                seen.failed(&err, "set");
                 continue;
             }
         }
         match store.get(&k).await {
-            Ok(Some(bytes)) => {
-                let value = number(&k, &bytes);
-                assert!(
-                    (seen.acked..=seen.attempted).contains(&value),
+            Ok(Some(bytes)) => match number(&bytes) {
+                Some(value) if (seen.acked..=seen.attempted).contains(&value) => {}
+                Some(value) => seen.violation(format!(
                     "{k:?} read {value} while a slot moved; acknowledged {}, attempted {}",
-                    seen.acked,
-                    seen.attempted
-                );
-            }
-            Ok(None) => panic!(
+                    seen.acked, seen.attempted
+                )),
+                None => seen.violation(format!("{k:?} read {bytes:?}, which no writer wrote")),
+            },
+            Ok(None) => seen.violation(format!(
                 "{k:?} read as absent after write {} was acknowledged",
                 seen.acked
-            ),
-            Err(err) => {
-                assert!(!redirection(&err), "a redirection reached a get: {err:?}");
-                assert_temporary(&err, "a get while a slot moved");
-                seen.errors += 1;
-            }
+            )),
+            Err(err) => seen.failed(&err, "get"),
         }
     }
     seen
 }
 
-/// The number a writer wrote, from the value read back.
-fn number(k: &Key, bytes: &[u8]) -> u64 {
+/// The number a writer wrote, from the value read back; `None` if no writer
+/// wrote it.
+fn number(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes)
         .ok()
         .and_then(|text| text.parse().ok())
-        .unwrap_or_else(|| panic!("{k:?} read {bytes:?}, which no writer wrote"))
 }
 
 fn cmd(node: &RedisServer, args: &[&str]) -> Reply {
@@ -222,27 +250,47 @@ async fn main() {
     let fresh = open().await;
     let mut lost = Vec::new();
     for (i, s) in seen.iter().enumerate() {
-        let value: Option<u64> = fresh
-            .get(&key(i))
-            .await
-            .unwrap()
-            .map(|bytes| number(&key(i), &bytes));
+        let now = match fresh.get(&key(i)).await {
+            Ok(now) => now,
+            Err(err) => {
+                eprintln!("reading k{i} back failed: {err:?}");
+                None
+            }
+        };
+        let value = now.as_deref().and_then(number);
         if value.is_none_or(|v| v < s.acked) {
-            lost.push((i, s.acked, value));
+            lost.push((i, s.acked, now));
         }
     }
     let acked: u64 = seen.iter().map(|s| s.acked).sum();
     let errors: u64 = seen.iter().map(|s| s.errors).sum();
+    let violations: u64 = seen.iter().map(|s| s.violations).sum();
     println!(
         "resharding: {moves} slot moves ({} slots, {rounds} round(s) there and back) in \
          {resharding:.2?} under {keys} writers: {acked} writes acknowledged, {errors} \
-         temporary errors, {} acknowledged writes lost",
+         temporary errors, {violations} violations, {} acknowledged writes lost",
         slots.len(),
         lost.len()
     );
-    assert!(acked > keys as u64, "the writers barely wrote ({seen:?})");
-    assert!(
-        lost.is_empty(),
-        "acknowledged writes lost (key, acknowledged, now): {lost:?}"
-    );
+    for (i, s) in seen.iter().enumerate() {
+        for example in &s.examples {
+            println!("  writer {i}: {example}");
+        }
+    }
+    let mut failed = false;
+    if acked <= keys as u64 {
+        println!("FAILED: the writers barely wrote ({acked} acknowledged writes)");
+        failed = true;
+    }
+    if violations > 0 {
+        println!("FAILED: {violations} answers broke a rule (examples above)");
+        failed = true;
+    }
+    if !lost.is_empty() {
+        println!("FAILED: acknowledged writes lost (key, acknowledged, now): {lost:?}");
+        failed = true;
+    }
+    if failed {
+        std::process::exit(1);
+    }
 }
