@@ -60,6 +60,10 @@ function start() {
   $('nav-keys').addEventListener('click', () => { location.hash = '#keys'; });
   $('nav-flows').addEventListener('click', () => { location.hash = '#flows'; });
   $('sign-out').addEventListener('click', () => {
+    // Nothing the last user saw stays in the page (a value's download
+    // included), and signing in again lists afresh.
+    keys.reset();
+    flows.reset();
     api.signOut();
     status('Signed out.');
     route();

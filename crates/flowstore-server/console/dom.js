@@ -29,11 +29,15 @@ export function show(id, visible) {
  * After a button that had the focus (`had`) was disabled for a request: a
  * disabled button drops the keyboard focus, so it gets it back, or, when it
  * is gone, hidden or still disabled, `fallback` (an element id) gets it.
+ * Only when the focus was really lost (on the page's body, or still on the
+ * disabled button): if the user moved it meanwhile, it stays where they put it.
  */
 export function keepFocus(had, fallback) {
   if (!(had instanceof HTMLButtonElement)) return;
+  const now = document.activeElement;
+  if (now !== null && now !== document.body && now !== had) return;
   if (had.isConnected && !had.disabled && !had.closest('[hidden]')) {
-    if (document.activeElement !== had) had.focus();
+    if (now !== had) had.focus();
   } else {
     $(fallback).focus();
   }

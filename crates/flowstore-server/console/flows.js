@@ -13,6 +13,14 @@ const INSTANCES_PER_PAGE = 50;
 let current = null;
 /** The discovery scan: flow id → keys seen, and where to go on. */
 let found = null;
+/**
+ * The latest request of each kind. An overtaken request (the user scanned
+ * again, picked another flow, signed out) drops its answer and leaves the
+ * buttons and the focus to the request that overtook it: adding its answer
+ * up, or re-enabling "more" while the new request still runs, would count
+ * a page twice.
+ */
+const latest = { discover: 0, count: 0, instances: 0 };
 
 export function setup() {
   $('flows-form').addEventListener('submit', (event) => {
@@ -29,12 +37,31 @@ export function enter() {
   if (found === null) discover(true);
 }
 
+/** Forgets the scan and the flow shown (on sign-out); requests on their way are ignored. */
+export function reset() {
+  found = null;
+  current = null;
+  for (const kind of Object.keys(latest)) latest[kind] += 1;
+  $('flows-form').reset();
+  setText('flows-error', '');
+  $('flows-found-list').replaceChildren();
+  setText('flows-found-caption', 'Not scanned yet.');
+  show('flows-scan-more', false);
+  $('flows-scan').disabled = false;
+  $('flows-scan-more').disabled = false;
+  show('flow-result', false);
+  $('flow-chart').replaceChildren();
+  $('instances-rows').replaceChildren();
+}
+
 const prefix = () => $('flow-prefix').value.trim() || 'useflow';
 
 /** One step of the discovery: `fresh` starts over (with the prefix typed now). */
 async function discover(fresh) {
   if (fresh || found === null) found = { prefix: prefix(), flows: new Map(), scanned: 0, other: 0, next: null };
   const scan = found;
+  const ticket = ++latest.discover;
+  const isLatest = () => ticket === latest.discover && scan === found;
   const had = document.activeElement;
   $('flows-scan').disabled = true;
   $('flows-scan-more').disabled = true;
@@ -42,20 +69,24 @@ async function discover(fresh) {
   status('Looking for flows…');
   try {
     const page = await api.discoverFlows(scan.prefix, scan.next);
-    if (scan !== found) return;
+    if (!isLatest()) return;
     for (const { flow_id: id, keys } of page.flows) scan.flows.set(id, (scan.flows.get(id) ?? 0) + keys);
     scan.scanned += page.scanned;
     scan.other += page.other;
     scan.next = page.next;
+    scan.ordered = page.ordered;
     renderFound(scan);
     status(scan.next ? 'Scanned part of the keys for flows.' : 'Scanned every key for flows.');
   } catch (error) {
+    if (!isLatest()) return;
     setText('flows-error', `Looking for flows failed: ${error.message}`);
     status('');
   } finally {
-    $('flows-scan').disabled = false;
-    $('flows-scan-more').disabled = false;
-    keepFocus(had, 'flows-found-title');
+    if (isLatest()) {
+      $('flows-scan').disabled = false;
+      $('flows-scan-more').disabled = false;
+      keepFocus(had, 'flows-found-title');
+    }
   }
 }
 
@@ -76,8 +107,17 @@ function renderFound(scan) {
   const seen = `${scan.scanned} ${where} scanned${scan.next ? ' so far' : ''}`;
   const what = ids.length === 0 ? 'no flow found' : `${ids.length} flow id${ids.length === 1 ? '' : 's'}`;
   const other = scan.other ? `, ${scan.other} not in the flow key layout` : '';
-  setText('flows-found-caption', `${seen}: ${what}${other}. Or type a flow id above.`);
+  const caveat = unordered(scan);
+  setText('flows-found-caption', `${seen}: ${what}${other}. ${caveat ? `${caveat} ` : ''}Or type a flow id above.`);
   show('flows-scan-more', Boolean(scan.next));
+}
+
+/**
+ * A caveat for counts added up over several answers of a store that may list
+ * a key twice (the answers' `ordered` is false): they are then not exact.
+ */
+function unordered(run) {
+  return run.ordered === false && run.scanned > 0 ? 'This store may list a key twice: the counts may be high.' : '';
 }
 
 function start(flow, prefix) {
@@ -95,6 +135,7 @@ function start(flow, prefix) {
   };
   $('instances-rows').replaceChildren();
   $('flow-chart').replaceChildren();
+  show('flow-unordered', false);
   setText('flows-error', '');
   show('flow-result', true);
   $('flow-title').focus();
@@ -104,12 +145,14 @@ function start(flow, prefix) {
 
 async function count() {
   const run = current;
+  const ticket = ++latest.count;
+  const isLatest = () => ticket === latest.count && run === current;
   const had = document.activeElement;
   $('flow-more').disabled = true;
   status('Counting instances…');
   try {
     const summary = await api.flowSummary(run.flow, run.prefix, run.next);
-    if (run !== current) return;
+    if (!isLatest()) return;
     for (const [step, active] of Object.entries(summary.steps)) {
       run.steps.set(step, (run.steps.get(step) ?? 0) + active);
     }
@@ -118,14 +161,18 @@ async function count() {
     run.invalid += summary.invalid;
     run.scanned += summary.scanned;
     run.next = summary.next;
+    run.ordered = summary.ordered;
     renderSummary(run);
     status(run.next ? 'Counted part of the flow.' : 'Counted every instance.');
   } catch (error) {
+    if (!isLatest()) return;
     setText('flows-error', `Counting failed: ${error.message}`);
     status('');
   } finally {
-    $('flow-more').disabled = false;
-    keepFocus(had, 'flow-title');
+    if (isLatest()) {
+      $('flow-more').disabled = false;
+      keepFocus(had, 'flow-title');
+    }
   }
 }
 
@@ -137,6 +184,9 @@ function renderSummary(run) {
   setText('flow-other', run.other);
   setText('flow-invalid', run.invalid);
   setText('flow-scanned', run.scanned);
+  const caveat = unordered(run);
+  setText('flow-unordered', caveat);
+  show('flow-unordered', caveat !== '');
   show('flow-partial', Boolean(run.next));
   show('flow-more', Boolean(run.next));
   const steps = [...run.steps.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
@@ -159,19 +209,24 @@ function renderSummary(run) {
 
 async function instances() {
   const run = current;
+  const ticket = ++latest.instances;
+  const isLatest = () => ticket === latest.instances && run === current;
   const had = document.activeElement;
   $('instances-more').disabled = true;
   try {
     const page = await api.flowInstances(run.flow, run.prefix, run.instancesNext, INSTANCES_PER_PAGE);
-    if (run !== current) return;
+    if (!isLatest()) return;
     run.instancesNext = page.next;
     $('instances-rows').append(...page.items.map(instanceRow));
     show('instances-more', Boolean(page.next));
   } catch (error) {
+    if (!isLatest()) return;
     setText('flows-error', `Listing instances failed: ${error.message}`);
   } finally {
-    $('instances-more').disabled = false;
-    keepFocus(had, 'instances-title');
+    if (isLatest()) {
+      $('instances-more').disabled = false;
+      keepFocus(had, 'instances-title');
+    }
   }
 }
 

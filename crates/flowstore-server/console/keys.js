@@ -30,6 +30,14 @@ let deleteOpener = null;
 let valueOpener = null;
 /** The `blob:` URL of the value offered as a download, revoked when the view changes. */
 let downloadUrl = null;
+/**
+ * Counts the value view's loads, closes included: a load whose number is no
+ * longer this one was overtaken (another key opened, the view closed) and
+ * leaves the view alone when its answer arrives.
+ */
+let valueRun = 0;
+/** Counts the listing's loads the same way: only the latest one renders. */
+let listRun = 0;
 
 export function setup() {
   $('keys-form').addEventListener('submit', (event) => {
@@ -64,6 +72,8 @@ export function enter() {
 }
 
 async function load() {
+  listRun += 1;
+  const run = listRun;
   const had = document.activeElement;
   setText('keys-error', '');
   $('keys-next').disabled = true;
@@ -71,9 +81,11 @@ async function load() {
   status('Loading keys…');
   try {
     const page = await api.listKeys(listing.prefix, listing.cursors[listing.page], listing.limit);
+    if (run !== listRun) return;
     render(page);
     status(`Page ${listing.page + 1}: ${page.items.length} keys.`);
   } catch (error) {
+    if (run !== listRun) return;
     setText('keys-error', `Listing failed: ${error.message}`);
     status('');
   }
@@ -111,6 +123,8 @@ function render(page) {
 // The value view
 
 async function openValue(item, whole = false) {
+  valueRun += 1;
+  const run = valueRun;
   show('value-view', true);
   setText('value-key', item.key);
   setText('value-version', item.version ?? '—');
@@ -124,6 +138,7 @@ async function openValue(item, whole = false) {
   $('value-view').focus();
   try {
     const value = await api.getValue(item.key, whole ? Number.MAX_SAFE_INTEGER : PREVIEW_BYTES);
+    if (run !== valueRun) return;
     if (value === null) {
       setText('value-format', 'absent (deleted or expired since the listing)');
       return;
@@ -147,7 +162,7 @@ async function openValue(item, whole = false) {
       offerDownload(item.key, value.bytes);
     }
   } catch (error) {
-    setText('value-format', `could not be read: ${error.message}`);
+    if (run === valueRun) setText('value-format', `could not be read: ${error.message}`);
   }
 }
 
@@ -207,6 +222,8 @@ function hex(data) {
 
 /** A link that saves the whole value, from memory (a `blob:` URL, no new request). */
 function offerDownload(key, data) {
+  // A URL not revoked pins its blob (up to a whole value) until the tab closes.
+  forgetDownload();
   downloadUrl = URL.createObjectURL(new Blob([data], { type: 'application/octet-stream' }));
   const link = $('value-download');
   link.href = downloadUrl;
@@ -224,11 +241,41 @@ function forgetDownload() {
 }
 
 function closeValue() {
-  show('value-view', false);
-  forgetDownload();
-  setText('value-body', '');
+  clearValue();
   returnFocus(valueOpener);
   valueOpener = null;
+}
+
+/** Hides the value view and drops what it held; a load still on its way is ignored. */
+function clearValue() {
+  valueRun += 1;
+  show('value-view', false);
+  forgetDownload();
+  setText('value-key', '');
+  setText('value-body', '');
+}
+
+/**
+ * Forgets everything shown (on sign-out): the next user of the tab starts
+ * from an empty page, and the next sign-in lists again.
+ */
+export function reset() {
+  clearValue();
+  valueOpener = null;
+  pendingDelete = null;
+  deleteOpener = null;
+  show('delete-confirm', false);
+  listRun += 1;
+  $('keys-form').reset();
+  listing.prefix = '';
+  listing.limit = Number($('keys-limit').value);
+  listing.cursors = [null];
+  listing.page = 0;
+  listing.next = null;
+  $('keys-rows').replaceChildren();
+  setText('keys-caption', 'No listing yet.');
+  setText('keys-page-number', '');
+  setText('keys-error', '');
 }
 
 /** Focus back on `opener` when it is still on the page, else on the page's heading. */

@@ -13,6 +13,7 @@ use flowstore_core::health::{PartDown, parts_down};
 use flowstore_core::{Condition, Error, ErrorKind, Key, Result, Store, Ttl, Version};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use flowstore_http::protocol::{
     ABSENT_HEADER, ABSENT_VALUE, BATCH_DELETE_PATH, BATCH_GET_PATH, BATCH_SET_PATH,
@@ -59,9 +60,10 @@ pub(crate) struct AppState {
     pub(crate) list_ordered: bool,
     /// The console's files are served (and public).
     console: bool,
-    /// Answer only requests whose `Host` is a loopback name (see
-    /// [`crate::host`]) and that no other site's page sent: on when there is
-    /// no token and nothing in front of the server authenticates.
+    /// Answer only requests addressed to a loopback name (the request
+    /// target's authority, else `Host`; see [`addressed_to_loopback`]) and
+    /// that no other site's page sent: on when there is no token and nothing
+    /// in front of the server authenticates.
     loopback_hosts_only: bool,
     /// The origins CORS admits (`--allow-origin`): pages a user chose to let
     /// call this server, also when it has no token.
@@ -137,7 +139,13 @@ pub fn router(store: Arc<dyn Store>, config: &ServerConfig) -> Result<Router> {
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
-    Ok(app)
+    // A stored value is served as `application/octet-stream`: a browser must
+    // never guess it is HTML or script. Outermost, so that every answer says
+    // it, also the CORS preflights that never reach the front door.
+    Ok(app.layer(SetResponseHeaderLayer::overriding(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    )))
 }
 
 /// `route` with the query check ([`known_parameters_only`]) in front of its
@@ -216,7 +224,7 @@ async fn front_door(
     let route = telemetry::route_label(request.uri().path());
     // Decided by the path itself, never by a metrics label.
     let public = is_public(request.uri().path(), state.console);
-    let mut response = if state.loopback_hosts_only && !addressed_to_loopback(&request) {
+    let response = if state.loopback_hosts_only && !addressed_to_loopback(&request) {
         error_response(
             StatusCode::MISDIRECTED_REQUEST,
             &Error::new(
@@ -264,12 +272,6 @@ async fn front_door(
         }
     };
     telemetry::record(method, route, response.status(), started.elapsed());
-    // A stored value is served as `application/octet-stream`: a browser must
-    // never guess it is HTML or script (the console's answers say it too).
-    response.headers_mut().insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
     response
 }
 
@@ -310,9 +312,18 @@ fn same_site_or_allowed(state: &AppState, headers: &HeaderMap) -> bool {
 /// `:authority`, which takes precedence over `Host` (RFC 9113 §8.3.1), in
 /// the URI. Judging `Host` alone would let such a request pass on a header
 /// the server does not go by.
+///
+/// Of the authority, only `host[:port]` is judged: the userinfo a target may
+/// carry (`http://user@localhost/`) names no host (`http://localhost@evil/`
+/// is addressed to `evil`).
 fn addressed_to_loopback(request: &Request) -> bool {
     let host = match request.uri().authority() {
-        Some(authority) => Some(authority.as_str()),
+        Some(authority) => Some(
+            authority
+                .as_str()
+                .rsplit_once('@')
+                .map_or(authority.as_str(), |(_userinfo, host_port)| host_port),
+        ),
         None => request
             .headers()
             .get(header::HOST)

@@ -107,7 +107,7 @@ fn asset_response(name: &str) -> Response<Body> {
 }
 
 /// The console's own headers. `X-Content-Type-Options: nosniff` is on every
-/// answer of the server (the front door adds it).
+/// answer of the server (a layer around the whole router adds it).
 fn secure(headers: &mut HeaderMap) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -65,6 +65,9 @@ struct Summary {
     vanished: u64,
     /// Where to go on, `null` when the flow was read to its end.
     next: Option<String>,
+    /// The store's `list_ordered`: `false` when a key may be listed twice
+    /// (a Redis `SCAN`), so that counts added up over pages may count it twice.
+    ordered: bool,
 }
 
 /// The answer of `GET /flows`: the flow ids found in one page of keys.
@@ -81,6 +84,9 @@ struct Discovered {
     other: u64,
     /// Where to go on, `null` when every key under the prefix was listed.
     next: Option<String>,
+    /// The store's `list_ordered`: `false` when a key may be listed twice
+    /// (a Redis `SCAN`), so that counts added up over pages may count it twice.
+    ordered: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -210,6 +216,7 @@ pub(crate) async fn discover(
             .collect(),
         other,
         next: page.next.map(|next| next.as_str().to_owned()),
+        ordered: state.list_ordered,
     })
 }
 
@@ -242,6 +249,7 @@ pub(crate) async fn summary(
         prefix: scan.prefix.as_str().to_owned(),
         scanned: scan.reads.len(),
         next: scan.next.map(|next| next.as_str().to_owned()),
+        ordered: state.list_ordered,
         ..Summary::default()
     };
     for read in scan.reads {

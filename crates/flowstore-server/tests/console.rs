@@ -226,6 +226,7 @@ async fn the_summary_counts_a_flow_in_bounded_steps() {
             "invalid": 1,
             "vanished": 0,
             "next": null,
+            "ordered": true,
         })
     );
 
@@ -506,6 +507,7 @@ async fn flow_ids_are_discovered_in_bounded_pages() {
             ],
             "other": 2,
             "next": null,
+            "ordered": true,
         })
     );
 
@@ -562,7 +564,8 @@ async fn flow_ids_are_discovered_in_bounded_pages() {
 }
 
 /// `X-Content-Type-Options: nosniff` on every answer: data, errors, the
-/// fallback's 404 and the console's files.
+/// fallback's 404, the console's files, the refusals of a server without
+/// a token and CORS preflights.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_says_nosniff() {
     let store = memory();
@@ -589,5 +592,48 @@ async fn every_answer_says_nosniff() {
                 "{target} (console {console})"
             );
         }
+    }
+
+    // The refusals of a server without a token, and a CORS preflight, which
+    // CORS answers without ever reaching the front door.
+    let mut config = console_config(false);
+    config.allow_origins = vec!["https://app.example".into()];
+    let addr = spawn_server(Arc::new(store), config).await;
+    let misdirected = get_with_host(addr, "/states/k", "evil.example.com").await;
+    let foreign = raw(
+        addr,
+        "GET",
+        "/states/k",
+        &["Origin: https://evil.example"],
+        None,
+    )
+    .await;
+    let preflight = raw(
+        addr,
+        "OPTIONS",
+        "/states/k",
+        &[
+            "Origin: https://app.example",
+            "Access-Control-Request-Method: DELETE",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("https://app.example"),
+        "answered by CORS: {preflight:?}"
+    );
+    for (what, response, status) in [
+        ("wrong Host", misdirected, 421),
+        ("foreign Origin", foreign, 403),
+        ("preflight", preflight, 200),
+    ] {
+        assert_eq!(response.status, status, "{what}: {response:?}");
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
     }
 }

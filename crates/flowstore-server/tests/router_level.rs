@@ -103,6 +103,15 @@ async fn an_absolute_form_target_wins_over_host() {
         ("http://localhost:8080/states", Some("evil.example"), 200),
         ("http://[::1]:8080/states", None, 200),
         ("http://127.0.0.1/states", Some("127.0.0.1"), 200),
+        // Userinfo names no host: only what follows the last `@` is judged.
+        ("http://u@localhost/states", None, 200),
+        ("http://u:p@[::1]:8080/states", Some("evil.example"), 200),
+        (
+            "http://localhost@evil.example/states",
+            Some("localhost"),
+            421,
+        ),
+        ("http://localhost:8080@evil.example:8080/states", None, 421),
     ];
     for (uri, host, expected) in cases {
         let (status, response) = send(&app, get(uri, host)).await;

@@ -6,9 +6,12 @@
 //! refused because the key changed since the listing); hostile keys, values
 //! and step ids that must render as text with no script running; the flows
 //! page's flow ids (found with "scan more" past the server's per-request
-//! bound) and counts (with "count more") against the seeded data; a large
-//! binary value (hex of its start only, the rest as a download); focus after
-//! dialogs; and sign-in and opening a value with the keyboard alone.
+//! bound; a hostile one among them) and counts (with "count more") against
+//! the seeded data; a large binary value (hex of its start only, the rest as
+//! a download); answers that arrive late (held back in the page) never
+//! overwrite what a newer request shows; focus after dialogs; sign-out
+//! forgets what was shown; and sign-in and opening a value with the keyboard
+//! alone.
 //!
 //! With `FLOWSTORE_CONSOLE_SCREENSHOTS` naming a directory, a PNG of each page
 //! is written there (`cargo xtask screenshots` points it at `docs/`).
@@ -37,6 +40,10 @@ const HOSTILE_KEY: &str = r#"hostile:<img src=x onerror="window.__pwned='key'">"
 const HOSTILE_VALUE: &str =
     r#"<script>window.__pwned='value'</script><img src=x onerror="window.__pwned='value-img'">"#;
 const HOSTILE_STEP: &str = r#"<img src=x onerror="window.__pwned='step'">"#;
+/// A flow id (a key's second segment, so no `:`): the discovery list shows
+/// it as a button's text, in its `aria-label` and in `data-flow`. It sorts
+/// before every other flow id (`<` is before the letters).
+const HOSTILE_FLOW: &str = r#"<img src=x onerror="window.__pwned='flow'">"#;
 
 /// The seeded flow: active instances per step, and completed ones. More than
 /// the 1 000 keys one summary request reads, so the page must ask for more.
@@ -144,6 +151,10 @@ async fn seed(store: &MemoryStore) {
         ));
     }
     pairs.push((key(HOSTILE_KEY), HOSTILE_VALUE.as_bytes().to_vec()));
+    pairs.push((
+        key(&format!("useflow:{HOSTILE_FLOW}:default:u")),
+        instance("u", "start", "active"),
+    ));
     let mut n = 0;
     for (step, count) in STEPS {
         for _ in 0..count {
@@ -211,6 +222,9 @@ async fn walk_through(
     view_large(client)
         .await
         .map_err(|e| format!("viewing large values: {e}"))?;
+    late_values(client)
+        .await
+        .map_err(|e| format!("values that arrive late: {e}"))?;
     delete(client, store)
         .await
         .map_err(|e| format!("deleting a key: {e}"))?;
@@ -479,6 +493,7 @@ async fn view_large(client: &Client) -> Result<(), String> {
         return Err(format!("the download link reads {link}"));
     }
     click(client, "#value-close").await?;
+    no_download_link(client, "after Close").await?;
 
     list(client, "text:").await?;
     click(client, "#keys-rows button[data-key='text:long']").await?;
@@ -498,6 +513,82 @@ async fn view_large(client: &Client) -> Result<(), String> {
         return Err(format!("the cut text reads [length, all €] = {text}"));
     }
     click(client, "#value-close").await
+}
+
+/// The download link is hidden and points nowhere (its `blob:` URL is
+/// revoked with it; the page's policy keeps a test from fetching that URL).
+async fn no_download_link(client: &Client, when: &str) -> Result<(), String> {
+    let link = script(
+        client,
+        "const a = document.getElementById('value-download'); return [a.hidden, a.hasAttribute('href')]",
+    )
+    .await?;
+    if link != json!([true, false]) {
+        return Err(format!(
+            "{when}, the download link is [hidden, has href] = {link}"
+        ));
+    }
+    Ok(())
+}
+
+/// A value's answer that arrives after the user opened another key, or
+/// closed the view, changes nothing: the view keeps the newer key's value
+/// and version, and a closed view offers no download.
+async fn late_values(client: &Client) -> Result<(), String> {
+    list(client, "binary:").await?;
+    let version_of = |key: &str| {
+        format!(
+            "return [...document.querySelectorAll('#keys-rows tr')].find(tr => tr.dataset.key === '{key}').cells[3].textContent"
+        )
+    };
+    let big_version = script(client, &version_of("binary:big")).await?;
+    hold(client, "binary%3Ablob").await?;
+    click(client, "#keys-rows button[data-key='binary:blob']").await?;
+    held(client, 1).await?;
+    click(client, "#keys-rows button[data-key='binary:big']").await?;
+    wait_for(
+        client,
+        "document.getElementById('value-format').textContent === 'binary (hex, cut)'",
+        "the second key's preview",
+    )
+    .await?;
+    release(client, 0).await?;
+    let view = script(
+        client,
+        "return [document.getElementById('value-key').textContent,          document.getElementById('value-format').textContent,          document.getElementById('value-version').textContent,          document.getElementById('value-body').textContent.slice(0, 57)]",
+    )
+    .await?;
+    let expected = json!([
+        "binary:big",
+        "binary (hex, cut)",
+        big_version,
+        "00000000  00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f"
+    ]);
+    if view != expected {
+        return Err(format!(
+            "the first key's late answer changed the view to {view}, expected {expected}"
+        ));
+    }
+
+    // Closed while the whole value loads: no download appears afterwards.
+    hold(client, "binary%3Abig").await?;
+    click(client, "#value-all").await?;
+    held(client, 1).await?;
+    click(client, "#value-close").await?;
+    release(client, 0).await?;
+    stop_holding(client).await?;
+    no_download_link(client, "after the view closed during a whole load").await?;
+    let shown = script(
+        client,
+        "return [document.getElementById('value-view').hidden, document.getElementById('value-body').textContent]",
+    )
+    .await?;
+    if shown != json!([true, ""]) {
+        return Err(format!(
+            "a load finished after Close filled the view: [hidden, body] = {shown}"
+        ));
+    }
+    Ok(())
 }
 
 async fn delete(client: &Client, store: &MemoryStore) -> Result<(), String> {
@@ -642,6 +733,10 @@ async fn hostile(client: &Client) -> Result<(), String> {
     no_script_ran(client).await
 }
 
+/// No stored markup became live: no `img` or `script` element in the page
+/// (the real check: stored strings go in as text), and no hostile handler ran
+/// (the flag is belt and braces: the page's policy already blocks inline
+/// handlers, so it could only be set if both walls fell).
 async fn no_script_ran(client: &Client) -> Result<(), String> {
     let found = script(
         client,
@@ -678,22 +773,49 @@ async fn flows(client: &Client, shots: Option<&Path>) -> Result<(), String> {
     let first = discovered(client).await?;
     if first
         != json!([
+            [HOSTILE_FLOW, "1"],
             ["checkout", "3"],
-            ["onboarding", (1000 - CHECKOUT).to_string()]
+            ["onboarding", (1000 - 1 - CHECKOUT).to_string()]
         ])
     {
         return Err(format!("the first discovery step found {first}"));
     }
+    // The hostile id is text everywhere the list puts it.
+    let hostile = script(
+        client,
+        "const b = document.querySelector('#flows-found-list button');          return [b.textContent, b.getAttribute('aria-label'), b.dataset.flow]",
+    )
+    .await?;
+    let expected = json!([
+        HOSTILE_FLOW,
+        format!("Show flow {HOSTILE_FLOW} (1 keys seen)"),
+        HOSTILE_FLOW
+    ]);
+    if hostile != expected {
+        return Err(format!(
+            "the hostile flow id's button reads {hostile}, expected {expected}"
+        ));
+    }
+    no_script_ran(client).await?;
+    // "Scan more", and the user moves on to the flow id field before the
+    // answer arrives: the answer leaves the focus where the user put it.
+    hold(client, "flows?").await?;
     click(client, "#flows-scan-more").await?;
+    held(client, 1).await?;
+    script(client, "document.getElementById('flow-id').focus()").await?;
+    release(client, 0).await?;
+    stop_holding(client).await?;
     wait_for(
         client,
         "document.getElementById('flows-scan-more').hidden",
         "the discovery to reach the end",
     )
     .await?;
+    focused(client, "flow-id", "after a scan the user did not wait for").await?;
     let all = discovered(client).await?;
     if all
         != json!([
+            [HOSTILE_FLOW, "1"],
             ["checkout", CHECKOUT.to_string()],
             ["onboarding", onboarding.to_string()]
         ])
@@ -729,6 +851,7 @@ async fn flows(client: &Client, shots: Option<&Path>) -> Result<(), String> {
         "the count-more button",
     )
     .await?;
+    switch_flow_while_counting(client).await?;
     click(client, "#flow-more").await?;
     let total = onboarding;
     wait_for(
@@ -809,6 +932,49 @@ async fn flows(client: &Client, shots: Option<&Path>) -> Result<(), String> {
     Ok(())
 }
 
+/// "Count more" for one flow, then another flow picked before the answer
+/// arrives: the late answer of the first flow leaves "Count more" disabled
+/// while the second flow's count runs (clicking it then would count the
+/// second flow's first keys twice), and adds nothing to the second flow.
+/// Ends with the onboarding flow shown again, its first step counted.
+async fn switch_flow_while_counting(client: &Client) -> Result<(), String> {
+    hold(client, "/summary").await?;
+    click(client, "#flow-more").await?;
+    held(client, 1).await?;
+    click(client, "#flows-found-list button[data-flow='checkout']").await?;
+    held(client, 2).await?;
+    release(client, 0).await?;
+    let disabled = script(
+        client,
+        "return document.getElementById('flow-more').disabled",
+    )
+    .await?;
+    if disabled != json!(true) {
+        return Err(format!(
+            "the first flow's late answer re-enabled count-more while the second flow's count runs: disabled = {disabled}"
+        ));
+    }
+    release(client, 1).await?;
+    stop_holding(client).await?;
+    wait_for(
+        client,
+        &format!(
+            "document.getElementById('flow-scanned').textContent === '{CHECKOUT}'              && document.getElementById('flow-active').textContent === '{CHECKOUT}'              && document.getElementById('flow-more').hidden"
+        ),
+        "the checkout flow counted once",
+    )
+    .await?;
+    clear(client, "#flow-id").await?;
+    type_into(client, "#flow-id", "onboarding").await?;
+    click(client, "#flow-show").await?;
+    wait_for(
+        client,
+        "document.getElementById('flow-scanned').textContent === '1000'          && !document.getElementById('flow-more').hidden",
+        "the onboarding flow's first step again",
+    )
+    .await
+}
+
 /// Signs in again and opens a value with Tab, Enter and typing only; the
 /// focus lands on each new page's heading and comes back to the key's
 /// button when the value view closes.
@@ -822,6 +988,17 @@ async fn keyboard_only(client: &Client) -> Result<(), String> {
     )
     .await?;
     focused(client, "token", "on the sign-in form").await?;
+    // Nothing the last user saw is left in the page (the hostile value was
+    // still open, the flows page had its scan and a flow).
+    let left = script(
+        client,
+        "return [document.querySelectorAll('#keys-rows tr').length,          document.getElementById('value-view').hidden,          document.getElementById('value-body').textContent,          document.getElementById('value-key').textContent,          document.querySelectorAll('#flows-found-list li').length,          document.getElementById('flow-result').hidden,          document.querySelectorAll('#instances-rows tr').length]",
+    )
+    .await?;
+    if left != json!([0, true, "", "", 0, true, 0]) {
+        return Err(format!("after signing out the page still holds {left}"));
+    }
+    no_download_link(client, "after signing out").await?;
     press(client, TOKEN).await?;
     press(client, &char::from(WebKey::Enter).to_string()).await?;
     wait_for(
@@ -944,6 +1121,73 @@ async fn tab_to(client: &Client, condition: &str, what: &str) -> Result<(), Stri
     Err(format!(
         "20 Tabs did not reach {what}; the focus is on {active}"
     ))
+}
+
+// ---------------------------------------------------------------------------
+// Answers held back in the page
+
+/// From now on, the page's answers to URLs containing `part` are held back
+/// until [`release`]d, in the order they were asked for (the page's `fetch`
+/// is wrapped; the requests themselves go out at once).
+async fn hold(client: &Client, part: &str) -> Result<(), String> {
+    let part = serde_json::to_string(part).unwrap();
+    script(
+        client,
+        &format!(
+            "if (!window.__realFetch) {{
+               window.__realFetch = window.fetch;
+               window.fetch = async (url, options) => {{
+                 const response = await window.__realFetch(url, options);
+                 if (!window.__hold || !String(url).includes(window.__hold)) return response;
+                 const entry = {{ url: String(url), done: false }};
+                 const gate = new Promise((resolve) => {{ entry.release = resolve; }});
+                 window.__held.push(entry);
+                 await gate;
+                 let data = new Uint8Array(await response.arrayBuffer());
+                 // `done` once the page has read the whole body.
+                 const body = new ReadableStream({{
+                   pull(controller) {{
+                     if (data) {{ controller.enqueue(data); data = null; }}
+                     else {{ controller.close(); entry.done = true; }}
+                   }},
+                 }});
+                 return new Response(body, {{ status: response.status, statusText: response.statusText, headers: response.headers }});
+               }};
+             }}
+             window.__hold = {part};
+             window.__held = [];"
+        ),
+    )
+    .await
+    .map(drop)
+}
+
+/// Waits until `count` answers are held back.
+async fn held(client: &Client, count: usize) -> Result<(), String> {
+    wait_for(
+        client,
+        &format!("window.__held.length >= {count}"),
+        &format!("{count} requests held back"),
+    )
+    .await
+}
+
+/// Lets the `index`th held answer through and waits until the page has read
+/// all of it: whatever the page does with it (all in microtasks right after)
+/// is done by the next check.
+async fn release(client: &Client, index: usize) -> Result<(), String> {
+    script(client, &format!("window.__held[{index}].release()")).await?;
+    wait_for(
+        client,
+        &format!("window.__held[{index}].done"),
+        &format!("held answer {index} read by the page"),
+    )
+    .await
+}
+
+/// Answers go through at once again.
+async fn stop_holding(client: &Client) -> Result<(), String> {
+    script(client, "window.__hold = null").await.map(drop)
 }
 
 // ---------------------------------------------------------------------------
