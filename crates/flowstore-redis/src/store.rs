@@ -7,9 +7,9 @@ use bytes::Bytes;
 use flowstore_core::health::{Part, PartDown};
 use flowstore_core::listing::check_batch_len;
 use flowstore_core::{
-    Capabilities, Condition, Current, Cursor, Entry, ErrorKind, Health, Key, ListPage, Namespace,
-    Operation, Prefix, Result, SetItem, Store, Ttl, Version, async_trait, check_set_items,
-    check_value_size,
+    Capabilities, Condition, Current, Cursor, Entry, Error, ErrorKind, Health, Key, ListPage,
+    Namespace, Operation, Prefix, Result, SetItem, Store, Ttl, Version, async_trait,
+    check_set_items, check_value_size,
 };
 use fred::clients::Client;
 use fred::interfaces::{ClientLike, ClusterInterface, KeysInterface};
@@ -17,7 +17,7 @@ use fred::types::{ConnectHandle, Expiration};
 
 use crate::auth::Refusals;
 use crate::builder::RedisBuilder;
-use crate::error::in_op;
+use crate::error::{in_op, map_error};
 use crate::marker::Markers;
 use crate::{batch, clear, keys, list, stored, versioned};
 
@@ -48,57 +48,66 @@ impl Shared {
     }
 
     /// Writes the data-loss markers and starts checking them after every
-    /// reconnection (see [`marker`](crate::marker)). A server that refuses to
+    /// reconnection (see [`marker`](crate::marker)). Off with
+    /// `data_loss_detection=off` (`detection`). A server that refuses to
     /// write a marker (full, read-only replica, ACL) with none to adopt, or
-    /// refuses our credentials for it, leaves the detection off, with a warning:
-    /// opening must not fail where it worked without the detection. Under an
-    /// `allkeys-*` eviction policy (`evicts_any_key`) the detection is off too:
-    /// the marker itself could be evicted, and every read refused for it.
-    pub(crate) async fn watch_for_data_loss(mut self, evicts_any_key: bool) -> Result<Shared> {
+    /// refuses our credentials for it or for the acknowledged token, leaves the
+    /// detection off, with a warning: opening must not fail where it worked
+    /// without the detection. Under an `allkeys-*` eviction policy
+    /// (`evicts_any_key`) the detection is off too: the marker itself could be
+    /// evicted, and every read refused for it.
+    pub(crate) async fn watch_for_data_loss(
+        mut self,
+        detection: bool,
+        evicts_any_key: bool,
+    ) -> Result<Shared> {
+        if !detection {
+            log::info!("flowstore-redis: data-loss detection is off (data_loss_detection=off)");
+            return Ok(self);
+        }
         if evicts_any_key {
             log::warn!(
-                "flowstore-redis: data-loss detection is off: the server's maxmemory-policy may evict any key, the marker too (keys lost one by one are expected there)"
+                "flowstore-redis: data-loss detection is off: the server's maxmemory-policy may evict any key, the marker too (keys lost one by one are expected there); set data_loss_detection=off to silence this"
             );
             return Ok(self);
         }
-        let off = match self
-            .markers
-            .establish(&self.client, &self.refusals, false)
-            .await
-        {
-            Ok(true) => None,
-            Ok(false) => Some(
-                "the server refuses to write the marker (full, a read-only replica, or an ACL) and no store wrote it before".to_owned(),
-            ),
-            Err(err) if err.kind() == flowstore_core::ErrorKind::Unauthorized => {
-                Some(err.to_one_line())
+        let lost = match self.markers.establish(&self.client, &self.refusals).await {
+            Ok(Some(lost)) => lost,
+            Ok(None) => {
+                log::warn!(
+                    "flowstore-redis: data-loss detection is off: the server refuses to write the marker (full, a read-only replica, or an ACL) and no store wrote it before"
+                );
+                return Ok(self);
+            }
+            Err(err) if err.kind() == ErrorKind::Unauthorized => {
+                log::warn!(
+                    "flowstore-redis: data-loss detection is off: {}",
+                    err.to_one_line()
+                );
+                return Ok(self);
             }
             Err(err) => return Err(err),
         };
-        if let Some(reason) = off {
-            log::warn!("flowstore-redis: data-loss detection is off: {reason}");
-            return Ok(self);
-        }
-        // The fleet's flag first, detection on only once it was read: an ACL
-        // that admits the markers but not the flag must not make `open` fail
-        // (detection stays off, as when the markers cannot be written).
-        match self.markers.adopt_flag(&self.client, &self.refusals).await {
+        // The acknowledged token too, detection on only once it was read: an
+        // ACL that admits the markers but not this key must not make `open`
+        // fail, nor the first check after a loss (detection stays off, as
+        // when the markers cannot be written).
+        match self
+            .markers
+            .can_read_acknowledged(&self.client, &self.refusals)
+            .await
+        {
             Ok(()) => {}
-            Err(err)
-                if !matches!(
-                    err.kind(),
-                    flowstore_core::ErrorKind::Unavailable | flowstore_core::ErrorKind::Timeout
-                ) =>
-            {
+            Err(err) if !matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) => {
                 log::warn!(
-                    "flowstore-redis: data-loss detection is off: the fleet's flag cannot be read ({})",
+                    "flowstore-redis: data-loss detection is off: the acknowledged token cannot be read ({})",
                     err.to_one_line()
                 );
                 return Ok(self);
             }
             Err(err) => return Err(err),
         }
-        self.markers.enable();
+        self.markers.enable(lost);
         self.marker_watch = Some(
             self.markers
                 .watch_reconnections(&self.client, Arc::clone(&self.refusals)),
@@ -119,14 +128,68 @@ impl Shared {
         operation: Operation,
         key: &fred::types::Key,
     ) -> Result<()> {
-        let slot = if self.clustered {
+        self.markers
+            .confirm_absent(&self.client, &self.refusals, operation, self.slot(key))
+            .await
+    }
+
+    /// The hash slot of `key` on a cluster, 0 otherwise.
+    fn slot(&self, key: &fred::types::Key) -> u16 {
+        if self.clustered {
             key.cluster_hash()
         } else {
             0
+        }
+    }
+
+    /// `GET key`, confirmed against the data-loss marker when absent, in one
+    /// round trip: a pipeline of `GET key` and `GET marker` (the marker of
+    /// the primary that owns the key, so both go to one server). `GET`, not
+    /// `MGET`: `MGET` answers nil for a key of another type, where `GET` fails
+    /// with `WRONGTYPE`. The key is read first, so an intact marker read after
+    /// it proves the server had not lost its data when the key was read.
+    /// Without a marker to read along (see [`Markers::probe`]), the marker
+    /// check follows a miss as a command of its own.
+    pub(crate) async fn get_confirmed(&self, key: fred::types::Key) -> Result<Option<Bytes>> {
+        let operation = Operation::Get;
+        let Some((marker, token)) = self.markers.probe(&self.client, self.slot(&key)) else {
+            let client = self.client.clone();
+            let name = key.clone();
+            let stored: Option<Bytes> = self
+                .refusals
+                .run(operation, async move { client.get(name).await })
+                .await?;
+            if stored.is_none() {
+                self.confirm_absent(operation, &key).await?;
+            }
+            return Ok(stored);
         };
-        self.markers
-            .confirm_absent(&self.client, &self.refusals, operation, slot)
-            .await
+        let pipeline = self.client.pipeline();
+        let name = key.clone();
+        // Each reply on its own: a marker that cannot be read (an ACL) must
+        // not fail a read that found its key.
+        let mut replies = self
+            .refusals
+            .run(operation, async move {
+                let () = pipeline.get(name).await?;
+                let () = pipeline.get(marker).await?;
+                Ok::<_, fred::error::Error>(pipeline.try_all::<Option<Bytes>>().await)
+            })
+            .await?
+            .into_iter();
+        let (Some(stored), seen) = (replies.next(), replies.next()) else {
+            return Err(in_op(operation)(Error::backend(
+                "a pipeline of two GETs answered no reply",
+            )));
+        };
+        let stored = stored.map_err(|err| in_op(operation)(map_error(err)))?;
+        let intact = matches!(seen, Some(Ok(Some(seen))) if seen == token);
+        if stored.is_none() && !intact {
+            // The marker changed (a loss, or an acknowledgement to adopt), or
+            // could not be read: the full check decides, or fails.
+            self.confirm_absent(operation, &key).await?;
+        }
+        Ok(stored)
     }
 
     pub(crate) fn with_eviction_warning(mut self, warning: Option<String>) -> Shared {
@@ -274,17 +337,7 @@ impl fmt::Debug for RedisStore {
 impl Store for RedisStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         self.shared.refuse_if_lost(Operation::Get).await?;
-        let client = self.shared.client.clone();
-        let key = self.key(key);
-        let name = key.clone();
-        let stored: Option<Bytes> = self
-            .shared
-            .refusals
-            .run(Operation::Get, async move { client.get(key).await })
-            .await?;
-        if stored.is_none() {
-            self.shared.confirm_absent(Operation::Get, &name).await?;
-        }
+        let stored = self.shared.get_confirmed(self.key(key)).await?;
         stored
             .map(stored::value_of)
             .transpose()

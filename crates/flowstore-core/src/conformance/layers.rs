@@ -220,6 +220,12 @@ pub async fn exercise(store: &dyn Store, operation: Operation) {
             assert!(store.touch(&key, None).await.unwrap());
             assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(VALUE));
         }
+        Operation::AcknowledgeDataLoss => {
+            // Nothing was lost: `Ok`, and the data stays.
+            store.set(&key, VALUE, None).await.unwrap();
+            store.acknowledge_data_loss().await.unwrap();
+            assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(VALUE));
+        }
     }
 }
 
