@@ -800,3 +800,61 @@ async fn a_probe_whose_marker_reads_fail_is_degraded() {
     let err = store.get(&key("absent")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
 }
+
+/// Review of the detection: after resharding, a primary that no longer owns a
+/// marker's slot was not checked at all on a miss. Such a miss now checks
+/// every marker. (A wipe of that primary alone is still not seen until the
+/// next acknowledgement gives it a marker: docs/backends/redis.md.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts a Redis Cluster"]
+async fn after_resharding_a_miss_on_a_primary_without_a_marker_checks_them_all() {
+    use flowstore_redis::fred::interfaces::ClusterInterface;
+
+    let cluster = flowstore_test_servers::RedisCluster::start().expect("start the Redis Cluster");
+    let store = RedisStore::from_url(&cluster.url())
+        .unwrap()
+        .namespace(Namespace::new("reshard").unwrap())
+        .command_timeout(Duration::from_secs(2))
+        .open()
+        .await
+        .unwrap();
+    assert!(store.detects_data_loss());
+    let (from, to) = (cluster.node(1), cluster.node(2));
+    let marker = from.cmd(&["KEYS", "flowstore-marker*"]).unwrap();
+    let flowstore_test_servers::Reply::Array(Some(names)) = marker else {
+        panic!("no marker on primary 1: {marker:?}");
+    };
+    let marker = names[0].text();
+    let slot = from.cmd(&["CLUSTER", "KEYSLOT", &marker]).unwrap().text();
+    // Moves the marker's slot, with the marker, from primary 1 to primary 2.
+    let id = |node: &RedisServer| node.cmd(&["CLUSTER", "MYID"]).unwrap().text();
+    let (from_id, to_id) = (id(from), id(to));
+    to.cmd(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id])
+        .unwrap();
+    from.cmd(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id])
+        .unwrap();
+    let port = to.port().to_string();
+    from.cmd(&["MIGRATE", "127.0.0.1", &port, &marker, "0", "5000"])
+        .unwrap();
+    for primary in 0..flowstore_test_servers::RedisCluster::PRIMARIES {
+        let node = cluster.node(primary);
+        node.cmd(&["CLUSTER", "SETSLOT", &slot, "NODE", &to_id])
+            .unwrap();
+    }
+    store.client().sync_cluster().await.unwrap();
+
+    // A key of primary 1, which holds no marker now.
+    let on_primary_1 = (0..1000)
+        .map(|i| key(&format!("absent/{i}")))
+        .find(|k| {
+            let name = format!("reshard:{}", k.as_str());
+            let key_slot = from.cmd(&["CLUSTER", "KEYSLOT", &name]).unwrap().text();
+            let n = flowstore_test_servers::RedisCluster::PRIMARIES as u16;
+            key_slot != slot && (16384 / n..2 * 16384 / n).contains(&key_slot.parse().unwrap())
+        })
+        .expect("a key on primary 1");
+    assert_eq!(store.get(&on_primary_1).await.unwrap(), None);
+    // Primary 2, with both markers, is wiped: the miss on primary 1 sees it.
+    to.cmd(&["FLUSHALL"]).unwrap();
+    assert_data_loss(store.get(&on_primary_1).await, "a miss on primary 1");
+}
