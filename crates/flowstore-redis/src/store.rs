@@ -530,8 +530,9 @@ impl Store for RedisStore {
             .run(Operation::Ping, async move { client.ping(None).await })
             .await?;
         // The markers too (every primary's), so that a probe sees a flush
-        // before any read does; in the data lost state, the fleet's flag (at
-        // most once a second), so that an acknowledgement elsewhere is seen.
+        // before any read does; in the data lost state, the markers and the
+        // acknowledged token (at most once a second), so that an
+        // acknowledgement elsewhere is seen and a second wipe written back.
         let checked = match self.shared.refuse_if_lost(Operation::Ping).await {
             Ok(()) => {
                 self.shared
