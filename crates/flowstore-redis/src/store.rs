@@ -7,9 +7,9 @@ use bytes::Bytes;
 use flowstore_core::health::{Part, PartDown};
 use flowstore_core::listing::check_batch_len;
 use flowstore_core::{
-    Capabilities, Condition, Current, Cursor, Entry, Error, ErrorKind, Health, Key, ListPage,
-    Namespace, Operation, Prefix, Result, SetItem, Store, Ttl, Version, async_trait,
-    check_set_items, check_value_size,
+    Capabilities, Condition, Current, Cursor, Entry, ErrorKind, Health, Key, ListPage, Namespace,
+    Operation, Prefix, Result, SetItem, Store, Ttl, Version, async_trait, check_set_items,
+    check_value_size,
 };
 use fred::clients::Client;
 use fred::interfaces::{ClientLike, ClusterInterface, KeysInterface};
@@ -143,7 +143,7 @@ impl Shared {
     }
 
     /// `GET key`, confirmed against the data-loss marker when absent, in one
-    /// round trip: a pipeline of `GET key` and `GET marker` (the marker of
+    /// round trip: `GET key` and `GET marker` sent together (the marker of
     /// the primary that owns the key, so both go to one server). `GET`, not
     /// `MGET`: `MGET` answers nil for a key of another type, where `GET` fails
     /// with `WRONGTYPE`. The key is read first, so an intact marker read after
@@ -164,26 +164,25 @@ impl Shared {
             }
             return Ok(stored);
         };
-        let pipeline = self.client.pipeline();
-        let name = key.clone();
-        // Each reply on its own: a marker that cannot be read (an ACL) must
-        // not fail a read that found its key.
-        let mut replies = self
+        let (client, name) = (self.client.clone(), key.clone());
+        // Joined, not awaited in turn: fred writes both commands on the
+        // connection before either answers (one round trip), the key's first
+        // (polled first). Each reply on its own: a marker that cannot be read
+        // (an ACL) must not fail a read that found its key.
+        let (stored, seen) = self
             .refusals
             .run(operation, async move {
-                let () = pipeline.get(name).await?;
-                let () = pipeline.get(marker).await?;
-                Ok::<_, fred::error::Error>(pipeline.try_all::<Option<Bytes>>().await)
+                let marker_client = client.clone();
+                let replies = futures::future::join(
+                    client.get::<Option<Bytes>, _>(name),
+                    marker_client.get::<Option<Bytes>, _>(marker),
+                )
+                .await;
+                Ok::<_, fred::error::Error>(replies)
             })
-            .await?
-            .into_iter();
-        let (Some(stored), seen) = (replies.next(), replies.next()) else {
-            return Err(in_op(operation)(Error::backend(
-                "a pipeline of two GETs answered no reply",
-            )));
-        };
+            .await?;
         let stored = stored.map_err(|err| in_op(operation)(map_error(err)))?;
-        let intact = matches!(seen, Some(Ok(Some(seen))) if seen == token);
+        let intact = matches!(seen, Ok(Some(seen)) if seen == token);
         if stored.is_none() && !intact {
             // The marker changed (a loss, or an acknowledgement to adopt), or
             // could not be read: the full check decides, or fails.
