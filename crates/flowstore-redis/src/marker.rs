@@ -9,8 +9,8 @@
 //!   every `ping`: every marker;
 //! - with every read that finds nothing (`get`, `get_entry`, `get_many`,
 //!   `touch`, conditional writes that find the key absent): the marker of the
-//!   primary that owns the key. `get` reads it in the same pipeline as the key,
-//!   so a miss costs no extra round trip (see [`Markers::probe`]).
+//!   primary that owns the key (one more command after the miss; a hit costs
+//!   nothing extra).
 //!
 //! # The markers' values
 //!
@@ -369,31 +369,6 @@ impl Markers {
         slot: u16,
     ) -> Result<()> {
         self.check(client, refusals, operation, Some(slot)).await
-    }
-
-    /// The marker to read along with a key of `slot` (0 outside a cluster),
-    /// and the token it should hold: the marker on the primary that owns the
-    /// slot. `None` when there is no such marker (detection off, the data
-    /// lost state, a cluster primary without one): then a miss is confirmed
-    /// with [`confirm_absent`](Markers::confirm_absent).
-    pub(crate) fn probe(&self, client: &Client, slot: u16) -> Option<(Key, Bytes)> {
-        if !self.is_enabled() || self.is_lost() {
-            return None;
-        }
-        let markers = Arc::clone(&self.lock().markers);
-        if !self.clustered {
-            return markers
-                .first()
-                .map(|(name, token)| (Key::from(name.as_str()), token.clone()));
-        }
-        let state = client.cached_cluster_state()?;
-        let owner = state.get_server(slot)?;
-        markers
-            .iter()
-            .find(|(name, _)| {
-                state.get_server(ClusterRouting::hash_key(name.as_bytes())) == Some(owner)
-            })
-            .map(|(name, token)| (Key::from(name.as_str()), token.clone()))
     }
 
     async fn check(

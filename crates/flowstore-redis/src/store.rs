@@ -17,7 +17,7 @@ use fred::types::{ConnectHandle, Expiration};
 
 use crate::auth::Refusals;
 use crate::builder::RedisBuilder;
-use crate::error::{in_op, map_error};
+use crate::error::in_op;
 use crate::marker::Markers;
 use crate::{batch, clear, keys, list, stored, versioned};
 
@@ -142,50 +142,21 @@ impl Shared {
         }
     }
 
-    /// `GET key`, confirmed against the data-loss marker when absent, in one
-    /// round trip: `GET key` and `GET marker` sent together (the marker of
-    /// the primary that owns the key, so both go to one server). `GET`, not
-    /// `MGET`: `MGET` answers nil for a key of another type, where `GET` fails
-    /// with `WRONGTYPE`. The key is read first, so an intact marker read after
-    /// it proves the server had not lost its data when the key was read.
-    /// Without a marker to read along (see [`Markers::probe`]), the marker
-    /// check follows a miss as a command of its own.
+    /// `GET key`, confirmed against the data-loss marker when absent. A hit
+    /// is one `GET`, as a user of fred would write it; only a miss reads the
+    /// marker, as a command of its own. Reading both in one round trip was
+    /// measured (`cargo xtask bench redis`) and made every hit slower (fred's
+    /// per-command cost, twice), for misses, which are the rarer reads of
+    /// saved state.
     pub(crate) async fn get_confirmed(&self, key: fred::types::Key) -> Result<Option<Bytes>> {
         let operation = Operation::Get;
-        let Some((marker, token)) = self.markers.probe(&self.client, self.slot(&key)) else {
-            let client = self.client.clone();
-            let name = key.clone();
-            let stored: Option<Bytes> = self
-                .refusals
-                .run(operation, async move { client.get(name).await })
-                .await?;
-            if stored.is_none() {
-                self.confirm_absent(operation, &key).await?;
-            }
-            return Ok(stored);
-        };
-        let (client, name) = (self.client.clone(), key.clone());
-        // Joined, not awaited in turn: fred writes both commands on the
-        // connection before either answers (one round trip), the key's first
-        // (polled first). Each reply on its own: a marker that cannot be read
-        // (an ACL) must not fail a read that found its key.
-        let (stored, seen) = self
+        let client = self.client.clone();
+        let name = key.clone();
+        let stored: Option<Bytes> = self
             .refusals
-            .run(operation, async move {
-                let marker_client = client.clone();
-                let replies = futures::future::join(
-                    client.get::<Option<Bytes>, _>(name),
-                    marker_client.get::<Option<Bytes>, _>(marker),
-                )
-                .await;
-                Ok::<_, fred::error::Error>(replies)
-            })
+            .run(operation, async move { client.get(name).await })
             .await?;
-        let stored = stored.map_err(|err| in_op(operation)(map_error(err)))?;
-        let intact = matches!(seen, Ok(Some(seen)) if seen == token);
-        if stored.is_none() && !intact {
-            // The marker changed (a loss, or an acknowledgement to adopt), or
-            // could not be read: the full check decides, or fails.
+        if stored.is_none() {
             self.confirm_absent(operation, &key).await?;
         }
         Ok(stored)
