@@ -32,6 +32,22 @@ async fn open(server: &RedisServer, namespace: &str) -> RedisStore {
         .unwrap()
 }
 
+/// What the single server's marker holds ("" when absent).
+fn marker(server: &RedisServer) -> String {
+    server
+        .cmd(&["GET", flowstore_redis::MARKER])
+        .unwrap()
+        .text()
+}
+
+/// The token of the last acknowledgement ("" when absent).
+fn acknowledged(server: &RedisServer) -> String {
+    server
+        .cmd(&["GET", flowstore_redis::ACKNOWLEDGED])
+        .unwrap()
+        .text()
+}
+
 fn assert_data_loss<T: std::fmt::Debug>(result: flowstore_core::Result<T>, what: &str) {
     match result {
         Err(err) => {
@@ -356,21 +372,15 @@ async fn the_loss_and_its_acknowledgement_are_fleet_wide() {
     let keys = write_keys(&first).await;
     server.cmd(&["FLUSHALL"]).unwrap();
 
-    // One sees it and raises the fleet's flag; writes keep working.
+    // One sees it and marks the fleet's marker lost; writes keep working.
     assert_data_loss(first.get(&keys[0]).await, "get on the first");
-    assert_eq!(
-        server
-            .cmd(&["EXISTS", flowstore_redis::LOST_FLAG])
-            .unwrap()
-            .text(),
-        "1"
-    );
+    assert_eq!(marker(&server), flowstore_redis::LOST);
     second.set(&key("after"), b"new", None).await.unwrap();
     // A store opened after the loss starts lost.
     let late = open(&server, "fleet").await;
     assert_data_loss(late.get(&key("after")).await, "get on a store opened after");
     assert!(late.ping().await.unwrap().is_degraded());
-    // The late store wrote the marker afresh: another token for the second.
+    // The marker holds the data lost value, not the token the second saw.
     assert_data_loss(second.get(&keys[2]).await, "get on the second");
 
     // Acknowledged through one: the others read again within about a second.
@@ -387,13 +397,7 @@ async fn the_loss_and_its_acknowledgement_are_fleet_wide() {
         read_once_acknowledged(&second, &key("after"), Duration::from_secs(5)).await,
         Some(b"new".to_vec())
     );
-    assert_eq!(
-        server
-            .cmd(&["EXISTS", flowstore_redis::LOST_FLAG])
-            .unwrap()
-            .text(),
-        "0"
-    );
+    assert_eq!(marker(&server), acknowledged(&server));
 
     // A second loss after the acknowledgement is seen again by everyone.
     server.cmd(&["FLUSHALL"]).unwrap();
@@ -547,4 +551,310 @@ async fn a_cluster_shard_wiped_alone_reads_as_data_loss() {
     // The probe alone sees the next wipe, of another shard.
     cluster.node(2).cmd(&["FLUSHALL"]).unwrap();
     assert!(store.ping().await.unwrap().is_degraded());
+}
+
+/// Review of the detection: a second wipe while the fleet was lost removed
+/// the lost state from Redis too, and the lost stores took its absence for an
+/// acknowledgement. They remember the loss, write it back, and a store that
+/// connected in between sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn a_second_wipe_while_lost_is_no_acknowledgement() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let first = open(&server, "twice").await;
+    let second = open(&server, "twice").await;
+    let keys = write_keys(&first).await;
+    server.cmd(&["FLUSHALL"]).unwrap();
+    assert_data_loss(first.get(&keys[0]).await, "get after the first wipe");
+    assert_data_loss(second.get(&keys[0]).await, "get on the second");
+
+    server.cmd(&["FLUSHALL"]).unwrap();
+    assert_eq!(
+        marker(&server),
+        "",
+        "the second wipe took the lost value too"
+    );
+    // A store that connects now finds an empty server: it writes a marker.
+    let between = open(&server, "twice").await;
+    assert!(between.detects_data_loss());
+    // Past the reread interval, the lost stores read the markers again and
+    // find no acknowledgement in them.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_data_loss(first.get(&keys[0]).await, "get after the second wipe");
+    assert_data_loss(second.get(&keys[1]).await, "get on the second after it");
+    assert_eq!(marker(&server), flowstore_redis::LOST, "written back");
+    assert_data_loss(between.get(&keys[2]).await, "get on a store opened between");
+
+    // Only an acknowledgement ends it, everywhere.
+    between.acknowledge_data_loss().await.unwrap();
+    for store in [&first, &second, &between] {
+        assert_eq!(
+            read_once_acknowledged(store, &keys[0], Duration::from_secs(5)).await,
+            None
+        );
+    }
+}
+
+/// Review of the detection: a store that opened after a wipe that nobody had
+/// noticed yet never learnt of the loss. A fresh, empty server is healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn a_store_opened_after_an_unnoticed_wipe_learns_of_it() {
+    let fresh = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let store = open(&fresh, "fresh").await;
+    assert!(store.detects_data_loss());
+    assert_eq!(store.get(&key("absent")).await.unwrap(), None);
+    assert!(!store.ping().await.unwrap().is_degraded());
+    drop(store);
+
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let first = open(&server, "late").await;
+    let keys = write_keys(&first).await;
+    server.cmd(&["FLUSHALL"]).unwrap();
+    // An empty server looks like a fresh one to a store that never saw its
+    // markers (docs/backends/redis.md says so): "absent" until someone that
+    // saw them checks them.
+    let late = open(&server, "late").await;
+    assert!(late.detects_data_loss());
+    assert_eq!(late.get(&keys[0]).await.unwrap(), None);
+    assert_data_loss(first.get(&keys[0]).await, "get on the store that saw them");
+    // The late store learns it at its next miss, without waiting.
+    assert_data_loss(late.get(&keys[1]).await, "get on the late store");
+    assert!(late.ping().await.unwrap().is_degraded());
+}
+
+/// Review of the detection: a detection racing an acknowledgement could
+/// bring the loss back after the acknowledgement. Every round wipes the
+/// server, then acknowledges while the other stores detect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn an_acknowledgement_racing_detections_has_the_last_word() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let mut stores = Vec::new();
+    for _ in 0..6 {
+        stores.push(open(&server, "race").await);
+    }
+    let keys = write_keys(&stores[0]).await;
+    for round in 0..20 {
+        server.cmd(&["FLUSHALL"]).unwrap();
+        let acknowledger = stores[5].clone();
+        let acknowledgement =
+            tokio::spawn(async move { acknowledger.acknowledge_data_loss().await });
+        // DataLoss or absent, depending on the order: both are right here.
+        let detections: Vec<_> = stores[..5]
+            .iter()
+            .map(|store| {
+                let (store, key) = (store.clone(), keys[0].clone());
+                tokio::spawn(async move { store.get(&key).await })
+            })
+            .collect();
+        for detection in detections {
+            let _ = detection.await.unwrap();
+        }
+        acknowledgement.await.unwrap().unwrap();
+        assert_eq!(marker(&server), acknowledged(&server), "round {round}");
+        for store in &stores {
+            assert_eq!(
+                read_once_acknowledged(store, &keys[0], Duration::from_secs(5)).await,
+                None,
+                "round {round}"
+            );
+        }
+    }
+}
+
+/// Review of the detection: concurrent acknowledgements could leave the
+/// marker and the acknowledged token different, so that every store took
+/// the marker for a new loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn concurrent_acknowledgements_agree_on_one_token() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let mut stores = Vec::new();
+    for _ in 0..6 {
+        stores.push(open(&server, "acks").await);
+    }
+    let keys = write_keys(&stores[0]).await;
+    for round in 0..20 {
+        server.cmd(&["FLUSHALL"]).unwrap();
+        assert_data_loss(stores[0].get(&keys[0]).await, "get after the wipe");
+        let acknowledgements: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let store = store.clone();
+                tokio::spawn(async move { store.acknowledge_data_loss().await })
+            })
+            .collect();
+        for acknowledgement in acknowledgements {
+            acknowledgement.await.unwrap().unwrap();
+        }
+        assert_eq!(marker(&server), acknowledged(&server), "round {round}");
+        for store in &stores {
+            assert_eq!(
+                read_once_acknowledged(store, &keys[0], Duration::from_secs(5)).await,
+                None,
+                "round {round}"
+            );
+        }
+    }
+}
+
+/// `data_loss_detection=off`: no marker, reads never refused, and an
+/// acknowledgement through such a store still ends the loss the others saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn with_detection_off_an_acknowledgement_still_ends_the_fleets_loss() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let url = format!("{}?data_loss_detection=off", server.url());
+    let off = RedisStore::from_url(&url)
+        .unwrap()
+        .namespace(Namespace::new("off").unwrap())
+        .command_timeout(COMMAND_TIMEOUT)
+        .open()
+        .await
+        .unwrap();
+    assert!(!off.detects_data_loss());
+    assert_eq!(marker(&server), "", "no marker is written");
+    // Nothing to acknowledge: nothing is written either.
+    off.acknowledge_data_loss().await.unwrap();
+    assert_eq!(
+        (marker(&server), acknowledged(&server)),
+        (String::new(), String::new())
+    );
+
+    let on = open(&server, "off").await;
+    let keys = write_keys(&on).await;
+    server.cmd(&["FLUSHALL"]).unwrap();
+    assert_eq!(off.get(&keys[0]).await.unwrap(), None);
+    assert_data_loss(on.get(&keys[0]).await, "get with detection on");
+    off.acknowledge_data_loss().await.unwrap();
+    assert_eq!(
+        read_once_acknowledged(&on, &keys[0], Duration::from_secs(5)).await,
+        None
+    );
+
+    let err =
+        RedisStore::from_url(&format!("{}?data_loss_detection=no", server.url())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+}
+
+/// An ACL user `name` with password `pw` admitted to `keys` (patterns).
+fn acl_user(server: &RedisServer, name: &str, keys: &[&str]) -> String {
+    let mut command = vec!["ACL", "SETUSER", name, "reset", "on", ">pw", "+@all"];
+    command.extend_from_slice(keys);
+    server.cmd(&command).expect("ACL SETUSER");
+    format!("redis://{name}:pw@127.0.0.1:{}", server.port())
+}
+
+async fn open_url(url: &str, namespace: &str) -> RedisStore {
+    RedisStore::from_url(url)
+        .unwrap()
+        .namespace(Namespace::new(namespace).unwrap())
+        .command_timeout(COMMAND_TIMEOUT)
+        .open()
+        .await
+        .unwrap()
+}
+
+/// An ACL that admits the markers but not the acknowledged token: the store
+/// opens and works, with the detection off (it could not tell an
+/// acknowledgement from a loss). Admitted to every `flowstore-*` key, on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn an_acl_without_the_acknowledged_token_leaves_detection_off() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let url = acl_user(&server, "markers-only", &["~acl:*", "~flowstore-marker*"]);
+    let store = open_url(&url, "acl").await;
+    assert!(!store.detects_data_loss());
+    store.set(&key("k"), b"v", None).await.unwrap();
+    assert_eq!(store.get(&key("k")).await.unwrap(), Some(b"v".to_vec()));
+    assert_eq!(store.get(&key("absent")).await.unwrap(), None);
+    assert!(!store.ping().await.unwrap().is_degraded());
+
+    let url = acl_user(&server, "granted", &["~acl:*", "~flowstore-*"]);
+    assert!(open_url(&url, "acl").await.detects_data_loss());
+}
+
+/// A probe whose `PING` answers but whose marker reads fail (here: the ACL
+/// no longer admits them) is degraded, naming why, not down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server"]
+async fn a_probe_whose_marker_reads_fail_is_degraded() {
+    let server = RedisServer::start(RedisOptions::new()).expect("start redis-server");
+    let url = acl_user(&server, "probe", &["~probe:*", "~flowstore-*"]);
+    let store = open_url(&url, "probe").await;
+    assert!(store.detects_data_loss());
+    assert!(!store.ping().await.unwrap().is_degraded());
+    server
+        .cmd(&["ACL", "SETUSER", "probe", "resetkeys", "~probe:*"])
+        .unwrap();
+    let health = store.ping().await.unwrap();
+    assert_eq!(
+        health.down,
+        [PartDown::new(Part::Primary, ErrorKind::Unauthorized)]
+    );
+    // The store still serves what the ACL admits; a miss it cannot confirm
+    // is an error, never "absent".
+    store.set(&key("k"), b"v", None).await.unwrap();
+    assert_eq!(store.get(&key("k")).await.unwrap(), Some(b"v".to_vec()));
+    let err = store.get(&key("absent")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+}
+
+/// Review of the detection: after resharding, a primary that no longer owns a
+/// marker's slot was not checked at all on a miss. Such a miss now checks
+/// every marker. (A wipe of that primary alone is still not seen until the
+/// next acknowledgement gives it a marker: docs/backends/redis.md.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts a Redis Cluster"]
+async fn after_resharding_a_miss_on_a_primary_without_a_marker_checks_them_all() {
+    use flowstore_redis::fred::interfaces::ClusterInterface;
+
+    let cluster = flowstore_test_servers::RedisCluster::start().expect("start the Redis Cluster");
+    let store = RedisStore::from_url(&cluster.url())
+        .unwrap()
+        .namespace(Namespace::new("reshard").unwrap())
+        .command_timeout(Duration::from_secs(2))
+        .open()
+        .await
+        .unwrap();
+    assert!(store.detects_data_loss());
+    let (from, to) = (cluster.node(1), cluster.node(2));
+    let marker = from.cmd(&["KEYS", "flowstore-marker*"]).unwrap();
+    let flowstore_test_servers::Reply::Array(Some(names)) = marker else {
+        panic!("no marker on primary 1: {marker:?}");
+    };
+    let marker = names[0].text();
+    let slot = from.cmd(&["CLUSTER", "KEYSLOT", &marker]).unwrap().text();
+    // Moves the marker's slot, with the marker, from primary 1 to primary 2.
+    let id = |node: &RedisServer| node.cmd(&["CLUSTER", "MYID"]).unwrap().text();
+    let (from_id, to_id) = (id(from), id(to));
+    to.cmd(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id])
+        .unwrap();
+    from.cmd(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id])
+        .unwrap();
+    let port = to.port().to_string();
+    from.cmd(&["MIGRATE", "127.0.0.1", &port, &marker, "0", "5000"])
+        .unwrap();
+    for primary in 0..flowstore_test_servers::RedisCluster::PRIMARIES {
+        let node = cluster.node(primary);
+        node.cmd(&["CLUSTER", "SETSLOT", &slot, "NODE", &to_id])
+            .unwrap();
+    }
+    store.client().sync_cluster().await.unwrap();
+
+    // A key of primary 1, which holds no marker now.
+    let on_primary_1 = (0..1000)
+        .map(|i| key(&format!("absent/{i}")))
+        .find(|k| {
+            let name = format!("reshard:{}", k.as_str());
+            let key_slot = from.cmd(&["CLUSTER", "KEYSLOT", &name]).unwrap().text();
+            let n = flowstore_test_servers::RedisCluster::PRIMARIES as u16;
+            key_slot != slot && (16384 / n..2 * 16384 / n).contains(&key_slot.parse().unwrap())
+        })
+        .expect("a key on primary 1");
+    assert_eq!(store.get(&on_primary_1).await.unwrap(), None);
+    // Primary 2, with both markers, is wiped: the miss on primary 1 sees it.
+    to.cmd(&["FLUSHALL"]).unwrap();
+    assert_data_loss(store.get(&on_primary_1).await, "a miss on primary 1");
 }

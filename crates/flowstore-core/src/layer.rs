@@ -523,10 +523,14 @@ pub trait LayeredStore: MaybeSend + MaybeSync + Debug {
             .map_err(in_op(Operation::Touch))
     }
 
-    /// [`Store::acknowledge_data_loss`]: forwarded, around no guard (it reads
-    /// and writes no key, and is never retried).
+    /// [`Store::acknowledge_data_loss`]: forwarded (it reads and writes no
+    /// key; a retry of it is harmless, acknowledging twice is acknowledging).
     async fn acknowledge_data_loss(&self) -> Result<()> {
-        self.inner().acknowledge_data_loss().await
+        let inner = self.inner();
+        let call = Call::new(Operation::AcknowledgeDataLoss, None);
+        self.around(call, || inner.acknowledge_data_loss())
+            .await
+            .map_err(in_op(Operation::AcknowledgeDataLoss))
     }
 
     /// [`Store::namespace`]: the inner store's.

@@ -40,11 +40,13 @@ pub enum Operation {
     DeleteMany,
     /// `touch`: a TTL change without a rewrite of the value
     Touch,
+    /// `acknowledge_data_loss`: ends a backend's data lost state
+    AcknowledgeDataLoss,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 14] = [
+    pub const ALL: [Operation; 15] = [
         Operation::Get,
         Operation::Set,
         Operation::Delete,
@@ -59,11 +61,12 @@ impl Operation {
         Operation::SetMany,
         Operation::DeleteMany,
         Operation::Touch,
+        Operation::AcknowledgeDataLoss,
     ];
 
     /// The operation's name: `get`, `set`, `delete`, `clear`, `ping`,
     /// `get_entry`, `set_if`, `delete_if`, `list`, `delete_prefix`, `get_many`,
-    /// `set_many`, `delete_many`, `touch`.
+    /// `set_many`, `delete_many`, `touch`, `acknowledge_data_loss`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Operation::Get => "get",
@@ -80,6 +83,7 @@ impl Operation {
             Operation::SetMany => "set_many",
             Operation::DeleteMany => "delete_many",
             Operation::Touch => "touch",
+            Operation::AcknowledgeDataLoss => "acknowledge_data_loss",
         }
     }
 }
@@ -99,6 +103,7 @@ impl Operation {
                 | Operation::SetMany
                 | Operation::DeleteMany
                 | Operation::Touch
+                | Operation::AcknowledgeDataLoss
         )
     }
 }

@@ -293,9 +293,7 @@ impl Store for HttpStore {
     /// its data lost state (`204`). A store there that does not detect data
     /// loss answers `501`, which is `Unsupported` here.
     async fn acknowledge_data_loss(&self) -> Result<()> {
-        // No operation names an acknowledgement (it is no data operation, and
-        // layers do not observe it); errors carry the probe's, the closest.
-        let operation = Operation::Ping;
+        let operation = Operation::AcknowledgeDataLoss;
         let url = format!("{}{ACKNOWLEDGE_DATA_LOSS_PATH}", self.inner.base);
         let answer = self
             .send(operation, Method::POST, url, Some(Bytes::new()))

@@ -54,6 +54,7 @@ pub struct RedisBuilder {
     reconnect_max_delay: Duration,
     unresponsive_timeout: Option<Duration>,
     eviction: EvictionCheck,
+    data_loss_detection: bool,
     max_value_size: usize,
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     ca_file: Option<String>,
@@ -68,7 +69,8 @@ impl RedisBuilder {
     /// - `redis-sentinel://[[user]:password@]host:port[,host:port…]/service[/db]`
     ///
     /// with flowstore's own query parameters `namespace`, `command_timeout`,
-    /// `connect_timeout`, `unresponsive_timeout`, `eviction=warn|refuse|ignore`, `max_value_size`,
+    /// `connect_timeout`, `unresponsive_timeout`, `eviction=warn|refuse|ignore`,
+    /// `data_loss_detection=on|off`, `max_value_size`,
     /// `ca_file` (TLS) and `sentinel_username`/`sentinel_password` (Sentinel).
     /// A bad URL is a `Config` error whose message does not quote the URL.
     pub fn from_url(url: &str) -> Result<RedisBuilder> {
@@ -89,6 +91,7 @@ impl RedisBuilder {
             reconnect_max_delay: DEFAULT_RECONNECT_MAX_DELAY,
             unresponsive_timeout: parsed.unresponsive_timeout,
             eviction: parsed.eviction.unwrap_or_default(),
+            data_loss_detection: parsed.data_loss_detection.unwrap_or(true),
             max_value_size: parsed.max_value_size.unwrap_or(DEFAULT_MAX_VALUE_SIZE),
             ca_file: parsed.ca_file,
         })
@@ -143,6 +146,16 @@ impl RedisBuilder {
     /// (default [`EvictionCheck::Warn`]).
     pub fn eviction_check(mut self, check: EvictionCheck) -> Self {
         self.eviction = check;
+        self
+    }
+
+    /// Whether the store detects a server that lost its data (default on; see
+    /// the crate docs, "Data loss"). Off, the store writes no marker and reads
+    /// never fail with `DataLoss`; [`acknowledge_data_loss`](flowstore_core::Store::acknowledge_data_loss)
+    /// still ends a loss other processes detected. For servers whose eviction
+    /// policy cannot be read (`CONFIG` forbidden) and may evict any key.
+    pub fn data_loss_detection(mut self, on: bool) -> Self {
+        self.data_loss_detection = on;
         self
     }
 
@@ -221,7 +234,7 @@ impl RedisBuilder {
             }
         };
         let shared = Shared::new(client, task, clustered)
-            .watch_for_data_loss(eviction.evicts_any_key)
+            .watch_for_data_loss(self.data_loss_detection, eviction.evicts_any_key)
             .await?;
         Ok(RedisStore::new(
             Arc::new(shared.with_eviction_warning(warning)),
@@ -335,6 +348,7 @@ impl fmt::Debug for RedisBuilder {
             .field("reconnect_max_delay", &self.reconnect_max_delay)
             .field("unresponsive_timeout", &self.unresponsive_timeout)
             .field("eviction", &self.eviction)
+            .field("data_loss_detection", &self.data_loss_detection)
             .field("max_value_size", &self.max_value_size)
             .field("ca_file", &self.ca_file)
             .finish()

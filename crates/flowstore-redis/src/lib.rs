@@ -27,7 +27,7 @@ pub use builder::{
     DEFAULT_RECONNECT_MIN_DELAY, EvictionCheck, RedisBuilder,
 };
 pub use keys::SEPARATOR;
-pub use marker::{ACKNOWLEDGED, LOST_FLAG, MARKER};
+pub use marker::{ACKNOWLEDGED, LOST, MARKER};
 pub use store::RedisStore;
 
 /// The Redis client this crate is built on, re-exported so you can use the same

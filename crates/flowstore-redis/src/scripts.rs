@@ -1,11 +1,12 @@
-//! The server-side Lua scripts of the versioned operations, and how they are
+//! The server-side Lua scripts of the versioned operations (and the data-loss
+//! markers' compare-and-set), and how they are
 //! sent: `EVALSHA`, and `EVAL` once on a server that does not know the script
 //! yet (`NOSCRIPT`: first use, a restart, `SCRIPT FLUSH`, a new cluster node),
 //! which also caches it there. Each script touches one key, passed in `KEYS`,
 //! so a cluster routes it to the key's node and it never spans slots.
 //!
 //! The hashes are written down rather than computed, which would need a SHA-1
-//! dependency for three constants; a server test checks each one against the
+//! dependency for a few constants; a server test checks each one against the
 //! hash `SCRIPT LOAD` answers, so a script edited without its hash fails there
 //! instead of quietly costing an `EVAL` on every call.
 
@@ -66,6 +67,13 @@ pub(crate) const TOUCH: Script = Script {
     sha1: "c03ddee4f42e442195993fe39cb8d758d8b04f35",
 };
 
+/// Writes the data lost value into a data-loss marker only if it still holds
+/// what the detector read (`scripts/mark_lost.lua`; see [`marker`](crate::marker)).
+pub(crate) const MARK_LOST: Script = Script {
+    source: include_str!("scripts/mark_lost.lua"),
+    sha1: "3eea0122e9b909dc30b6a74e626204c36a2342e0",
+};
+
 impl Script {
     /// Runs the script on `key` with `args`: one round trip when the server
     /// has it cached, two the first time.
@@ -100,7 +108,9 @@ mod tests {
         let url =
             std::env::var("FLOWSTORE_TEST_REDIS_URL").expect("FLOWSTORE_TEST_REDIS_URL is not set");
         let store = RedisStore::open(&url).await.unwrap();
-        for script in [&GET_ENTRY, &SET_IF, &DELETE_IF, &LIST_ITEM, &TOUCH] {
+        for script in [
+            &GET_ENTRY, &SET_IF, &DELETE_IF, &LIST_ITEM, &TOUCH, &MARK_LOST,
+        ] {
             let hash: String = store.client().script_load(script.source).await.unwrap();
             assert_eq!(hash, script.sha1, "{}", script.source);
         }

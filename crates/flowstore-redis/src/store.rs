@@ -48,57 +48,66 @@ impl Shared {
     }
 
     /// Writes the data-loss markers and starts checking them after every
-    /// reconnection (see [`marker`](crate::marker)). A server that refuses to
+    /// reconnection (see [`marker`](crate::marker)). Off with
+    /// `data_loss_detection=off` (`detection`). A server that refuses to
     /// write a marker (full, read-only replica, ACL) with none to adopt, or
-    /// refuses our credentials for it, leaves the detection off, with a warning:
-    /// opening must not fail where it worked without the detection. Under an
-    /// `allkeys-*` eviction policy (`evicts_any_key`) the detection is off too:
-    /// the marker itself could be evicted, and every read refused for it.
-    pub(crate) async fn watch_for_data_loss(mut self, evicts_any_key: bool) -> Result<Shared> {
+    /// refuses our credentials for it or for the acknowledged token, leaves the
+    /// detection off, with a warning: opening must not fail where it worked
+    /// without the detection. Under an `allkeys-*` eviction policy
+    /// (`evicts_any_key`) the detection is off too: the marker itself could be
+    /// evicted, and every read refused for it.
+    pub(crate) async fn watch_for_data_loss(
+        mut self,
+        detection: bool,
+        evicts_any_key: bool,
+    ) -> Result<Shared> {
+        if !detection {
+            log::info!("flowstore-redis: data-loss detection is off (data_loss_detection=off)");
+            return Ok(self);
+        }
         if evicts_any_key {
             log::warn!(
-                "flowstore-redis: data-loss detection is off: the server's maxmemory-policy may evict any key, the marker too (keys lost one by one are expected there)"
+                "flowstore-redis: data-loss detection is off: the server's maxmemory-policy may evict any key, the marker too (keys lost one by one are expected there); set data_loss_detection=off to silence this"
             );
             return Ok(self);
         }
-        let off = match self
-            .markers
-            .establish(&self.client, &self.refusals, false)
-            .await
-        {
-            Ok(true) => None,
-            Ok(false) => Some(
-                "the server refuses to write the marker (full, a read-only replica, or an ACL) and no store wrote it before".to_owned(),
-            ),
-            Err(err) if err.kind() == flowstore_core::ErrorKind::Unauthorized => {
-                Some(err.to_one_line())
+        let lost = match self.markers.establish(&self.client, &self.refusals).await {
+            Ok(Some(lost)) => lost,
+            Ok(None) => {
+                log::warn!(
+                    "flowstore-redis: data-loss detection is off: the server refuses to write the marker (full, a read-only replica, or an ACL) and no store wrote it before"
+                );
+                return Ok(self);
+            }
+            Err(err) if err.kind() == ErrorKind::Unauthorized => {
+                log::warn!(
+                    "flowstore-redis: data-loss detection is off: {}",
+                    err.to_one_line()
+                );
+                return Ok(self);
             }
             Err(err) => return Err(err),
         };
-        if let Some(reason) = off {
-            log::warn!("flowstore-redis: data-loss detection is off: {reason}");
-            return Ok(self);
-        }
-        // The fleet's flag first, detection on only once it was read: an ACL
-        // that admits the markers but not the flag must not make `open` fail
-        // (detection stays off, as when the markers cannot be written).
-        match self.markers.adopt_flag(&self.client, &self.refusals).await {
+        // The acknowledged token too, detection on only once it was read: an
+        // ACL that admits the markers but not this key must not make `open`
+        // fail, nor the first check after a loss (detection stays off, as
+        // when the markers cannot be written).
+        match self
+            .markers
+            .can_read_acknowledged(&self.client, &self.refusals)
+            .await
+        {
             Ok(()) => {}
-            Err(err)
-                if !matches!(
-                    err.kind(),
-                    flowstore_core::ErrorKind::Unavailable | flowstore_core::ErrorKind::Timeout
-                ) =>
-            {
+            Err(err) if !matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) => {
                 log::warn!(
-                    "flowstore-redis: data-loss detection is off: the fleet's flag cannot be read ({})",
+                    "flowstore-redis: data-loss detection is off: the acknowledged token cannot be read ({})",
                     err.to_one_line()
                 );
                 return Ok(self);
             }
             Err(err) => return Err(err),
         }
-        self.markers.enable();
+        self.markers.enable(lost);
         self.marker_watch = Some(
             self.markers
                 .watch_reconnections(&self.client, Arc::clone(&self.refusals)),
@@ -119,14 +128,38 @@ impl Shared {
         operation: Operation,
         key: &fred::types::Key,
     ) -> Result<()> {
-        let slot = if self.clustered {
+        self.markers
+            .confirm_absent(&self.client, &self.refusals, operation, self.slot(key))
+            .await
+    }
+
+    /// The hash slot of `key` on a cluster, 0 otherwise.
+    fn slot(&self, key: &fred::types::Key) -> u16 {
+        if self.clustered {
             key.cluster_hash()
         } else {
             0
-        };
-        self.markers
-            .confirm_absent(&self.client, &self.refusals, operation, slot)
-            .await
+        }
+    }
+
+    /// `GET key`, confirmed against the data-loss marker when absent. A hit
+    /// is one `GET`, as a user of fred would write it; only a miss reads the
+    /// marker, as a command of its own. Reading both in one round trip was
+    /// measured (`cargo xtask bench redis`) and made every hit slower (fred's
+    /// per-command cost, twice), for misses, which are the rarer reads of
+    /// saved state.
+    pub(crate) async fn get_confirmed(&self, key: fred::types::Key) -> Result<Option<Bytes>> {
+        let operation = Operation::Get;
+        let client = self.client.clone();
+        let name = key.clone();
+        let stored: Option<Bytes> = self
+            .refusals
+            .run(operation, async move { client.get(name).await })
+            .await?;
+        if stored.is_none() {
+            self.confirm_absent(operation, &key).await?;
+        }
+        Ok(stored)
     }
 
     pub(crate) fn with_eviction_warning(mut self, warning: Option<String>) -> Shared {
@@ -274,17 +307,7 @@ impl fmt::Debug for RedisStore {
 impl Store for RedisStore {
     async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         self.shared.refuse_if_lost(Operation::Get).await?;
-        let client = self.shared.client.clone();
-        let key = self.key(key);
-        let name = key.clone();
-        let stored: Option<Bytes> = self
-            .shared
-            .refusals
-            .run(Operation::Get, async move { client.get(key).await })
-            .await?;
-        if stored.is_none() {
-            self.shared.confirm_absent(Operation::Get, &name).await?;
-        }
+        let stored = self.shared.get_confirmed(self.key(key)).await?;
         stored
             .map(stored::value_of)
             .transpose()
@@ -477,8 +500,9 @@ impl Store for RedisStore {
             .run(Operation::Ping, async move { client.ping(None).await })
             .await?;
         // The markers too (every primary's), so that a probe sees a flush
-        // before any read does; in the data lost state, the fleet's flag (at
-        // most once a second), so that an acknowledgement elsewhere is seen.
+        // before any read does; in the data lost state, the markers and the
+        // acknowledged token (at most once a second), so that an
+        // acknowledgement elsewhere is seen and a second wipe written back.
         let checked = match self.shared.refuse_if_lost(Operation::Ping).await {
             Ok(()) => {
                 self.shared

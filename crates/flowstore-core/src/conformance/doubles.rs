@@ -175,7 +175,8 @@ impl<S: Store> Store for ScriptedStore<S> {
     }
 
     async fn acknowledge_data_loss(&self) -> Result<()> {
-        self.inner.acknowledge_data_loss().await
+        self.run(Op::AcknowledgeDataLoss, self.inner.acknowledge_data_loss())
+            .await
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {

@@ -220,6 +220,15 @@ pub async fn exercise(store: &dyn Store, operation: Operation) {
             assert!(store.touch(&key, None).await.unwrap());
             assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(VALUE));
         }
+        Operation::AcknowledgeDataLoss => {
+            // Nothing was lost: `Ok` (or `Unsupported` from a store that does
+            // not detect data loss), and the data stays.
+            store.set(&key, VALUE, None).await.unwrap();
+            if let Err(err) = store.acknowledge_data_loss().await {
+                assert_eq!(err.kind(), crate::ErrorKind::Unsupported, "{err}");
+            }
+            assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(VALUE));
+        }
     }
 }
 

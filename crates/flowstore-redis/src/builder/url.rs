@@ -82,6 +82,8 @@ pub(crate) struct ParsedUrl {
     pub(crate) unresponsive_timeout: Option<Duration>,
     pub(crate) eviction: Option<EvictionCheck>,
     pub(crate) max_value_size: Option<usize>,
+    /// `data_loss_detection=on|off`: `None` when the URL does not say.
+    pub(crate) data_loss_detection: Option<bool>,
     pub(crate) ca_file: Option<String>,
 }
 
@@ -202,6 +204,11 @@ pub(crate) fn parse(url: &str) -> Result<ParsedUrl> {
     let unresponsive_timeout = take_duration(&mut store_url, "unresponsive_timeout")?;
     let eviction = store_url.take_parsed("eviction", EvictionCheck::parse)?;
     let max_value_size = store_url.take_parsed("max_value_size", |text| text.parse().ok())?;
+    let data_loss_detection = store_url.take_parsed("data_loss_detection", |text| match text {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => None,
+    })?;
     let ca_file = store_url.take("ca_file")?;
     if ca_file.is_some() && !tls {
         return Err(Error::config("`ca_file` is only for TLS URLs (rediss://…)"));
@@ -230,6 +237,7 @@ pub(crate) fn parse(url: &str) -> Result<ParsedUrl> {
         unresponsive_timeout,
         eviction,
         max_value_size,
+        data_loss_detection,
         ca_file,
     })
 }
@@ -344,6 +352,19 @@ mod tests {
         );
         assert_eq!(url.command_timeout, Some(Duration::from_secs(2)));
         assert_eq!(url.eviction, Some(EvictionCheck::Refuse));
+        assert_eq!(url.data_loss_detection, None);
+    }
+
+    #[test]
+    fn data_loss_detection_is_on_or_off() {
+        let url = parse("redis://h?data_loss_detection=off").unwrap();
+        assert_eq!(url.data_loss_detection, Some(false));
+        let url = parse("redis-cluster://h:7001?data_loss_detection=on").unwrap();
+        assert_eq!(url.data_loss_detection, Some(true));
+        for value in ["", "no", "false", "OFF", "0"] {
+            let err = parse(&format!("redis://h?data_loss_detection={value}")).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{value:?}");
+        }
     }
 
     #[test]
@@ -404,6 +425,7 @@ mod tests {
             "redis://:hunter2@h?unknown=1",
             "redis://:hunter2@h?command_timeout=0s",
             "redis://:hunter2@h?eviction=maybe",
+            "redis://:hunter2@h?data_loss_detection=maybe",
             "redis://:hunter2@h?namespace=",
             "redis://:hunter2@h?node=h2",
             "redis://:hunter2@h?ca_file=/ca.pem",
