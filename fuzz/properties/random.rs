@@ -54,7 +54,7 @@ pub fn drive(name: &str, seed: u64, budget: Budget, max_len: usize, check: impl 
             _ => {}
         }
         // Three in four inputs short (where structure is dense), the rest up to max_len.
-        let cap = if rng.next_u64() % 4 == 0 {
+        let cap = if rng.next_u64().is_multiple_of(4) {
             max_len
         } else {
             max_len.min(256)

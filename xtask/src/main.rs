@@ -11,6 +11,8 @@
 //!   sequential gets.
 //! - `cargo xtask browser`: the browser tests (see [`browser`]); `cargo xtask
 //!   screenshots`: the web console's screenshots in `docs/`.
+//! - `cargo xtask fuzz [TARGET] [SECS]`: the libFuzzer targets of `fuzz/` (see
+//!   [`fuzz`] and docs/fuzzing.md).
 //!
 //! This crate keeps to `std` and one std-only crate of the workspace,
 //! `flowstore-test-servers` (`testing/servers`: the throwaway-server launcher, and
@@ -23,6 +25,7 @@ mod bench_batch;
 mod bench_versions;
 mod browser;
 mod ci;
+mod fuzz;
 mod node;
 mod test_run;
 mod test_servers;
@@ -56,6 +59,11 @@ commands:
   bench batch [--runs N]
                    a batch get of 100 keys against 100 sequential gets on
                    PostgreSQL, Redis, Redis Cluster and flowstore serve
+  fuzz [TARGET] [SECS]
+                   run the libFuzzer targets of fuzz/ (or only TARGET) for SECS
+                   seconds each (default 60), with cargo-fuzz on the stable
+                   toolchain (--sanitizer none; installs cargo-fuzz when
+                   missing); see docs/fuzzing.md
   help             this text
 
 Server URLs are taken from FLOWSTORE_TEST_POSTGRES_URL, FLOWSTORE_TEST_REDIS_URL,
@@ -78,6 +86,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "browser" => browser::run(),
         "screenshots" => browser::screenshots(),
+        "fuzz" => fuzz::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
