@@ -12,7 +12,7 @@ mod properties;
 use properties::random::{Budget, drive};
 
 /// Inputs per property: enough to reach every case of each input enum many
-/// times, few enough for a second or two per property in a debug build.
+/// times, few enough for a few seconds in all in a debug build.
 const DEFAULT_CASES: u64 = 400;
 
 fn cases() -> u64 {
