@@ -15,6 +15,8 @@
 //!   screenshots`: the web console's screenshots in `docs/`.
 //! - `cargo xtask api-fuzz [--max-examples N] [--seed N]`: the OpenAPI document
 //!   against a running `flowstore serve`, with Schemathesis (see [`api_fuzz`]).
+//! - `cargo xtask fuzz [TARGET] [SECS]`: the libFuzzer targets of `fuzz/` (see
+//!   [`fuzz`] and docs/fuzzing.md).
 //!
 //! This crate keeps to `std` and one std-only crate of the workspace,
 //! `flowstore-test-servers` (`testing/servers`: the throwaway-server launcher, and
@@ -30,6 +32,7 @@ mod browser;
 mod ci;
 mod faults;
 mod mutants;
+mod fuzz;
 mod node;
 mod test_run;
 mod test_servers;
@@ -76,6 +79,11 @@ commands:
                    Schemathesis, every check on (installed with pip into
                    target/api-fuzz-venv); fails on any response the document
                    does not allow. Not part of `ci`
+  fuzz [TARGET] [SECS]
+                   run the libFuzzer targets of fuzz/ (or only TARGET) for SECS
+                   seconds each (default 60), with cargo-fuzz on the stable
+                   toolchain (--sanitizer none; installs cargo-fuzz when
+                   missing); see docs/fuzzing.md
   help             this text
 
 Server URLs are taken from FLOWSTORE_TEST_POSTGRES_URL, FLOWSTORE_TEST_REDIS_URL,
@@ -101,6 +109,7 @@ fn main() -> ExitCode {
         "screenshots" => browser::screenshots(),
         "mutants" => mutants::run(rest),
         "api-fuzz" => api_fuzz::run(rest),
+        "fuzz" => fuzz::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

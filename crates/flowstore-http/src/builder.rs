@@ -70,6 +70,9 @@ impl HttpStoreBuilder {
     /// [`bearer_token_from_env`](Self::bearer_token_from_env).
     pub fn from_url(url: &str) -> Result<Self> {
         let mut url = StoreUrl::parse(url)?;
+        // Checked now, not only at `open`: a URL with user info holds a
+        // password, and a builder must never carry (and print) one.
+        parse_base(url.base())?;
         let mut builder = HttpStoreBuilder::new(url.base());
         if let Some(namespace) = url.take("namespace")? {
             builder = builder.namespace(namespace);
@@ -344,7 +347,7 @@ fn parse_base(base: &str) -> Result<String> {
 impl fmt::Debug for HttpStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpStoreBuilder")
-            .field("base", &self.base)
+            .field("base", &DebugBase(&self.base))
             .field("namespace", &self.namespace)
             .field("headers", &HeaderNames(&self.headers))
             .field("connect_timeout", &self.connect_timeout)
@@ -357,6 +360,27 @@ impl fmt::Debug for HttpStoreBuilder {
             .field("touch", &self.touch)
             .field("custom_tls", &self.tls.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// Shows a base URL, unless it has user info (`user:password@`, refused at
+/// `open`): a password must not reach a log through `Debug`.
+struct DebugBase<'a>(&'a str);
+
+impl fmt::Debug for DebugBase<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let authority = self
+            .0
+            .split_once("://")
+            .map_or(self.0, |(_, rest)| rest)
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default();
+        if authority.contains('@') {
+            f.write_str("\"(hidden: the URL has user info)\"")
+        } else {
+            fmt::Debug::fmt(self.0, f)
+        }
     }
 }
 
@@ -387,6 +411,26 @@ mod tests {
         ] {
             assert!(parse_base(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Found by the `store_urls` fuzz target: `https://:password@` passed
+    /// `from_url` (user info was refused only at `open`) and `Debug` printed
+    /// the password.
+    #[test]
+    fn user_info_is_refused_by_from_url_and_never_printed() {
+        for url in [
+            "https://:hunter2@",
+            "http://u:hunter2@h/api",
+            "http://:hunter2@h?namespace=n",
+        ] {
+            let err = HttpStoreBuilder::from_url(url).unwrap_err();
+            assert_eq!(err.kind(), flowstore_core::ErrorKind::Config, "{url}");
+            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+        }
+        let builder = HttpStoreBuilder::new("http://u:hunter2@h/api");
+        assert!(!format!("{builder:?}").contains("hunter2"));
+        let builder = HttpStoreBuilder::new("http://h/api@v1");
+        assert!(format!("{builder:?}").contains("http://h/api@v1"));
     }
 
     #[test]
