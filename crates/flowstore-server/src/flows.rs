@@ -23,10 +23,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Extension, Path, State};
-use axum::http::Response;
+use axum::extract::{Extension, State};
+use axum::http::{Response, Uri};
 use flowstore_core::listing::{MAX_BATCH_LEN, check_list_limit};
-use flowstore_core::{Cursor, Key, ListItem, Prefix, Result};
+use flowstore_core::url::percent_decode_exact;
+use flowstore_core::{Cursor, Error, Key, ListItem, Prefix, Result};
 use flowstore_flow::{DefaultLayout, FlowInstance, FlowStatus, KeyLayout};
 use flowstore_http::protocol::format_expires_at;
 use serde::Serialize;
@@ -227,6 +228,22 @@ fn flow_id_of<'k>(key: &'k str, prefix: &str) -> Option<&'k str> {
     (!flow_id.is_empty()).then_some(flow_id)
 }
 
+/// The flow id of a `/flows/{flowId}/…` request, decoded exactly once from
+/// the raw path, as a key is: a malformed escape or bytes that are not UTF-8
+/// are a JSON `400 invalid_argument` like every other bad request, not the
+/// router's plain-text rejection. (The router matched `/flows/{id}/…`, and
+/// strips any prefix it is nested under, so the path has that shape.)
+fn requested_flow_id(uri: &Uri) -> Result<String> {
+    let raw = uri
+        .path()
+        .strip_prefix("/flows/")
+        .and_then(|rest| rest.split_once('/'))
+        .map_or("", |(id, _)| id);
+    percent_decode_exact(raw)
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| Error::invalid_argument("the flow id is not valid percent-encoded UTF-8"))
+}
+
 /// The layout whose first segment is `prefix`, `useflow` when not given.
 fn layout(prefix: Option<String>) -> Result<DefaultLayout> {
     match prefix {
@@ -238,9 +255,13 @@ fn layout(prefix: Option<String>) -> Result<DefaultLayout> {
 /// `GET /flows/{flowId}/summary?prefix=&cursor=&limit=`.
 pub(crate) async fn summary(
     State(state): State<Arc<AppState>>,
-    Path(flow_id): Path<String>,
+    uri: Uri,
     Extension(query): Extension<Query>,
 ) -> Response<Body> {
+    let flow_id = match requested_flow_id(&uri) {
+        Ok(flow_id) => flow_id,
+        Err(err) => return store_error_response(&err),
+    };
     let scan = match scan(&state, &flow_id, query, DEFAULT_SUMMARY_LIMIT).await {
         Ok(scan) => scan,
         Err(response) => return response,
@@ -269,9 +290,13 @@ pub(crate) async fn summary(
 /// `GET /flows/{flowId}/instances?prefix=&cursor=&limit=`.
 pub(crate) async fn instances(
     State(state): State<Arc<AppState>>,
-    Path(flow_id): Path<String>,
+    uri: Uri,
     Extension(query): Extension<Query>,
 ) -> Response<Body> {
+    let flow_id = match requested_flow_id(&uri) {
+        Ok(flow_id) => flow_id,
+        Err(err) => return store_error_response(&err),
+    };
     let scan = match scan(&state, &flow_id, query, DEFAULT_INSTANCES_LIMIT).await {
         Ok(scan) => scan,
         Err(response) => return response,
