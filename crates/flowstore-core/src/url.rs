@@ -212,8 +212,38 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_url() {
-        let url = StoreUrl::parse("redis://:hunter2@h:6379").unwrap();
-        assert!(!format!("{url:?}").contains("hunter2"));
+        let url = StoreUrl::parse("redis://:hunter2@h:6379?namespace=n").unwrap();
+        let debug = format!("{url:?}");
+        assert!(!debug.contains("hunter2"));
+        // What it does show: the scheme and the parameters' names.
+        assert_eq!(
+            debug,
+            r#"StoreUrl { scheme: Some("redis"), params: ["namespace"], .. }"#
+        );
+    }
+
+    #[test]
+    fn parsed_parameters_and_what_is_left() {
+        let mut url = StoreUrl::parse("x://h?pool=8&size=big&extra=1").unwrap();
+        assert_eq!(
+            url.take_parsed("pool", |v| v.parse::<u32>().ok()).unwrap(),
+            Some(8)
+        );
+        assert_eq!(
+            url.take_parsed("absent", |v| v.parse::<u32>().ok())
+                .unwrap(),
+            None
+        );
+        let err = url
+            .take_parsed("size", |v| v.parse::<u32>().ok())
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config);
+        assert_eq!(url.remaining().collect::<Vec<_>>(), ["extra"]);
+        let err = url.expect_no_more().unwrap_err();
+        assert!(err.to_string().contains("`extra`"), "{err}");
+        assert_eq!(url.take("extra").unwrap().as_deref(), Some("1"));
+        assert!(url.expect_no_more().is_ok());
+        assert_eq!(url.remaining().count(), 0);
     }
 
     #[test]
