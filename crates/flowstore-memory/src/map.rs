@@ -414,6 +414,25 @@ mod tests {
     }
 
     #[test]
+    fn a_listing_that_ends_on_a_full_page_says_nothing_more_follows() {
+        let map = SharedMap::default();
+        let ns = Namespace::default();
+        let now = Instant::now();
+        for name in ["a1", "a2", "a3", "b1"] {
+            map.set(&ns, &Key::new(name).unwrap(), b"v", None, now);
+        }
+        let prefix = Prefix::new("a").unwrap();
+        let (page, more) = map.list(&ns, &prefix, None, 2, now);
+        assert_eq!(page.len(), 2);
+        assert!(more, "a third key follows");
+        let (page, more) = map.list(&ns, &prefix, Some("a2"), 1, now);
+        assert_eq!(page.len(), 1);
+        // Exactly a page left: no empty page after it (an ordered store
+        // knows its end).
+        assert!(!more, "a3 is the last key with the prefix");
+    }
+
+    #[test]
     fn rewriting_one_key_with_a_ttl_keeps_the_expiry_queue_bounded() {
         let map = SharedMap::default();
         let ns = Namespace::default();
