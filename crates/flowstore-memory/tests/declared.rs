@@ -1,7 +1,8 @@
 //! What the memory store declares about itself: the conformance suite reads
 //! these declarations to decide which cases apply, so a store that declared
-//! less than it does would skip its own cases unnoticed (mutation testing
-//! found exactly that).
+//! less than it does would skip its own cases unnoticed, and one that named
+//! another namespace would be judged against the wrong keys (mutation testing
+//! found `namespace()` unchecked).
 
 use flowstore_core::{Capabilities, Namespace, Store};
 use flowstore_memory::MemoryStore;
